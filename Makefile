@@ -1,0 +1,50 @@
+# modelplane: setup / demo / test / lint / bench. Every target bootstraps what it needs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help setup system-deps demo test lint typecheck unit bench e2e clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP) ## create .venv and install modelplane with its dev tools
+
+system-deps: ## install Debian packages the tests need (promtool, prometheus)
+	@if ! command -v promtool >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; \
+	  else echo "promtool missing: sudo apt-get install prometheus"; fi; \
+	fi
+
+demo: $(STAMP) ## validate, render and summarise the example stacks
+	@bash scripts/demo.sh
+
+lint: $(STAMP) ## ruff and mypy --strict
+	$(BIN)/ruff check components tests bench platform
+	$(BIN)/ruff format --check components tests bench platform
+	$(BIN)/mypy
+
+unit: $(STAMP) system-deps ## pytest only
+	$(BIN)/pytest
+
+test: $(STAMP) system-deps lint ## everything CI runs: lint, types, tests
+	$(BIN)/pytest
+
+bench: $(STAMP) ## benchmarks (print tables; not part of test)
+	$(PY) bench/run.py
+
+e2e: $(STAMP) ## kind + pulumi up -s dev on a real cluster (needs docker, kind, pulumi)
+	@bash scripts/e2e.sh
+
+clean: ## remove the venv and generated output
+	rm -rf $(VENV) deploy .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,143 @@
+"""Shared Kubernetes helpers: object identity, standard labels, names and ordering.
+
+Every ``objects()`` function returns plain dicts; these helpers give them one identity
+(group/version, kind, namespace, name), one set of labels, and one stable order, so the
+Pulumi program, the GitOps render and the preview all agree on what an object is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, NamedTuple
+
+Obj = dict[str, Any]
+"""A Kubernetes object as plain data."""
+
+MANAGED_BY = "modelplane"
+LABEL_STACK = "modelplane.dev/stack"
+LABEL_MODEL = "modelplane.dev/model"
+LABEL_TENANT = "modelplane.dev/tenant"
+LABEL_VERSION = "modelplane.dev/version"
+LABEL_COMPONENT = "app.kubernetes.io/component"
+
+KIND_ORDER: tuple[str, ...] = (
+    "Namespace",
+    "CustomResourceDefinition",
+    "PriorityClass",
+    "ServiceAccount",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Role",
+    "RoleBinding",
+    "ResourceQuota",
+    "LimitRange",
+    "NetworkPolicy",
+    "ConfigMap",
+    "Secret",
+    "GitRepository",
+    "HelmRepository",
+    "OCIRepository",
+    "HelmRelease",
+    "Kustomization",
+    "Application",
+    "Certificate",
+    "Issuer",
+    "ClusterIssuer",
+    "Service",
+    "StatefulSet",
+    "Deployment",
+    "CronJob",
+    "PodDisruptionBudget",
+    "NodePool",
+    "ClusterStorageContainer",
+    "ClusterServingRuntime",
+    "ServingRuntime",
+    "InferenceService",
+    "HTTPRoute",
+    "HorizontalPodAutoscaler",
+    "ScaledObject",
+    "ServiceMonitor",
+    "PodMonitor",
+    "PrometheusRule",
+)
+"""Apply order of kinds: what others depend on comes first. Unknown kinds sort last."""
+
+_KIND_RANK = {kind: i for i, kind in enumerate(KIND_ORDER)}
+
+CLUSTER_SCOPED: frozenset[str] = frozenset(
+    {
+        "Namespace",
+        "CustomResourceDefinition",
+        "PriorityClass",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "ClusterIssuer",
+        "ClusterServingRuntime",
+        "ClusterStorageContainer",
+        "NodePool",
+    }
+)
+
+
+class ObjectKey(NamedTuple):
+    """The identity of a Kubernetes object."""
+
+    api_version: str
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind} {where}{self.name}"
+
+
+def key_of(obj: Obj) -> ObjectKey:
+    """The identity of an object."""
+    meta = obj.get("metadata", {})
+    return ObjectKey(obj["apiVersion"], obj["kind"], meta.get("namespace", ""), meta["name"])
+
+
+def sort_key(obj: Obj) -> tuple[int, str, str, str]:
+    """Order objects by (kind order, namespace, name, kind): the render and apply order."""
+    key = key_of(obj)
+    return (_KIND_RANK.get(key.kind, len(KIND_ORDER)), key.namespace, key.name, key.kind)
+
+
+def sorted_objects(objects: list[Obj]) -> list[Obj]:
+    """Objects in render order."""
+    return sorted(objects, key=sort_key)
+
+
+def type_token(obj: Obj) -> str:
+    """The pulumi-kubernetes type token of an object, e.g. ``kubernetes:apps/v1:Deployment``."""
+    api_version: str = obj["apiVersion"]
+    group_version = api_version if "/" in api_version else f"core/{api_version}"
+    return f"kubernetes:{group_version}:{obj['kind']}"
+
+
+def labels(stack: str, component: str, **extra: str) -> dict[str, str]:
+    """The standard labels of an object modelplane authors."""
+    result = {
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        "app.kubernetes.io/part-of": "modelplane",
+        LABEL_COMPONENT: component,
+        LABEL_STACK: stack,
+    }
+    result.update({k: v for k, v in extra.items() if v})
+    return dict(sorted(result.items()))
+
+
+def dns_name(*parts: str, max_length: int = 63) -> str:
+    """Join parts into a DNS-1123 label; too-long names keep their end and gain a hash."""
+    name = "-".join(p.strip("-") for p in parts if p).lower()
+    if len(name) <= max_length:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[: max_length - 9].rstrip('-')}-{digest}"
+
+
+def resource_name(obj: Obj) -> str:
+    """A Pulumi resource name unique per object: ``<namespace>/<kind>/<name>`` flattened."""
+    key = key_of(obj)
+    return "-".join(p for p in (key.kind.lower(), key.namespace, key.name) if p)

@@ -1,0 +1,100 @@
+"""Registering plain Kubernetes objects and upstream charts as Pulumi resources."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi_kubernetes import _utilities as k8s_utilities
+
+from components.kube import Obj, resource_name, type_token
+from components.upstream import Chart
+
+TYPE_PREFIX = "modelplane:index:"
+"""Type-token prefix of every modelplane component. Tokens are part of URNs: never rename one."""
+
+
+class KubeObject(pulumi.CustomResource):
+    """Any Kubernetes object, registered under its own pulumi-kubernetes type token.
+
+    pulumi-kubernetes resources are plain objects on the wire; registering the object we
+    rendered, unchanged, under its ``kubernetes:<group>/<version>:<Kind>`` token keeps
+    Pulumi's inputs byte-for-byte what the GitOps render writes.
+    """
+
+    def __init__(self, name: str, obj: Obj, opts: pulumi.ResourceOptions | None = None) -> None:
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(version=k8s_utilities.get_version()))  # type: ignore[no-untyped-call]
+        super().__init__(type_token(obj), name, dict(obj), opts)
+
+
+def register_objects(
+    parent: pulumi.Resource,
+    objects: Sequence[Obj],
+    *,
+    dependencies: dict[str, list[pulumi.Resource]] | None = None,
+    namespaces: dict[str, pulumi.Resource] | None = None,
+    protect: bool = False,
+) -> dict[str, KubeObject]:
+    """Register objects as children of ``parent``.
+
+    ``dependencies`` maps an API group to the resources that must be ready before any
+    object of that group (the release that installs its CRD or webhooks); ``namespaces``
+    maps a namespace to the resource that creates it.
+    """
+    from components.validation import group_of
+
+    dependencies = dependencies or {}
+    namespaces = namespaces or {}
+    result: dict[str, KubeObject] = {}
+    for obj in objects:
+        depends: list[pulumi.Resource] = list(dependencies.get(group_of(obj["apiVersion"]), []))
+        namespace = obj.get("metadata", {}).get("namespace")
+        if namespace and namespace in namespaces:
+            depends.append(namespaces[namespace])
+        name = resource_name(obj)
+        result[name] = KubeObject(
+            name,
+            obj,
+            pulumi.ResourceOptions(parent=parent, depends_on=depends, protect=protect),
+        )
+    return result
+
+
+def register_chart(
+    parent: pulumi.Resource,
+    prefix: str,
+    chart: Chart,
+    *,
+    depends_on: Sequence[pulumi.Resource],
+    protect: bool,
+) -> k8s.helm.v3.Release:
+    """Install an upstream chart as a Helm release that waits until its workloads are ready.
+
+    A release that installs CRDs is kept when the stack is destroyed (``retain_on_delete``)
+    so removing a stack never deletes every InferenceService with its CRD.
+    """
+    oci = chart.repository.startswith("oci://")
+    values: dict[str, Any] = dict(chart.values)
+    return k8s.helm.v3.Release(
+        f"{prefix}-{chart.release}",
+        k8s.helm.v3.ReleaseArgs(
+            name=chart.release,
+            chart=f"{chart.repository}/{chart.chart}" if oci else chart.chart,
+            version=chart.version,
+            repository_opts=None if oci else k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
+            namespace=chart.namespace,
+            create_namespace=True,
+            values=values,
+            skip_await=False,
+            atomic=False,
+            timeout=900,
+        ),
+        pulumi.ResourceOptions(
+            parent=parent,
+            depends_on=list(depends_on),
+            protect=protect and bool(chart.needed_by_groups),
+            retain_on_delete=bool(chart.needed_by_groups),
+        ),
+    )

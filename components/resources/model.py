@@ -1,0 +1,41 @@
+"""``Model``: one served model as its own Pulumi component, for programs that compose their own platform."""
+
+from __future__ import annotations
+
+import pulumi
+
+from components.control_plane import DeploymentMode
+from components.gpu_pool import GpuPoolArgs
+from components.model import ModelArgs, objects
+from components.resources._register import TYPE_PREFIX, KubeObject, register_objects
+from components.runtimes import RuntimeSpec
+
+
+class Model(pulumi.ComponentResource):
+    """One model: its InferenceService (and storage ServiceAccount), placed on its pool.
+
+    ``ServingPlatform`` does not use this class for its catalog (one component per model
+    doubles Pulumi's registrations); use it when a program serves a handful of models.
+    """
+
+    objects: dict[str, KubeObject]
+
+    def __init__(
+        self,
+        name: str,
+        args: ModelArgs,
+        *,
+        stack: str,
+        namespace: str,
+        mode: DeploymentMode,
+        runtime: RuntimeSpec,
+        pool: GpuPoolArgs | None = None,
+        depends_on: list[pulumi.Resource] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(f"{TYPE_PREFIX}Model", name, None, opts)
+        rendered = objects(args, stack=stack, namespace=namespace, mode=mode, runtime=runtime, pool=pool)
+        self.objects = register_objects(
+            self, rendered, dependencies={"serving.kserve.io": list(depends_on or [])}
+        )
+        self.register_outputs({"name": args.name, "namespace": namespace, "version": args.version})

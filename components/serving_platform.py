@@ -1,0 +1,440 @@
+"""The whole serving platform of one stack: the root of a stack file and everything it renders.
+
+``ServingPlatformArgs`` is what ``stacks/<stack>.yaml`` holds. Field types and section
+models check each value; the rules here check values against each other (references
+exist, names are unique, a model's runtime serves its format, a mode can carry out what a
+model asks) and report every problem at once.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from components.autoscaler import AutoscalerArgs
+from components.base import StrictModel
+from components.control_plane import ControlPlaneArgs
+from components.gpu_pool import GpuPoolArgs, MigSharing, TimeSlicingSharing
+from components.kube import Obj
+from components.model import ModelArgs, mode_of
+from components.model_mesh import ModelMeshArgs
+from components.monitoring import MonitoringArgs
+from components.rollout.policy import RolloutPolicy
+from components.runtimes import RuntimeSpec, load_catalog
+from components.scaling import refusal
+from components.tenant import TenantArgs
+from components.upstream import Chart, Versions
+
+Tier = Literal["dev", "staging", "prod"]
+
+
+class StackInfo(StrictModel):
+    """Which stack this is."""
+
+    name: Literal["dev", "staging", "prod"] | str = Field(
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        max_length=40,
+        description="Stack name; matches the Pulumi stack and the file name.",
+    )
+    tier: Tier = Field(
+        description="dev | staging | prod; staging and prod get HA defaults and stricter checks."
+    )
+    description: str = Field(default="", max_length=200, description="One line about the environment.")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One cross-field problem: where, what, and the offending value."""
+
+    path: tuple[str | int, ...]
+    message: str
+    value: Any = None
+
+
+class CrossFieldError(ValueError):
+    """Cross-field problems of a stack, raised from validation and expanded by the loader."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{_dotted(p.path)}: {p.message}" for p in problems))
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+class ServingPlatformArgs(StrictModel):
+    """The root of a stack file: a whole model-serving platform for one environment."""
+
+    stack: StackInfo = Field(description="Stack name and tier.")
+    versions: Versions = Field(default_factory=Versions, description="Pinned upstream versions.")
+    control_plane: ControlPlaneArgs = Field(
+        default_factory=ControlPlaneArgs, description="KServe and dependencies."
+    )
+    autoscaler: AutoscalerArgs = Field(
+        default_factory=AutoscalerArgs, description="Cluster-level Knative autoscaling."
+    )
+    model_mesh: ModelMeshArgs = Field(default_factory=ModelMeshArgs, description="ModelMesh Serving.")
+    gpu_pools: list[GpuPoolArgs] = Field(default_factory=list, description="GPU node pools.")
+    monitoring: MonitoringArgs = Field(default_factory=MonitoringArgs, description="Prometheus monitoring.")
+    tenants: list[TenantArgs] = Field(default_factory=list, description="Teams that own models.")
+    rollout: RolloutPolicy = Field(default_factory=RolloutPolicy, description="Default rollout policy.")
+    models: list[ModelArgs] = Field(default_factory=list, description="Served models.")
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> ServingPlatformArgs:
+        problems = platform_problems(self)
+        if problems:
+            raise CrossFieldError(problems)
+        return self
+
+    def tenant(self, name: str) -> TenantArgs:
+        """The tenant of that name."""
+        return next(t for t in self.tenants if t.name == name)
+
+    def pool(self, name: str | None) -> GpuPoolArgs | None:
+        """The GPU pool of that name, or None."""
+        return next((p for p in self.gpu_pools if p.name == name), None)
+
+    def mode(self, model: ModelArgs) -> str:
+        """The deployment mode of a model."""
+        return mode_of(model, self.control_plane.default_deployment_mode)
+
+    def policy(self, model: ModelArgs) -> RolloutPolicy:
+        """The effective rollout policy of a model."""
+        return model.rollout.apply(self.rollout) if model.rollout else self.rollout
+
+
+def _duplicates(values: list[str]) -> set[str]:
+    return {v for v, n in Counter(values).items() if n > 1}
+
+
+def platform_problems(
+    args: ServingPlatformArgs, catalog: dict[str, RuntimeSpec] | None = None
+) -> list[Problem]:
+    """Every cross-field problem of a stack, in file order."""
+    catalog = catalog if catalog is not None else load_catalog()
+    problems: list[Problem] = []
+    add = problems.append
+    for dup in sorted(_duplicates([t.name for t in args.tenants])):
+        index = [t.name for t in args.tenants].index(dup, [t.name for t in args.tenants].index(dup) + 1)
+        add(Problem(("tenants", index, "name"), "duplicate tenant name", dup))
+    namespaces = [t.namespace_name for t in args.tenants]
+    for dup in sorted(_duplicates(namespaces)):
+        index = namespaces.index(dup, namespaces.index(dup) + 1)
+        add(Problem(("tenants", index, "namespace"), "two tenants share this namespace", dup))
+    pool_names = [p.name for p in args.gpu_pools]
+    for dup in sorted(_duplicates(pool_names)):
+        index = pool_names.index(dup, pool_names.index(dup) + 1)
+        add(Problem(("gpuPools", index, "name"), "duplicate GPU pool name", dup))
+    tenants = {t.name: t for t in args.tenants}
+    pools = {p.name: p for p in args.gpu_pools}
+    seen: dict[tuple[str, str], int] = {}
+    for i, model in enumerate(args.models):
+        path: tuple[str | int, ...] = ("models", i)
+        tenant = tenants.get(model.tenant)
+        if tenant is None:
+            known = ", ".join(sorted(tenants)) or "none declared"
+            add(Problem((*path, "tenant"), f"unknown tenant (tenants: {known})", model.tenant))
+        else:
+            key = (tenant.namespace_name, model.name)
+            if key in seen:
+                add(
+                    Problem(
+                        (*path, "name"),
+                        f"duplicate model name in namespace {key[0]!r} (also models[{seen[key]}])",
+                        model.name,
+                    )
+                )
+            else:
+                seen[key] = i
+        runtime = catalog.get(model.runtime)
+        mode = args.mode(model)
+        if runtime is None:
+            add(
+                Problem(
+                    (*path, "runtime"),
+                    f"unknown runtime (catalog: {', '.join(sorted(catalog))})",
+                    model.runtime,
+                )
+            )
+        elif model.runtime != "custom":
+            fmt = model.format
+            shown = f"{fmt.name}:{fmt.version}" if fmt.version else fmt.name
+            if mode == "modelmesh":
+                if runtime.mesh is None:
+                    add(
+                        Problem(
+                            (*path, "runtime"),
+                            "runtime cannot serve in the model mesh (mesh runtimes: "
+                            + ", ".join(sorted(n for n, r in catalog.items() if r.mesh))
+                            + ")",
+                            model.runtime,
+                        )
+                    )
+                elif not runtime.mesh_serves(fmt.name, fmt.version):
+                    add(
+                        Problem(
+                            (*path, "format"),
+                            f"runtime {model.runtime!r} does not serve format {shown!r} in the "
+                            f"mesh (it serves {', '.join(sorted({f.name for f in runtime.mesh.formats}))})",
+                            shown,
+                        )
+                    )
+            elif not runtime.serves(fmt.name, fmt.version):
+                add(
+                    Problem(
+                        (*path, "format"),
+                        f"runtime {model.runtime!r} does not serve format {shown!r} "
+                        f"(it serves {', '.join(runtime.format_names())})",
+                        shown,
+                    )
+                )
+            wanted = model.protocol.kserve_value
+            if mode != "modelmesh" and wanted not in runtime.protocols:
+                add(
+                    Problem(
+                        (*path, "protocol"),
+                        f"runtime {model.runtime!r} does not speak {wanted!r} "
+                        f"(it speaks {', '.join(runtime.protocols)})",
+                        wanted,
+                    )
+                )
+        if runtime is not None and model.resources.gpu and not runtime.gpu_capable:
+            add(
+                Problem(
+                    (*path, "resources", "gpu"),
+                    f"runtime {model.runtime!r} cannot use GPUs",
+                    model.resources.gpu,
+                )
+            )
+        reason = refusal(mode, model.scaling, model.runtime)
+        if reason:
+            add(Problem((*path, "scaling"), reason, model.scaling.metric or model.scaling.min_replicas))
+        if mode == "modelmesh":
+            if not args.model_mesh.enabled:
+                add(Problem((*path, "deploymentMode"), "modelmesh mode needs modelMesh.enabled: true", mode))
+            if model.resources.gpu:
+                add(
+                    Problem(
+                        (*path, "resources", "gpu"),
+                        "modelmesh mode places models in shared runtime pods; "
+                        "GPUs belong to the mesh runtime, not the model (use knative or standard mode)",
+                        model.resources.gpu,
+                    )
+                )
+            for part in ("transformer", "explainer"):
+                if getattr(model, part) is not None:
+                    add(
+                        Problem(
+                            (*path, part), f"modelmesh mode has no {part}; use knative or standard mode", part
+                        )
+                    )
+        if model.resources.pool is not None:
+            pool = pools.get(model.resources.pool)
+            if pool is None:
+                known = ", ".join(sorted(pools)) or "none declared"
+                add(
+                    Problem(
+                        (*path, "resources", "pool"),
+                        f"unknown GPU pool (gpuPools: {known})",
+                        model.resources.pool,
+                    )
+                )
+            else:
+                problems.extend(_pool_problems(path, model, pool))
+        policy_strategy = (
+            model.rollout.strategy if model.rollout and model.rollout.strategy else args.rollout.strategy
+        )
+        if mode == "modelmesh" and policy_strategy == "ab":
+            add(
+                Problem(
+                    (*path, "rollout", "strategy"),
+                    "modelmesh mode cannot split traffic, so it cannot run an A/B "
+                    "test; use strategy canary (load beside, then switch) or direct",
+                    policy_strategy,
+                )
+            )
+    if args.model_mesh.enabled and args.model_mesh.etcd.mode == "quickstart" and args.stack.tier != "dev":
+        add(
+            Problem(
+                ("modelMesh", "etcd", "mode"),
+                f"the quickstart etcd (one member, no persistence, no TLS) is for "
+                f"the dev tier only; this stack's tier is {args.stack.tier!r}: use statefulset or external",
+                "quickstart",
+            )
+        )
+    return problems
+
+
+def _pool_problems(path: tuple[str | int, ...], model: ModelArgs, pool: GpuPoolArgs) -> list[Problem]:
+    problems: list[Problem] = []
+    res = model.resources
+    sharing = pool.sharing
+    if isinstance(sharing, MigSharing):
+        if res.mig_profile is not None and res.mig_profile not in sharing.profiles:
+            problems.append(
+                Problem(
+                    (*path, "resources", "migProfile"),
+                    f"pool {pool.name!r} does not offer MIG profile "
+                    f"{res.mig_profile!r} (it offers {', '.join(sorted(sharing.profiles))})",
+                    res.mig_profile,
+                )
+            )
+        if sharing.strategy == "mixed" and res.mig_profile is None and len(sharing.profiles) > 1:
+            problems.append(
+                Problem(
+                    (*path, "resources", "migProfile"),
+                    f"pool {pool.name!r} offers several MIG profiles "
+                    f"({', '.join(sorted(sharing.profiles))}); name one",
+                    None,
+                )
+            )
+        capacity = sum(sharing.profiles.values()) * pool.gpus_per_node
+        if res.mig_profile is not None and res.mig_profile in sharing.profiles:
+            capacity = sharing.profiles[res.mig_profile] * pool.gpus_per_node
+        if res.gpu > capacity:
+            problems.append(
+                Problem(
+                    (*path, "resources", "gpu"),
+                    f"asks for {res.gpu} MIG devices but a node of pool {pool.name!r} has {capacity}",
+                    res.gpu,
+                )
+            )
+    elif isinstance(sharing, TimeSlicingSharing):
+        if res.exclusive_gpu_memory:
+            problems.append(
+                Problem(
+                    (*path, "resources", "exclusiveGpuMemory"),
+                    f"pool {pool.name!r} is time-sliced (no memory isolation); use an exclusive or MIG pool",
+                    True,
+                )
+            )
+        if res.gpu > pool.gpus_per_node * sharing.replicas:
+            problems.append(
+                Problem(
+                    (*path, "resources", "gpu"),
+                    f"asks for {res.gpu} GPU shares but a node of pool "
+                    f"{pool.name!r} has {pool.gpus_per_node * sharing.replicas}",
+                    res.gpu,
+                )
+            )
+    else:
+        if res.mig_profile is not None:
+            problems.append(
+                Problem(
+                    (*path, "resources", "migProfile"),
+                    f"pool {pool.name!r} is not MIG-partitioned",
+                    res.mig_profile,
+                )
+            )
+        if res.gpu > pool.gpus_per_node:
+            problems.append(
+                Problem(
+                    (*path, "resources", "gpu"),
+                    f"asks for {res.gpu} GPUs but a node of pool {pool.name!r} has {pool.gpus_per_node}",
+                    res.gpu,
+                )
+            )
+    return problems
+
+
+@dataclass
+class PlatformObjects:
+    """Everything a stack renders: authored objects and the upstream charts they depend on."""
+
+    objects: list[Obj] = field(default_factory=list)
+    charts: list[Chart] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def build(args: ServingPlatformArgs, *, catalog: dict[str, RuntimeSpec] | None = None) -> PlatformObjects:
+    """Every object and upstream chart of a stack, in render order. Pure and deterministic."""
+    from components import control_plane, model, tenant
+    from components.kube import dns_name, labels, sorted_objects
+    from components.runtimes import FormatSpec, render_runtime
+
+    catalog = catalog if catalog is not None else load_catalog()
+    stack = args.stack.name
+    modes = {m.name + "/" + m.tenant: args.mode(m) for m in args.models}
+    uses_knative = any(mode == "knative" for mode in modes.values())
+    uses_keda = any(
+        mode == "standard" and (m.scaling.metric or "cpu") not in ("cpu", "memory")
+        for m, mode in zip(args.models, modes.values(), strict=True)
+    )
+    result = PlatformObjects()
+    result.charts = control_plane.charts(
+        args.control_plane, args.versions, tier=args.stack.tier, knative=uses_knative, keda=uses_keda
+    )
+    ingress_namespaces = [args.control_plane.ingress.gateway_namespace, args.control_plane.namespace]
+    if uses_knative:
+        ingress_namespaces += ["knative-serving", f"{args.control_plane.network_layer}-system"]
+    mesh_tenants = {
+        m.tenant for m, mode in zip(args.models, modes.values(), strict=True) if mode == "modelmesh"
+    }
+    if mesh_tenants:
+        ingress_namespaces.append(args.model_mesh.namespace)
+    objects: list[Obj] = []
+    for t in args.tenants:
+        objects += tenant.objects(
+            t,
+            stack=stack,
+            kubernetes_minor=args.versions.kubernetes_minor,
+            ingress_namespaces=ingress_namespaces,
+            monitoring_namespace=args.monitoring.namespace,
+            mesh=t.name in mesh_tenants,
+        )
+    shared_runtimes: dict[str, bool] = {}
+    for m, mode in zip(args.models, modes.values(), strict=True):
+        if m.runtime != "custom":
+            shared_runtimes[m.runtime] = shared_runtimes.get(m.runtime, False)
+            if mode == "modelmesh":
+                shared_runtimes[m.runtime + "\0mesh"] = True
+    for key in sorted(shared_runtimes):
+        name, _, mesh = key.partition("\0")
+        spec = catalog[name]
+        if mesh:
+            from components.types import parse_duration, parse_quantity
+
+            objects.append(
+                render_runtime(
+                    spec,
+                    name=f"modelplane-{name}-mesh",
+                    labels=labels(stack, "runtime"),
+                    mesh_replicas=args.model_mesh.pods_per_runtime,
+                    mesh_memory_buffer_bytes=int(parse_quantity(args.model_mesh.memory_buffer)),
+                    mesh_load_timeout_ms=parse_duration(args.model_mesh.model_load_timeout) * 1000,
+                )
+            )
+        else:
+            objects.append(render_runtime(spec, name=f"modelplane-{name}", labels=labels(stack, "runtime")))
+    for m, mode in zip(args.models, modes.values(), strict=True):
+        namespace = args.tenant(m.tenant).namespace_name
+        spec = catalog[m.runtime]
+        if m.runtime == "custom":
+            objects.append(
+                render_runtime(
+                    spec,
+                    name=dns_name(m.name, "runtime"),
+                    namespace=namespace,
+                    labels=labels(stack, "runtime"),
+                    image=m.image,
+                    formats=[FormatSpec(name=m.format.name, version=m.format.version, auto_select=False)],
+                )
+            )
+        objects += model.objects(
+            m,
+            stack=stack,
+            namespace=namespace,
+            mode=mode,  # type: ignore[arg-type]
+            runtime=spec,
+            pool=args.pool(m.resources.pool),
+        )
+    result.objects = sorted_objects(objects)
+    return result

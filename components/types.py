@@ -1,0 +1,196 @@
+"""Reusable field types for stack files.
+
+Each type validates once, where it is declared, so models never re-check what a type
+already guarantees. Messages name the rule that failed; the stack loader adds the file
+and the field path.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Annotated
+
+from pydantic import AfterValidator, BeforeValidator, Field
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_ISVC_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_QUANTITY = re.compile(r"^(?P<num>[0-9]+(\.[0-9]+)?|\.[0-9]+)(?P<suffix>m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+_DURATION = re.compile(r"^(?:(?P<h>[0-9]+)h)?(?:(?P<m>[0-9]+)m)?(?:(?P<s>[0-9]+)s)?$")
+_IMAGE = re.compile(
+    r"^(?:[a-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+)
+_SEMVER = re.compile(r"^v?[0-9]+\.[0-9]+(\.[0-9]+)?([-+][0-9A-Za-z.-]+)?$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_LABEL_KEY_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+
+_SUFFIX_FACTOR: dict[str, Decimal] = {
+    "": Decimal(1),
+    "m": Decimal("0.001"),
+    "k": Decimal(10) ** 3,
+    "M": Decimal(10) ** 6,
+    "G": Decimal(10) ** 9,
+    "T": Decimal(10) ** 12,
+    "P": Decimal(10) ** 15,
+    "E": Decimal(10) ** 18,
+    "Ki": Decimal(2) ** 10,
+    "Mi": Decimal(2) ** 20,
+    "Gi": Decimal(2) ** 30,
+    "Ti": Decimal(2) ** 40,
+    "Pi": Decimal(2) ** 50,
+    "Ei": Decimal(2) ** 60,
+}
+
+
+def parse_quantity(value: str) -> Decimal:
+    """Return the numeric value of a Kubernetes quantity such as ``500m`` or ``2Gi``.
+
+    Raises:
+        ValueError: the text is not a non-negative Kubernetes quantity.
+    """
+    match = _QUANTITY.match(value)
+    if match is None:
+        raise ValueError(f"not a Kubernetes quantity (like 500m, 2, 512Mi, 4Gi): {value!r}")
+    try:
+        number = Decimal(match.group("num"))
+    except InvalidOperation as err:  # pragma: no cover - the regex admits only decimals
+        raise ValueError(f"not a number: {value!r}") from err
+    return number * _SUFFIX_FACTOR[match.group("suffix") or ""]
+
+
+def parse_duration(value: str) -> int:
+    """Return the whole seconds of a duration such as ``90s``, ``5m`` or ``1h30m``."""
+    match = _DURATION.match(value)
+    if not value or match is None or not any(match.groupdict().values()):
+        raise ValueError(f"not a duration in whole seconds (like 30s, 5m, 1h30m): {value!r}")
+    hours, minutes, seconds = (int(match.group(k) or 0) for k in ("h", "m", "s"))
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def format_duration(seconds: int) -> str:
+    """Format whole seconds the way Knative's ConfigMaps write durations (``90s``, ``5m``, ``1h``)."""
+    if seconds and seconds % 3600 == 0:
+        return f"{seconds // 3600}h"
+    if seconds and seconds % 60 == 0:
+        return f"{seconds // 60}m"
+    return f"{seconds}s"
+
+
+def _dns_label(value: str) -> str:
+    if len(value) > 63:
+        raise ValueError(f"must be at most 63 characters (has {len(value)})")
+    if not _DNS_LABEL.match(value):
+        raise ValueError(
+            "must be a DNS-1123 label: lower-case letters, digits and '-', starting and ending alphanumeric"
+        )
+    return value
+
+
+def _isvc_name(value: str) -> str:
+    _dns_label(value)
+    if not _ISVC_NAME.match(value):
+        raise ValueError("must start with a lower-case letter (KServe's InferenceService name rule)")
+    return value
+
+
+def _dns_subdomain(value: str) -> str:
+    if len(value) > 253 or not _DNS_SUBDOMAIN.match(value):
+        raise ValueError("must be a DNS-1123 subdomain: lower-case letters, digits, '-' and '.'")
+    return value
+
+
+def _quantity(value: object) -> str:
+    if isinstance(value, bool):
+        raise ValueError("must be a quantity, not a boolean")
+    if isinstance(value, int):
+        value = str(value)
+    elif isinstance(value, float):
+        value = format(Decimal(str(value)), "f")
+    if not isinstance(value, str):
+        raise ValueError("must be a quantity string (like 500m, 2, 512Mi)")
+    parse_quantity(value)
+    return value
+
+
+def _positive_quantity(value: str) -> str:
+    if parse_quantity(value) <= 0:
+        raise ValueError(f"must be greater than zero: {value!r}")
+    return value
+
+
+def _duration(value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError("must be a duration string (like 30s, 5m)")
+    if isinstance(value, int):
+        value = f"{value}s"
+    parse_duration(value)
+    return value
+
+
+def _image(value: str) -> str:
+    if not _IMAGE.match(value):
+        raise ValueError("must be an image reference: [registry/]repository[:tag][@sha256:digest]")
+    if ":" not in value.rsplit("/", 1)[-1] and "@" not in value:
+        raise ValueError("must pin a tag or digest; an untagged image means ':latest'")
+    if value.endswith(":latest"):
+        raise ValueError("must not use ':latest'; pin a version or a digest")
+    return value
+
+
+def _version(value: str) -> str:
+    if not _SEMVER.match(value):
+        raise ValueError("must be a version like v1.2.3 or 1.2")
+    return value
+
+
+def _label_value(value: str) -> str:
+    if len(value) > 63 or not _LABEL_VALUE.match(value):
+        raise ValueError(
+            "must be a Kubernetes label value: at most 63 of [A-Za-z0-9-_.], alphanumeric at both ends"
+        )
+    return value
+
+
+def _label_key(value: str) -> str:
+    prefix, _, name = value.rpartition("/")
+    if prefix:
+        _dns_subdomain(prefix)
+    if len(name) > 63 or not _LABEL_KEY_NAME.match(name):
+        raise ValueError("must be a Kubernetes label key: [prefix/]name, name at most 63 of [A-Za-z0-9-_.]")
+    return value
+
+
+DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+"""A DNS-1123 label: the name rule for namespaces, services and most objects."""
+
+ModelName = Annotated[str, AfterValidator(_isvc_name)]
+"""A DNS-1123 label that starts with a letter, as KServe requires of InferenceService names."""
+
+DnsSubdomain = Annotated[str, AfterValidator(_dns_subdomain)]
+"""A DNS-1123 subdomain, such as an ingress domain."""
+
+Quantity = Annotated[str, BeforeValidator(_quantity)]
+"""A non-negative Kubernetes quantity kept as written (``500m``, ``2Gi``); numbers are accepted."""
+
+PositiveQuantity = Annotated[Quantity, AfterValidator(_positive_quantity)]
+"""A Kubernetes quantity greater than zero."""
+
+Duration = Annotated[str, BeforeValidator(_duration)]
+"""A duration in whole seconds written as ``30s``, ``5m`` or ``1h30m``."""
+
+ImageRef = Annotated[str, AfterValidator(_image)]
+"""A container image pinned by tag or digest; ``:latest`` and untagged images are refused."""
+
+Version = Annotated[str, AfterValidator(_version)]
+"""An upstream release version such as ``v0.20.0`` or ``1.21.1``."""
+
+LabelValue = Annotated[str, AfterValidator(_label_value)]
+"""A Kubernetes label value."""
+
+LabelKey = Annotated[str, AfterValidator(_label_key)]
+"""A Kubernetes label key, with an optional DNS prefix."""
+
+Percent = Annotated[int, Field(ge=0, le=100)]
+"""A whole percentage from 0 to 100."""

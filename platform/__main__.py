@@ -1,0 +1,28 @@
+"""The Pulumi program: load this Pulumi stack's stack file and build its serving platform."""
+
+from pathlib import Path
+
+import pulumi
+
+from components import ServingPlatform, StackError, load_stack
+
+config = pulumi.Config("modelplane")
+stack_name = pulumi.get_stack()
+project_root = Path(__file__).resolve().parent.parent
+stack_file = Path(config.get("stackFile") or project_root / "stacks" / f"{stack_name}.yaml")
+
+try:
+    args = load_stack(stack_file)
+except StackError as err:
+    raise pulumi.RunError("invalid stack file:\n" + "\n".join(err.problems)) from None
+if args.stack.name != stack_name:
+    raise pulumi.RunError(
+        f"{stack_file}: stack.name: is {args.stack.name!r} but the Pulumi stack is {stack_name!r}; "
+        "a stack file must not be applied to another environment"
+    )
+
+platform = ServingPlatform(stack_name, args)
+pulumi.export("stack", platform.outputs["stack"])
+pulumi.export("tier", platform.outputs["tier"])
+pulumi.export("models", platform.outputs["models"])
+pulumi.export("charts", platform.outputs["charts"])
