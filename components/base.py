@@ -7,6 +7,9 @@ is an error instead of a silently ignored setting.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
@@ -22,3 +25,21 @@ class StrictModel(BaseModel):
         use_attribute_docstrings=False,
         validate_default=True,
     )
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One cross-field problem of a stack: where (path in the file), what, and the offending value."""
+
+    path: tuple[str | int, ...]
+    message: str
+    value: Any = None
+
+
+@dataclass
+class Contribution:
+    """What one part of the platform adds to a stack's render."""
+
+    objects: list[dict[str, Any]] = field(default_factory=list)
+    charts: list[Any] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)

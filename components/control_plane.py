@@ -7,13 +7,16 @@ chart values, and the order they must be installed in.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from components.base import StrictModel
+from components.base import Contribution, StrictModel
 from components.types import DnsLabel, DnsSubdomain, Quantity
 from components.upstream import Chart, Versions
+
+if TYPE_CHECKING:
+    from components.serving_platform import BuildContext, ServingPlatformArgs
 
 DeploymentMode = Literal["knative", "standard", "modelmesh"]
 """How a model is served: a Knative Service, a plain Deployment, or the model mesh."""
@@ -198,3 +201,18 @@ def charts(
             )
         )
     return result
+
+
+def contribute(args: ServingPlatformArgs, ctx: BuildContext) -> Contribution:
+    """The control plane's part of a stack's render: its upstream charts."""
+    from components.serving_platform import uses_keda
+
+    return Contribution(
+        charts=charts(
+            args.control_plane,
+            args.versions,
+            tier=args.stack.tier,
+            knative=ctx.uses_knative,
+            keda=uses_keda(args, ctx),
+        )
+    )

@@ -163,6 +163,11 @@ class ModelArgs(StrictModel):
         return self
 
 
+def storage_service_account_name(secret_name: str) -> str:
+    """The ServiceAccount that carries a storage secret for the models of a namespace."""
+    return dns_name("storage", secret_name.replace(".", "-"))
+
+
 def mode_of(model: ModelArgs, default: DeploymentMode) -> DeploymentMode:
     """The deployment mode a model runs in."""
     return model.deployment_mode or default
@@ -261,12 +266,17 @@ def objects(
     result: list[Obj] = []
     service_account = model.storage.service_account_name
     if model.storage.secret_name:
-        service_account = dns_name(model.name, "storage")
+        # One ServiceAccount per (namespace, secret), shared by every model reading with it.
+        service_account = storage_service_account_name(model.storage.secret_name)
         result.append(
             {
                 "apiVersion": "v1",
                 "kind": "ServiceAccount",
-                "metadata": {"name": service_account, "namespace": namespace, "labels": common},
+                "metadata": {
+                    "name": service_account,
+                    "namespace": namespace,
+                    "labels": labels(stack, "model", **{LABEL_TENANT: model.tenant}),
+                },
                 "automountServiceAccountToken": False,
                 "secrets": [{"name": model.storage.secret_name}],
             }

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, model_validator
 
 from components.autoscaler import AutoscalerArgs
-from components.base import StrictModel
-from components.control_plane import ControlPlaneArgs
+from components.base import Problem, StrictModel
+from components.control_plane import ControlPlaneArgs, DeploymentMode
 from components.gpu_pool import GpuPoolArgs, MigSharing, TimeSlicingSharing
 from components.kube import Obj
 from components.model import ModelArgs, mode_of
@@ -43,15 +43,6 @@ class StackInfo(StrictModel):
         description="dev | staging | prod; staging and prod get HA defaults and stricter checks."
     )
     description: str = Field(default="", max_length=200, description="One line about the environment.")
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One cross-field problem: where, what, and the offending value."""
-
-    path: tuple[str | int, ...]
-    message: str
-    value: Any = None
 
 
 class CrossFieldError(ValueError):
@@ -102,7 +93,7 @@ class ServingPlatformArgs(StrictModel):
         """The GPU pool of that name, or None."""
         return next((p for p in self.gpu_pools if p.name == name), None)
 
-    def mode(self, model: ModelArgs) -> str:
+    def mode(self, model: ModelArgs) -> DeploymentMode:
         """The deployment mode of a model."""
         return mode_of(model, self.control_plane.default_deployment_mode)
 
@@ -354,55 +345,48 @@ class PlatformObjects:
     warnings: list[str] = field(default_factory=list)
 
 
-def build(args: ServingPlatformArgs, *, catalog: dict[str, RuntimeSpec] | None = None) -> PlatformObjects:
-    """Every object and upstream chart of a stack, in render order. Pure and deterministic."""
-    from components import control_plane, model, tenant
-    from components.kube import dns_name, labels, sorted_objects
-    from components.runtimes import FormatSpec, render_runtime
+@dataclass(frozen=True)
+class BuildContext:
+    """Facts about a stack that several parts of the render need, computed once."""
 
-    catalog = catalog if catalog is not None else load_catalog()
-    stack = args.stack.name
-    modes = {m.name + "/" + m.tenant: args.mode(m) for m in args.models}
-    uses_knative = any(mode == "knative" for mode in modes.values())
-    uses_keda = any(
+    catalog: dict[str, RuntimeSpec]
+    modes: tuple[DeploymentMode, ...]
+    """Deployment mode of each model, in stack order."""
+
+    @property
+    def uses_knative(self) -> bool:
+        """Whether any model runs in Knative mode."""
+        return "knative" in self.modes
+
+    @property
+    def uses_mesh(self) -> bool:
+        """Whether any model runs in the model mesh."""
+        return "modelmesh" in self.modes
+
+
+def uses_keda(args: ServingPlatformArgs, ctx: BuildContext) -> bool:
+    """Whether any Standard-mode model scales on a Prometheus metric through KEDA."""
+    return any(
         mode == "standard" and (m.scaling.metric or "cpu") not in ("cpu", "memory")
-        for m, mode in zip(args.models, modes.values(), strict=True)
+        for m, mode in zip(args.models, ctx.modes, strict=True)
     )
-    result = PlatformObjects()
-    result.charts = control_plane.charts(
-        args.control_plane, args.versions, tier=args.stack.tier, knative=uses_knative, keda=uses_keda
-    )
-    ingress_namespaces = [args.control_plane.ingress.gateway_namespace, args.control_plane.namespace]
-    if uses_knative:
-        ingress_namespaces += ["knative-serving", f"{args.control_plane.network_layer}-system"]
-    mesh_tenants = {
-        m.tenant for m, mode in zip(args.models, modes.values(), strict=True) if mode == "modelmesh"
-    }
-    if mesh_tenants:
-        ingress_namespaces.append(args.model_mesh.namespace)
-    objects: list[Obj] = []
-    for t in args.tenants:
-        objects += tenant.objects(
-            t,
-            stack=stack,
-            kubernetes_minor=args.versions.kubernetes_minor,
-            ingress_namespaces=ingress_namespaces,
-            monitoring_namespace=args.monitoring.namespace,
-            mesh=t.name in mesh_tenants,
-        )
-    shared_runtimes: dict[str, bool] = {}
-    for m, mode in zip(args.models, modes.values(), strict=True):
-        if m.runtime != "custom":
-            shared_runtimes[m.runtime] = shared_runtimes.get(m.runtime, False)
-            if mode == "modelmesh":
-                shared_runtimes[m.runtime + "\0mesh"] = True
-    for key in sorted(shared_runtimes):
-        name, _, mesh = key.partition("\0")
-        spec = catalog[name]
-        if mesh:
-            from components.types import parse_duration, parse_quantity
 
-            objects.append(
+
+def _runtime_objects(args: ServingPlatformArgs, ctx: BuildContext) -> list[Obj]:
+    """One ClusterServingRuntime per catalog runtime in use (and per mesh runtime)."""
+    from components.kube import labels
+    from components.runtimes import render_runtime
+    from components.types import parse_duration, parse_quantity
+
+    stack = args.stack.name
+    used = sorted({(m.runtime, mode == "modelmesh") for m, mode in zip(args.models, ctx.modes, strict=True)})
+    result: list[Obj] = []
+    for name, mesh in used:
+        if name == "custom":
+            continue
+        spec = ctx.catalog[name]
+        if mesh:
+            result.append(
                 render_runtime(
                     spec,
                     name=f"modelplane-{name}-mesh",
@@ -413,28 +397,95 @@ def build(args: ServingPlatformArgs, *, catalog: dict[str, RuntimeSpec] | None =
                 )
             )
         else:
-            objects.append(render_runtime(spec, name=f"modelplane-{name}", labels=labels(stack, "runtime")))
-    for m, mode in zip(args.models, modes.values(), strict=True):
+            result.append(render_runtime(spec, name=f"modelplane-{name}", labels=labels(stack, "runtime")))
+    return result
+
+
+def _model_objects(args: ServingPlatformArgs, ctx: BuildContext) -> list[Obj]:
+    """Every model's objects (and the ServingRuntime of each `custom` model)."""
+    from components import model
+    from components.kube import dns_name, labels
+    from components.runtimes import FormatSpec, render_runtime
+
+    result: list[Obj] = []
+    for m, mode in zip(args.models, ctx.modes, strict=True):
         namespace = args.tenant(m.tenant).namespace_name
-        spec = catalog[m.runtime]
+        spec = ctx.catalog[m.runtime]
         if m.runtime == "custom":
-            objects.append(
+            result.append(
                 render_runtime(
                     spec,
                     name=dns_name(m.name, "runtime"),
                     namespace=namespace,
-                    labels=labels(stack, "runtime"),
+                    labels=labels(args.stack.name, "runtime"),
                     image=m.image,
                     formats=[FormatSpec(name=m.format.name, version=m.format.version, auto_select=False)],
                 )
             )
-        objects += model.objects(
+        result += model.objects(
             m,
-            stack=stack,
+            stack=args.stack.name,
             namespace=namespace,
-            mode=mode,  # type: ignore[arg-type]
+            mode=mode,
             runtime=spec,
             pool=args.pool(m.resources.pool),
         )
-    result.objects = sorted_objects(objects)
+    return result
+
+
+def _tenant_objects(args: ServingPlatformArgs, ctx: BuildContext) -> list[Obj]:
+    from components import tenant
+
+    ingress_namespaces = [args.control_plane.ingress.gateway_namespace, args.control_plane.namespace]
+    if ctx.uses_knative:
+        ingress_namespaces += ["knative-serving", f"{args.control_plane.network_layer}-system"]
+    mesh_tenants = {m.tenant for m, mode in zip(args.models, ctx.modes, strict=True) if mode == "modelmesh"}
+    if mesh_tenants:
+        ingress_namespaces.append(args.model_mesh.namespace)
+    result: list[Obj] = []
+    for t in args.tenants:
+        result += tenant.objects(
+            t,
+            stack=args.stack.name,
+            kubernetes_minor=args.versions.kubernetes_minor,
+            ingress_namespaces=ingress_namespaces,
+            monitoring_namespace=args.monitoring.namespace,
+            mesh=t.name in mesh_tenants,
+        )
+    return result
+
+
+def _unique(objects: list[Obj]) -> list[Obj]:
+    """Objects with duplicates of identical content removed; differing duplicates are a bug."""
+    from components.kube import ObjectKey, key_of
+
+    seen: dict[ObjectKey, Obj] = {}
+    for obj in objects:
+        key = key_of(obj)
+        if key in seen:
+            if seen[key] != obj:
+                raise AssertionError(f"two different objects render as {key}")
+            continue
+        seen[key] = obj
+    return list(seen.values())
+
+
+def build(args: ServingPlatformArgs, *, catalog: dict[str, RuntimeSpec] | None = None) -> PlatformObjects:
+    """Every object and upstream chart of a stack, in render order. Pure and deterministic."""
+    from components import control_plane
+    from components.kube import sorted_objects
+
+    ctx = BuildContext(
+        catalog=catalog if catalog is not None else load_catalog(),
+        modes=tuple(args.mode(m) for m in args.models),
+    )
+    result = PlatformObjects()
+    parts = [control_plane.contribute(args, ctx)]
+    objects: list[Obj] = _tenant_objects(args, ctx) + _runtime_objects(args, ctx) + _model_objects(args, ctx)
+    for part in parts:
+        objects += part.objects
+        result.charts += part.charts
+        result.warnings += part.warnings
+    result.objects = sorted_objects(_unique(objects))
+    result.charts.sort(key=lambda c: (c.wave, c.release))
     return result

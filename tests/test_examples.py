@@ -1,0 +1,24 @@
+"""Every example stack validates and renders to objects that pass both schema checks."""
+
+from __future__ import annotations
+
+from components.render import flux_objects, flux_sync
+from components.serving_platform import ServingPlatformArgs, build
+from components.validation import CrdSchemas
+from tests.conftest import schema_problems
+
+
+def test_example_stack_objects_pass_schemas(example_stack: ServingPlatformArgs, crd_schemas: CrdSchemas) -> None:
+    objects = build(example_stack).objects
+    assert objects, "a stack renders at least its tenants and models"
+    assert schema_problems(objects, example_stack, crd_schemas) == []
+
+
+def test_example_stack_gitops_objects_pass_schemas(
+    example_stack: ServingPlatformArgs, crd_schemas: CrdSchemas
+) -> None:
+    rendered = build(example_stack)
+    gitops = flux_objects(rendered.charts, stack=example_stack.stack.name) + flux_sync(
+        example_stack.stack.name, "./deploy/x"
+    )
+    assert schema_problems(gitops, example_stack, crd_schemas) == []
