@@ -18,6 +18,7 @@ LABEL_STACK = "modelplane.dev/stack"
 LABEL_MODEL = "modelplane.dev/model"
 LABEL_TENANT = "modelplane.dev/tenant"
 LABEL_VERSION = "modelplane.dev/version"
+LABEL_RUNTIME = "modelplane.dev/runtime"
 LABEL_COMPONENT = "app.kubernetes.io/component"
 
 KIND_ORDER: tuple[str, ...] = (

@@ -16,7 +16,7 @@ from pydantic import Field, model_validator
 from components.base import StrictModel
 from components.control_plane import KSERVE_MODE_NAMES, DeploymentMode
 from components.gpu_pool import GpuPoolArgs
-from components.kube import LABEL_MODEL, LABEL_TENANT, LABEL_VERSION, Obj, dns_name, labels
+from components.kube import LABEL_MODEL, LABEL_RUNTIME, LABEL_TENANT, LABEL_VERSION, Obj, dns_name, labels
 from components.rollout.policy import RolloutOverride
 from components.runtimes import RuntimeSpec, hardened_security_context
 from components.scaling import ScalingArgs, predictor_scaling
@@ -296,7 +296,7 @@ def objects(
         model_spec["protocolVersion"] = model.protocol.kserve_value
         model_spec["resources"] = container_resources(model, runtime, pool)
         predictor["securityContext"] = pod_security_context()
-        predictor["labels"] = {LABEL_MODEL: model.name, LABEL_VERSION: model.version}
+        predictor["labels"] = {LABEL_MODEL: model.name, LABEL_RUNTIME: model.runtime, LABEL_VERSION: model.version}
         if pool is not None:
             predictor["nodeSelector"] = pool.selector
             predictor["tolerations"] = pool.tolerations()
