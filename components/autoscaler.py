@@ -92,7 +92,8 @@ class AutoscalerArgs(StrictModel):
         description="Spare request capacity kept before the activator leaves the path; -1 keeps it always (default 211).",
     )
     scale_to_zero_pod_retention_period: Duration | None = Field(
-        default=None, description="Minimum time the last pod stays after scale to zero was decided (default 0s)."
+        default=None,
+        description="Minimum time the last pod stays after scale to zero was decided (default 0s).",
     )
 
     @model_validator(mode="after")

@@ -469,7 +469,9 @@ def gateway_objects(args: ControlPlaneArgs, *, stack: str) -> list[Obj]:
     allowed = {
         "namespaces": {
             "from": "Selector",
-            "selector": {"matchLabels": {"app.kubernetes.io/component": "tenant", "modelplane.dev/stack": stack}},
+            "selector": {
+                "matchLabels": {"app.kubernetes.io/component": "tenant", "modelplane.dev/stack": stack}
+            },
         }
     }
     listeners: list[dict[str, Any]] = [
@@ -481,7 +483,10 @@ def gateway_objects(args: ControlPlaneArgs, *, stack: str) -> list[Obj]:
                 "name": "https",
                 "port": 443,
                 "protocol": "HTTPS",
-                "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": ingress.tls_secret_name}]},
+                "tls": {
+                    "mode": "Terminate",
+                    "certificateRefs": [{"kind": "Secret", "name": ingress.tls_secret_name}],
+                },
                 "allowedRoutes": allowed,
             }
         )
@@ -495,7 +500,11 @@ def gateway_objects(args: ControlPlaneArgs, *, stack: str) -> list[Obj]:
         {
             "apiVersion": "gateway.networking.k8s.io/v1",
             "kind": "Gateway",
-            "metadata": {"name": ingress.gateway_name, "namespace": ingress.gateway_namespace, "labels": common},
+            "metadata": {
+                "name": ingress.gateway_name,
+                "namespace": ingress.gateway_namespace,
+                "labels": common,
+            },
             "spec": {"gatewayClassName": ingress.gateway_class, "listeners": listeners},
         },
     ]
@@ -546,7 +555,7 @@ def _dotted(path: tuple[str | int, ...]) -> str:
 def _gpu_scale_to_zero_risks(args: ServingPlatformArgs) -> list[tuple[tuple[str | int, ...], str]]:
     from components.scaling import scale_to_zero_risk
 
-    result = []
+    result: list[tuple[tuple[str | int, ...], str]] = []
     for i, model in enumerate(args.models):
         pool = args.pool(model.resources.pool)
         reason = scale_to_zero_risk(

@@ -54,6 +54,7 @@ def prometheus_address(monitoring_namespace: str) -> str:
     """
     return f"http://prometheus-operated.{monitoring_namespace}.svc:9090"
 
+
 # Runtime presets: the PromQL each runtime's own metrics answer for an intent. Placeholders
 # {namespace} and {model} are filled per model. Rates are over 1m so KEDA reacts within a
 # minute; sums are per model because KEDA divides by the target to get replicas.

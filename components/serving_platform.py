@@ -14,9 +14,9 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from components import control_plane
 from components.autoscaler import AutoscalerArgs
 from components.base import Problem, StrictModel
-from components import control_plane
 from components.control_plane import ControlPlaneArgs, DeploymentMode
 from components.gpu_pool import GpuPoolArgs, MigSharing, TimeSlicingSharing
 from components.kube import Obj

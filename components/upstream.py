@@ -44,7 +44,8 @@ class Versions(StrictModel):
         description="Envoy Gateway chart version; it ships the Gateway API CRDs (v1.5.1 for this release) and implements the inference Gateway.",
     )
     istio: Version = Field(
-        default="1.27.1", description="Istio charts version, installed when Knative uses the istio networking layer."
+        default="1.27.1",
+        description="Istio charts version, installed when Knative uses the istio networking layer.",
     )
     kubernetes: Version = Field(
         default="1.33",
