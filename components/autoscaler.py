@@ -1,9 +1,16 @@
 """Cluster-level Knative-style autoscaling settings.
 
-These become top-level keys of Knative's ``config-autoscaler`` ConfigMap. Knative keeps
-its documented defaults inside the ``_example`` block, which is documentation only (its
-checksum is enforced by Knative's webhook), so every setting is written as its own key and
-only when the stack sets it; unset knobs keep Knative's defaults.
+These become top-level keys of Knative's ``config-autoscaler``. Knative keeps its documented
+defaults inside the ``_example`` block, which is documentation only (its checksum is enforced
+by Knative's webhook), so every setting is written as its own key and only when the stack
+sets it; unset knobs keep Knative's defaults.
+
+Where they are written: Knative Serving is installed by the Knative operator, which owns the
+``config-*`` ConfigMaps of ``knative-serving`` and rewrites them from its ``KnativeServing``
+resource on every reconcile. A ConfigMap written beside it would be fought over (the operator
+resets it, we re-apply, the autoscaler flaps between both). So these keys go into
+``KnativeServing.spec.config.autoscaler`` (and the feature flags GPU pools need into
+``spec.config.features``), the one place the operator merges them from.
 """
 
 from __future__ import annotations
@@ -16,6 +23,19 @@ from components.base import StrictModel
 from components.types import Duration, format_duration, parse_duration
 
 KNATIVE_NAMESPACE = "knative-serving"
+
+DEFAULT_GRACE_SECONDS = 30
+"""Knative's default ``scale-to-zero-grace-period``."""
+
+DEFAULT_PROGRESS_DEADLINE_SECONDS = 600
+"""Knative's default ``progress-deadline`` (config-deployment): how long a revision may take to become ready."""
+
+GPU_NODE_SELECTION_FEATURES: tuple[str, ...] = (
+    "kubernetes.podspec-affinity",
+    "kubernetes.podspec-nodeselector",
+    "kubernetes.podspec-tolerations",
+)
+"""``config-features`` flags (disabled by Knative's default) that let a revision land on a GPU pool."""
 
 
 class AutoscalerArgs(StrictModel):
@@ -66,6 +86,15 @@ class AutoscalerArgs(StrictModel):
     enable_scale_to_zero: bool | None = Field(
         default=None, description="Whether scale to zero is allowed (default true)."
     )
+    target_burst_capacity: float | None = Field(
+        default=None,
+        ge=-1,
+        description="Spare request capacity kept before the activator leaves the path; -1 keeps it always (default 211).",
+    )
+    scale_to_zero_pod_retention_period: Duration | None = Field(
+        default=None,
+        description="Minimum time the last pod stays after scale to zero was decided (default 0s).",
+    )
 
     @model_validator(mode="after")
     def _knative_rules(self) -> AutoscalerArgs:
@@ -89,6 +118,15 @@ class AutoscalerArgs(StrictModel):
             and parse_duration(self.scale_to_zero_grace_period) == 0
         ):
             raise ValueError("scaleToZeroGracePeriod must be greater than 0s")
+        target = self.container_concurrency_target_default
+        if target is not None and self.target_utilization_percent is not None:
+            effective = target * self.target_utilization_percent / 100
+            if effective < 0.01:
+                raise ValueError(
+                    f"containerConcurrencyTargetDefault {target:g} at targetUtilizationPercent "
+                    f"{self.target_utilization_percent:g} gives an effective target of {effective:g}; "
+                    "Knative needs at least 0.01"
+                )
         if self.initial_scale == 0 and not self.allow_zero_initial_scale:
             raise ValueError(
                 "initialScale 0 needs allowZeroInitialScale: true (Knative refuses it otherwise)"
@@ -96,9 +134,16 @@ class AutoscalerArgs(StrictModel):
         return self
 
     @property
+    def scale_to_zero_enabled(self) -> bool:
+        """Whether Knative may scale revisions to zero (its default: yes)."""
+        return self.enable_scale_to_zero is not False
+
+    @property
     def grace_seconds(self) -> int:
         """Effective scale-to-zero grace period in seconds (Knative's default when unset)."""
-        return parse_duration(self.scale_to_zero_grace_period) if self.scale_to_zero_grace_period else 30
+        if self.scale_to_zero_grace_period:
+            return parse_duration(self.scale_to_zero_grace_period)
+        return DEFAULT_GRACE_SECONDS
 
 
 _CONFIG_KEYS: dict[str, str] = {
@@ -115,6 +160,8 @@ _CONFIG_KEYS: dict[str, str] = {
     "initial_scale": "initial-scale",
     "allow_zero_initial_scale": "allow-zero-initial-scale",
     "enable_scale_to_zero": "enable-scale-to-zero",
+    "target_burst_capacity": "target-burst-capacity",
+    "scale_to_zero_pod_retention_period": "scale-to-zero-pod-retention-period",
 }
 
 
@@ -136,3 +183,22 @@ def config_autoscaler_data(args: AutoscalerArgs) -> dict[str, str]:
         if value is not None:
             data[key] = _config_value(value)
     return dict(sorted(data.items()))
+
+
+def config_features_data(*, gpu_pools: bool) -> dict[str, str]:
+    """``config-features`` keys modelplane needs: node selection for GPU pools, nothing otherwise."""
+    if not gpu_pools:
+        return {}
+    return dict.fromkeys(GPU_NODE_SELECTION_FEATURES, "enabled")
+
+
+def knative_config(args: AutoscalerArgs, *, gpu_pools: bool) -> dict[str, dict[str, str]]:
+    """The ``KnativeServing.spec.config`` sections modelplane owns: ``autoscaler`` and ``features``.
+
+    Sections with nothing to set are left out, so the operator keeps Knative's defaults.
+    """
+    sections = {
+        "autoscaler": config_autoscaler_data(args),
+        "features": config_features_data(gpu_pools=gpu_pools),
+    }
+    return {name: data for name, data in sections.items() if data}

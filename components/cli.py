@@ -115,6 +115,23 @@ def cmd_schemas_fetch(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+EXIT_DRIFT = 3
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Show live InferenceService status and drift from the rendered stack (exit 3 on drift)."""
+    from components.serving_platform import build
+    from components.status import format_report, read_live, stack_status
+
+    stack = _load(args.file)
+    rendered = build(stack).objects
+    namespaces = [o["metadata"]["namespace"] for o in rendered if o["kind"] == "InferenceService"]
+    live = read_live(namespaces, context=args.context)
+    report = stack_status(rendered, live, stack=stack.stack.name)
+    sys.stdout.write(format_report(report))
+    return EXIT_OK if report.in_sync else EXIT_DRIFT
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = _Parser(prog="modelplane", description="Platform-as-code for model serving on Kubernetes.")
@@ -142,6 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summary", help="objects per kind and namespace", description=cmd_summary.__doc__)
     p.add_argument("files", nargs="+", metavar="FILE", help="stack files")
     p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("status", help="live model status and drift", description=cmd_status.__doc__)
+    p.add_argument("file", metavar="FILE", help="stack file")
+    p.add_argument("--context", metavar="CTX", help="kubeconfig context (default: the current one)")
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("schemas", help="CRD schemas of the pinned versions")
     schemas = p.add_subparsers(dest="schemas_command", required=True, parser_class=_Parser)

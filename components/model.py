@@ -19,7 +19,7 @@ from components.gpu_pool import GpuPoolArgs
 from components.kube import LABEL_MODEL, LABEL_RUNTIME, LABEL_TENANT, LABEL_VERSION, Obj, dns_name, labels
 from components.rollout.policy import RolloutOverride
 from components.runtimes import RuntimeSpec, hardened_security_context
-from components.scaling import ScalingArgs, predictor_scaling
+from components.scaling import PROMETHEUS_ADDRESS, ScalingArgs, predictor_scaling
 from components.types import DnsLabel, DnsSubdomain, ImageRef, LabelKey, LabelValue, ModelName, Quantity
 
 STORAGE_SCHEMES: tuple[str, ...] = ("s3", "gs", "pvc", "hf", "oci", "https", "hdfs", "webhdfs")
@@ -251,11 +251,13 @@ def objects(
     runtime: RuntimeSpec,
     pool: GpuPoolArgs | None = None,
     predictor_overrides: dict[str, Any] | None = None,
+    prometheus: str = PROMETHEUS_ADDRESS,
 ) -> list[Obj]:
     """The objects that serve one model: its InferenceService and, when needed, a storage ServiceAccount.
 
     ``predictor_overrides`` lets the rollout engine add fields (such as
-    ``canaryTrafficPercent``) without this module knowing about rollouts.
+    ``canaryTrafficPercent``) without this module knowing about rollouts; ``prometheus`` is
+    the address KEDA-scaled models query (from the stack's monitoring settings).
     """
     common = labels(
         stack,
@@ -283,7 +285,13 @@ def objects(
         )
     annotations = {"serving.kserve.io/deploymentMode": KSERVE_MODE_NAMES[mode]}
     scaling_annotations, scaling_fields = predictor_scaling(
-        mode, model.scaling, runtime=model.runtime, namespace=namespace, model=model.name
+        mode,
+        model.scaling,
+        runtime=model.runtime,
+        namespace=namespace,
+        model=model.name,
+        pool=pool,
+        prometheus=prometheus,
     )
     annotations |= scaling_annotations
     model_spec: dict[str, Any] = {

@@ -13,6 +13,17 @@ waves), and the layout keeps upstream installs ahead of the objects that need th
 
 With Argo CD there is no sync.yaml: every object carries an
 ``argocd.argoproj.io/sync-wave`` and the root kustomization lists both directories.
+
+When an upstream release carries objects of its own (the ``KnativeServing`` the Knative
+operator reconciles), two more stages sit between infrastructure and platform, because a
+Flux ``HelmRelease`` can wait for another release but not for a custom resource:
+
+      configuration/            objects of upstream releases (waited for until Ready)
+      controllers/              releases that need them (the KServe controller)
+
+Releases that install CRDs are never pruned by the GitOps engine (Flux prune disabled,
+Argo CD ``Prune=false`` and no cascading finalizer), so deleting a stack's manifests never
+deletes every custom resource with its CRD.
 """
 
 from __future__ import annotations
@@ -35,6 +46,9 @@ _Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 PLATFORM_WAVE = 10
 """Argo CD sync wave of modelplane's own objects: after every upstream chart."""
+
+FLUX_PRUNE = "kustomize.toolkit.fluxcd.io/prune"
+ARGOCD_SYNC_OPTIONS = "argocd.argoproj.io/sync-options"
 
 
 def to_yaml(obj: Any) -> str:
@@ -93,6 +107,8 @@ def flux_objects(charts: list[Chart], *, stack: str) -> list[Obj]:
                 "values": chart.values,
             },
         }
+        if chart.crds:
+            release["metadata"]["annotations"] = {FLUX_PRUNE: "disabled"}
         if chart.depends_on:
             release["spec"]["dependsOn"] = [{"name": d, "namespace": "flux-system"} for d in chart.depends_on]
         if not chart.values:
@@ -111,33 +127,75 @@ def argocd_objects(charts: list[Chart], *, stack: str) -> list[Obj]:
             source["helm"] = {"releaseName": chart.release, "valuesObject": chart.values}
         else:
             source["helm"] = {"releaseName": chart.release}
-        result.append(
-            {
-                "apiVersion": "argoproj.io/v1alpha1",
-                "kind": "Application",
-                "metadata": {
-                    "name": f"{stack}-{chart.release}",
-                    "namespace": "argocd",
-                    "labels": labels(stack, "upstream"),
-                    "annotations": {"argocd.argoproj.io/sync-wave": str(chart.wave)},
+        application: dict[str, Any] = {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            "metadata": {
+                "name": f"{stack}-{chart.release}",
+                "namespace": "argocd",
+                "labels": labels(stack, "upstream"),
+                "annotations": {"argocd.argoproj.io/sync-wave": str(chart.wave)},
+            },
+            "spec": {
+                "project": "default",
+                "source": source,
+                "destination": {"server": "https://kubernetes.default.svc", "namespace": chart.namespace},
+                "syncPolicy": {
+                    "automated": {"prune": True, "selfHeal": True},
+                    # Server-side apply: the InferenceService CRD (~638 KB) is too large for the
+                    # last-applied annotation of client-side apply.
+                    "syncOptions": ["CreateNamespace=true", "ServerSideApply=true"],
+                    "retry": {"limit": 5},
                 },
-                "spec": {
-                    "project": "default",
-                    "source": source,
-                    "destination": {"server": "https://kubernetes.default.svc", "namespace": chart.namespace},
-                    "syncPolicy": {
-                        "automated": {"prune": True, "selfHeal": True},
-                        "syncOptions": ["CreateNamespace=true", "ServerSideApply=true"],
-                        "retry": {"limit": 5},
-                    },
-                },
-            }
-        )
+            },
+        }
+        if chart.crds:
+            # Neither the Application nor its CRDs are pruned: no cascading finalizer, no prune.
+            application["metadata"]["annotations"][ARGOCD_SYNC_OPTIONS] = "Prune=false,Delete=false"
+            application["spec"]["syncPolicy"]["automated"]["prune"] = False
+        result.append(application)
     return result
 
 
-def flux_sync(stack: str, path_prefix: str) -> list[Obj]:
-    """Flux Kustomizations that apply infrastructure first, then the platform once it is ready."""
+def staged_charts(charts: list[Chart]) -> tuple[list[Chart], list[Obj], list[Chart]]:
+    """Split upstream charts into (early charts, objects of charts, charts that need those objects).
+
+    A chart that depends, directly or through other charts, on a chart carrying objects must
+    wait for those objects; everything else installs in the first stage.
+    """
+    by_name = {c.release: c for c in charts}
+    late: set[str] = set()
+
+    def needs_objects(name: str, seen: frozenset[str] = frozenset()) -> bool:
+        chart = by_name[name]
+        for dep in chart.depends_on:
+            if (
+                dep in by_name
+                and dep not in seen
+                and (by_name[dep].objects or needs_objects(dep, seen | {name}))
+            ):
+                return True
+        return False
+
+    for chart in charts:
+        if needs_objects(chart.release):
+            late.add(chart.release)
+    early = [c for c in charts if c.release not in late]
+    objects = [obj for c in charts for obj in c.objects]
+    return early, objects, [c for c in charts if c.release in late]
+
+
+def chart_objects(charts: list[Chart]) -> list[Obj]:
+    """Every object carried by upstream charts, each with the sync wave after its chart's."""
+    return [with_wave(obj, chart.wave + 1) for chart in charts for obj in chart.objects]
+
+
+def flux_sync(stack: str, path_prefix: str, *, staged: bool = False) -> list[Obj]:
+    """Flux Kustomizations that apply infrastructure first, then the platform once it is ready.
+
+    ``staged`` inserts the configuration and controllers stages between them (see the module
+    docstring); each stage waits for the one before it to be ready.
+    """
     common = labels(stack, "gitops")
     base: dict[str, Any] = {
         "interval": "10m",
@@ -148,20 +206,29 @@ def flux_sync(stack: str, path_prefix: str) -> list[Obj]:
         "sourceRef": {"kind": "GitRepository", "name": "flux-system"},
     }
     infra = f"{stack}-infrastructure"
-    return [
-        {
-            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-            "kind": "Kustomization",
-            "metadata": {"name": infra, "namespace": "flux-system", "labels": common},
-            "spec": base | {"path": f"{path_prefix}/infrastructure"},
-        },
-        {
-            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
-            "kind": "Kustomization",
-            "metadata": {"name": f"{stack}-platform", "namespace": "flux-system", "labels": common},
-            "spec": base | {"path": f"{path_prefix}/platform", "dependsOn": [{"name": infra}]},
-        },
-    ]
+    stages = (
+        ["infrastructure", "configuration", "controllers", "platform"]
+        if staged
+        else ["infrastructure", "platform"]
+    )
+    result: list[Obj] = []
+    for i, stage in enumerate(stages):
+        spec = base | {"path": f"{path_prefix}/{stage}"}
+        if i:
+            spec["dependsOn"] = [{"name": f"{stack}-{stages[i - 1]}"}]
+        result.append(
+            {
+                "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+                "kind": "Kustomization",
+                "metadata": {
+                    "name": f"{stack}-{stage}" if i else infra,
+                    "namespace": "flux-system",
+                    "labels": common,
+                },
+                "spec": spec,
+            }
+        )
+    return result
 
 
 def with_wave(obj: Obj, wave: int) -> Obj:
@@ -190,14 +257,21 @@ def gitops_tree(
 ) -> dict[str, str]:
     """Relative path → file content for the whole GitOps directory of a stack."""
     prefix = path_prefix or f"./deploy/{stack}"
+    early, staged, late = staged_charts(charts)
+    groups: list[tuple[str, list[Obj]]]
     if engine == "flux":
-        infra = sorted_objects(flux_objects(charts, stack=stack))
-        platform = sorted_objects(objects)
+        groups = [("infrastructure", _flux_sources(charts, stack) + _flux_releases(early, stack))]
+        if staged:
+            groups += [("configuration", list(staged)), ("controllers", _flux_releases(late, stack))]
+        groups.append(("platform", list(objects)))
     else:
-        infra = sorted_objects(argocd_objects(charts, stack=stack))
-        platform = sorted_objects([with_wave(o, PLATFORM_WAVE) for o in objects])
+        groups = [("infrastructure", argocd_objects(charts, stack=stack))]
+        if staged:
+            groups.append(("configuration", chart_objects(charts)))
+        groups.append(("platform", [with_wave(o, PLATFORM_WAVE) for o in objects]))
     files: dict[str, str] = {}
-    for directory, group in (("infrastructure", infra), ("platform", platform)):
+    for directory, unsorted in groups:
+        group = sorted_objects(unsorted)
         names: list[str] = []
         for obj in group:
             name = file_name(obj)
@@ -209,10 +283,10 @@ def gitops_tree(
             {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": names}
         )
     if engine == "flux":
-        files["sync.yaml"] = to_yaml_stream(flux_sync(stack, prefix))
+        files["sync.yaml"] = to_yaml_stream(flux_sync(stack, prefix, staged=bool(staged)))
         root = ["sync.yaml"]
     else:
-        root = ["infrastructure", "platform"]
+        root = [directory for directory, _ in groups]
     files["kustomization.yaml"] = to_yaml(
         {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": root}
     )
@@ -223,12 +297,23 @@ def stream_objects(
     objects: list[Obj], charts: list[Chart], *, stack: str, engine: GitOpsEngine = "flux"
 ) -> list[Obj]:
     """Every object of the GitOps output as one sorted list (for ``render -o -``)."""
+    _, staged, _ = staged_charts(charts)
     if engine == "flux":
-        extra = flux_objects(charts, stack=stack) + flux_sync(stack, f"./deploy/{stack}")
-        return sorted_objects(extra + objects)
+        extra = flux_objects(charts, stack=stack) + flux_sync(stack, f"./deploy/{stack}", staged=bool(staged))
+        return sorted_objects(extra + staged + objects)
     return sorted_objects(
-        argocd_objects(charts, stack=stack) + [with_wave(o, PLATFORM_WAVE) for o in objects]
+        argocd_objects(charts, stack=stack)
+        + chart_objects(charts)
+        + [with_wave(o, PLATFORM_WAVE) for o in objects]
     )
+
+
+def _flux_sources(charts: list[Chart], stack: str) -> list[Obj]:
+    return [o for o in flux_objects(charts, stack=stack) if o["kind"] != "HelmRelease"]
+
+
+def _flux_releases(charts: list[Chart], stack: str) -> list[Obj]:
+    return [o for o in flux_objects(charts, stack=stack) if o["kind"] == "HelmRelease"]
 
 
 def write_tree(files: dict[str, str], out_dir: Path) -> None:

@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from components import control_plane
 from components.autoscaler import AutoscalerArgs
 from components.base import Problem, StrictModel
 from components.control_plane import ControlPlaneArgs, DeploymentMode
@@ -261,6 +262,7 @@ def platform_problems(
                 "quickstart",
             )
         )
+    problems += control_plane.problems(args, catalog)
     return problems
 
 
@@ -406,6 +408,7 @@ def _model_objects(args: ServingPlatformArgs, ctx: BuildContext) -> list[Obj]:
     from components import model
     from components.kube import dns_name, labels
     from components.runtimes import FormatSpec, render_runtime
+    from components.scaling import prometheus_address
 
     result: list[Obj] = []
     for m, mode in zip(args.models, ctx.modes, strict=True):
@@ -429,6 +432,7 @@ def _model_objects(args: ServingPlatformArgs, ctx: BuildContext) -> list[Obj]:
             mode=mode,
             runtime=spec,
             pool=args.pool(m.resources.pool),
+            prometheus=prometheus_address(args.monitoring.namespace),
         )
     return result
 

@@ -39,6 +39,14 @@ class Versions(StrictModel):
     keda: Version = Field(
         default="2.18.0", description="KEDA chart version, installed when a model scales on KEDA."
     )
+    envoy_gateway: Version = Field(
+        default="v1.8.1",
+        description="Envoy Gateway chart version; it ships the Gateway API CRDs (v1.5.1 for this release) and implements the inference Gateway.",
+    )
+    istio: Version = Field(
+        default="1.27.1",
+        description="Istio charts version, installed when Knative uses the istio networking layer.",
+    )
     kubernetes: Version = Field(
         default="1.33",
         description="Kubernetes minor version of the target cluster; rendered objects are validated against it.",
@@ -68,6 +76,16 @@ class Chart(StrictModel):
         description="API groups whose objects need this release ready first (it installs their CRDs or webhooks).",
     )
     wave: int = Field(default=0, description="Install order; lower waves are ready before higher ones start.")
+    crds: bool = Field(
+        default=False,
+        description="The release installs CRDs: it is kept when a stack is removed (and protected outside dev) "
+        "so that removing a stack never deletes every custom resource with its CRD.",
+    )
+    objects: tuple[dict[str, Any], ...] = Field(
+        default=(),
+        description="modelplane-authored objects of this upstream (such as the KnativeServing its operator "
+        "reconciles), applied once the release is ready and before any release that depends on it.",
+    )
 
     @property
     def repository_name(self) -> str:

@@ -136,6 +136,8 @@ def crd_sources(versions: Versions) -> dict[str, str]:
         "source.toolkit.fluxcd.io/helmrepository.yaml": f"{raw}/fluxcd/source-controller/v1.9.1/config/crd/bases/source.toolkit.fluxcd.io_helmrepositories.yaml",
         "kustomize.toolkit.fluxcd.io/kustomization.yaml": f"{raw}/fluxcd/kustomize-controller/v1.9.4/config/crd/bases/kustomize.toolkit.fluxcd.io_kustomizations.yaml",
         "argoproj.io/application.yaml": f"{raw}/argoproj/argo-cd/v3.5.1/manifests/crds/application-crd.yaml",
+        "gateway.networking.k8s.io/gatewayclass.yaml": f"{gateway}/gateway.networking.k8s.io_gatewayclasses.yaml",
+        "operator.knative.dev/knativeserving.yaml": f"{raw}/knative/operator/knative-{versions.knative}/config/crd/bases/operator.knative.dev_knativeservings.yaml",
     }
 
 

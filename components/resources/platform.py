@@ -17,15 +17,23 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kube import LABEL_COMPONENT, Obj
-from components.resources._register import TYPE_PREFIX, KubeObject, register_chart, register_objects
+from components.resources._register import TYPE_PREFIX, KubeObject, register_objects
+from components.resources.upstream import register_chart_objects, register_release, require_server_side_apply
 from components.serving_platform import PlatformObjects, ServingPlatformArgs, build
 from components.upstream import Chart
 
 
 class ControlPlane(pulumi.ComponentResource):
-    """Upstream releases (cert-manager, KServe, Knative, KEDA, ...) installed in dependency order."""
+    """Upstream releases (cert-manager, Envoy Gateway, KServe, Knative, KEDA, ...) in dependency order.
+
+    Each release depends on the releases it names, and on the objects those carry: the KServe
+    controller waits until the ``KnativeServing`` is Ready, because KServe decides at start-up
+    whether to watch Knative Services. Releases that install CRDs are retained when the stack
+    is removed and, with ``protect_crds``, protected (see ``components.resources.upstream``).
+    """
 
     releases: dict[str, k8s.helm.v3.Release]
+    chart_objects: dict[str, list[pulumi.Resource]]
 
     def __init__(
         self,
@@ -36,20 +44,29 @@ class ControlPlane(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(f"{TYPE_PREFIX}ControlPlane", name, None, opts)
+        require_server_side_apply()
         self.releases = {}
+        self.chart_objects = {}
         for chart in sorted(charts, key=lambda c: (c.wave, c.release)):
-            earlier = [self.releases[d] for d in chart.depends_on if d in self.releases]
-            self.releases[chart.release] = register_chart(
-                self, name, chart, depends_on=earlier, protect=protect_crds
+            earlier: list[pulumi.Resource] = []
+            for dep in chart.depends_on:
+                if dep in self.releases:
+                    earlier.append(self.releases[dep])
+                    earlier += self.chart_objects[dep]
+            release = register_release(self, name, chart, depends_on=earlier, protect=protect_crds)
+            self.releases[chart.release] = release
+            self.chart_objects[chart.release] = list(
+                register_chart_objects(self, chart, release, protect=protect_crds)
             )
         self.register_outputs({"releases": {n: r.status for n, r in self.releases.items()}})
 
     def group_dependencies(self, charts: Sequence[Chart]) -> dict[str, list[pulumi.Resource]]:
-        """API group → releases whose readiness objects of that group need."""
+        """API group → releases (and their objects) whose readiness objects of that group need."""
         result: dict[str, list[pulumi.Resource]] = defaultdict(list)
         for chart in charts:
             for group in chart.needed_by_groups:
                 result[group].append(self.releases[chart.release])
+                result[group] += self.chart_objects.get(chart.release, [])
         return dict(result)
 
 
