@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from components.render import to_yaml_stream, stream_objects
+from components.render import stream_objects, to_yaml_stream
 from components.serving_platform import build
 from components.stack import load_stack
 
@@ -81,7 +81,9 @@ def main(sizes: list[int] | None = None) -> None:
     """Print the render table."""
     sizes = sizes or [1_000, 5_000, 20_000]
     print("Render: stack file -> validated args -> objects -> YAML stream (one process)")
-    print(f"{'models':>8} {'objects':>8} {'load s':>8} {'build s':>8} {'yaml s':>8} {'total s':>8} {'out MiB':>8}")
+    print(
+        f"{'models':>8} {'objects':>8} {'load s':>8} {'build s':>8} {'yaml s':>8} {'total s':>8} {'out MiB':>8}"
+    )
     rows: dict[int, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:

@@ -304,7 +304,11 @@ def objects(
         model_spec["protocolVersion"] = model.protocol.kserve_value
         model_spec["resources"] = container_resources(model, runtime, pool)
         predictor["securityContext"] = pod_security_context()
-        predictor["labels"] = {LABEL_MODEL: model.name, LABEL_RUNTIME: model.runtime, LABEL_VERSION: model.version}
+        predictor["labels"] = {
+            LABEL_MODEL: model.name,
+            LABEL_RUNTIME: model.runtime,
+            LABEL_VERSION: model.version,
+        }
         if pool is not None:
             predictor["nodeSelector"] = pool.selector
             predictor["tolerations"] = pool.tolerations()

@@ -23,7 +23,9 @@ _PLAIN = re.compile(r"^[A-Za-z0-9_./][A-Za-z0-9_./:=+@{}-]*$")
 _RESOLVER = yaml.resolver.Resolver()
 _STR_TAG = "tag:yaml.org,2002:str"
 # Characters YAML cannot hold raw (outside its printable set) or would read as line breaks.
-_ESCAPE = re.compile("[^\t\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
+_ESCAPE = re.compile(
+    "[^\t\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
+)
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -41,7 +43,7 @@ def _scalar_string(value: str) -> str:
         _PLAIN.match(value)
         and not value.endswith(":")
         and "{" not in value[:1]
-        and _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) == _STR_TAG
+        and _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) == _STR_TAG  # type: ignore[no-untyped-call]
     ):
         return value
     return _quoted(value)
