@@ -175,9 +175,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _accept_debug_everywhere(parser: argparse.ArgumentParser) -> None:
+    """Let ``--debug`` follow any subcommand too (``modelplane render FILE --debug``)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                sub.add_argument(
+                    "--debug",
+                    action="store_true",
+                    default=argparse.SUPPRESS,
+                    help="show tracebacks of internal errors",
+                )
+                _accept_debug_everywhere(sub)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
+    _accept_debug_everywhere(parser)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
