@@ -17,7 +17,7 @@ from components import cli
 from components.render import stream_objects, to_yaml_stream
 from components.serving_platform import build
 from components.stack import load_stack
-from tests.conftest import CRD_DIR, EXAMPLE_STACKS, STACKS, example_stack_ids
+from tests.conftest import CRD_DIR, EXAMPLE_STACKS, STACKS
 
 SUBCOMMANDS = [["validate"], ["render"], ["summary"], ["schemas"], ["schemas", "fetch"]]
 BAD_STACK = "stack: {name: dev, tier: qa}\nmodels: 3\n"
@@ -72,13 +72,12 @@ def test_validate_of_a_missing_file_is_an_input_error(
     assert run(capsys, "validate", str(missing)) == (2, "", f"{missing}: <root>: no such file\n")
 
 
-@pytest.mark.parametrize("stack", EXAMPLE_STACKS, ids=example_stack_ids())
-def test_validate_with_the_upstream_schemas(capsys: pytest.CaptureFixture[str], stack: Path) -> None:
+def test_validate_with_the_upstream_schemas(capsys: pytest.CaptureFixture[str]) -> None:
     if not CRD_DIR.is_dir():
         pytest.skip(f"upstream CRD schemas not found at {CRD_DIR} (the shared/ directory beside the project)")
-    code, out, err = run(capsys, "validate", "--schemas", str(CRD_DIR), str(stack))
+    code, out, err = run(capsys, "validate", "--schemas", str(CRD_DIR), *map(str, EXAMPLE_STACKS))
     assert (code, err) == (0, "")
-    assert out.startswith(f"{stack}: valid (")
+    assert [line.split(": valid (")[0] for line in out.splitlines()] == [str(p) for p in EXAMPLE_STACKS]
 
 
 def test_validate_reports_rendered_objects_that_break_a_schema(

@@ -402,3 +402,17 @@ def test_model_component_sits_under_the_stack_and_reports_its_version(model_run:
         "namespace": service["namespace"],
         "version": service["labels"]["modelplane.dev/version"],
     }
+
+
+def test_render_warnings_are_logged_against_the_platform(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    args = load_stack(STACKS / "dev.yaml")
+    rendered = build(args)
+    rendered.warnings.append("models[0].scaling: scale to zero on a GPU pool that takes 10m to provision")
+    monkeypatch.setattr(platform_resources, "build", lambda _: rendered)
+    with caplog.at_level("WARNING"):
+        run(lambda: platform_resources.ServingPlatform("dev", args), stack="dev")
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "models[0].scaling: scale to zero on a GPU pool that takes 10m to provision"
+    ]

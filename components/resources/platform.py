@@ -126,6 +126,9 @@ class ServingPlatform(pulumi.ComponentResource):
     ) -> None:
         super().__init__(f"{TYPE_PREFIX}ServingPlatform", name, None, opts)
         self.rendered = build(args)
+        for warning in self.rendered.warnings:
+            # Shown by `pulumi preview` and `pulumi up` beside this component.
+            pulumi.log.warn(warning, resource=self)
         child = pulumi.ResourceOptions(parent=self)
         protect = args.stack.tier != "dev"
         self.control_plane = ControlPlane(
