@@ -8,6 +8,7 @@ traceback only with ``--debug``. Output is deterministic.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from collections import Counter
@@ -78,7 +79,13 @@ def cmd_render(args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     out_dir = Path(args.output or f"deploy/{name}")
-    files = gitops_tree(rendered.objects, rendered.charts, stack=name, engine=args.gitops)
+    files = gitops_tree(
+        rendered.objects,
+        rendered.charts,
+        stack=name,
+        engine=args.gitops,
+        path_prefix=_repository_path(out_dir, name),
+    )
     write_tree(files, out_dir)
     kinds = Counter(o["kind"] for o in rendered.objects)
     summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
@@ -86,6 +93,20 @@ def cmd_render(args: argparse.Namespace) -> int:
         f"{args.file}: wrote {len(files)} files to {out_dir}/ ({summary}; {len(rendered.charts)} upstream charts)"
     )
     return EXIT_OK
+
+
+def _repository_path(out_dir: Path, stack: str) -> str:
+    """The output directory as Flux finds it in the repository (the working directory is its root).
+
+    Flux Kustomizations name their path relative to the repository root, so the path in
+    ``sync.yaml`` follows ``-o``; an output outside the working directory keeps the default.
+    """
+    here = Path.cwd().resolve()
+    try:
+        relative = (here / out_dir).resolve().relative_to(here)
+    except ValueError:
+        return f"./deploy/{stack}"
+    return f"./{relative.as_posix()}"
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -176,10 +197,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _accept_debug_everywhere(parser: argparse.ArgumentParser) -> None:
+    """Let ``--debug`` follow any subcommand too (``modelplane render FILE --debug``)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                sub.add_argument(
+                    "--debug",
+                    action="store_true",
+                    default=argparse.SUPPRESS,
+                    help="show tracebacks of internal errors",
+                )
+                _accept_debug_everywhere(sub)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    _accept_debug_everywhere(parser)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        # --help and usage errors: return their code, so in-process callers get an int too.
+        return exit_.code if isinstance(exit_.code, int) else EXIT_INPUT
     try:
         code: int = args.func(args)
         return code
@@ -191,6 +231,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"modelplane: {err}", file=sys.stderr)
         return EXIT_INPUT
     except BrokenPipeError:
+        # The reader went away (`render -o - | head`): stop quietly, and keep Python's
+        # final flush of stdout from failing again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
     except KeyboardInterrupt:
         print("modelplane: interrupted", file=sys.stderr)

@@ -51,6 +51,9 @@ KIND_ORDER: tuple[str, ...] = (
     "PodDisruptionBudget",
     "NodePool",
     "ClusterStorageContainer",
+    "GatewayClass",
+    "Gateway",
+    "KnativeServing",
     "ClusterServingRuntime",
     "ServingRuntime",
     "InferenceService",
@@ -76,6 +79,7 @@ CLUSTER_SCOPED: frozenset[str] = frozenset(
         "ClusterServingRuntime",
         "ClusterStorageContainer",
         "NodePool",
+        "GatewayClass",
     }
 )
 
@@ -139,6 +143,11 @@ def dns_name(*parts: str, max_length: int = 63) -> str:
 
 
 def resource_name(obj: Obj) -> str:
-    """A Pulumi resource name unique per object: ``<namespace>/<kind>/<name>`` flattened."""
+    """The Pulumi resource name of an object: ``<kind>:<namespace>/<name>`` (``<kind>:<name>`` when cluster-scoped).
+
+    Kubernetes names and namespaces never contain ``:`` or ``/``, so no two objects share a
+    resource name. Resource names are part of URNs: changing this format replaces everything.
+    """
     key = key_of(obj)
-    return "-".join(p for p in (key.kind.lower(), key.namespace, key.name) if p)
+    where = f"{key.namespace}/" if key.namespace else ""
+    return f"{key.kind.lower()}:{where}{key.name}"

@@ -28,21 +28,18 @@ deletes every custom resource with its CRD.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
+from components import yamlout
 from components.errors import RenderError
 from components.kube import CLUSTER_SCOPED, Obj, key_of, labels, sorted_objects
 from components.upstream import Chart
 
 GitOpsEngine = Literal["flux", "argocd"]
 
-_Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 PLATFORM_WAVE = 10
 """Argo CD sync wave of modelplane's own objects: after every upstream chart."""
@@ -52,11 +49,8 @@ ARGOCD_SYNC_OPTIONS = "argocd.argoproj.io/sync-options"
 
 
 def to_yaml(obj: Any) -> str:
-    """One object as YAML: sorted keys, block style, no line folding."""
-    text: str = yaml.dump(
-        obj, Dumper=_Dumper, sort_keys=True, default_flow_style=False, allow_unicode=True, width=1 << 20
-    )
-    return text
+    """One object as YAML: sorted keys, block style, no line folding (``components.yamlout``)."""
+    return yamlout.dump(obj)
 
 
 def to_yaml_stream(objects: list[Obj]) -> str:
@@ -316,27 +310,51 @@ def _flux_releases(charts: list[Chart], stack: str) -> list[Obj]:
     return [o for o in flux_objects(charts, stack=stack) if o["kind"] == "HelmRelease"]
 
 
+ROOT_ENTRIES: frozenset[str] = frozenset(
+    {"kustomization.yaml", "sync.yaml", "infrastructure", "configuration", "controllers", "platform"}
+)
+"""What the root of a rendered directory holds; ``write_tree`` replaces only such a directory."""
+
+
 def write_tree(files: dict[str, str], out_dir: Path) -> None:
-    """Replace ``out_dir`` with exactly these files, atomically: a failure leaves the old tree intact."""
+    """Replace ``out_dir`` with exactly these files, atomically: a failure leaves the old tree intact.
+
+    The new tree is written beside the old one and swapped in with two renames; if the
+    second rename fails, the old tree is put back. A directory that holds anything but a
+    previous render is refused rather than replaced, so a mistyped ``-o`` (``.``, ``~``)
+    cannot delete a project.
+    """
     out_dir = out_dir.resolve()
     parent = out_dir.parent
+    if out_dir.exists() or out_dir.is_symlink():
+        if not out_dir.is_dir() or out_dir.is_symlink():
+            raise RenderError(f"{out_dir}: exists and is not a directory; choose another output")
+        foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in ROOT_ENTRIES)
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+            raise RenderError(
+                f"{out_dir}: not a modelplane render (it holds {shown}); choose an empty or new directory"
+            )
     try:
         parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=parent))
     except OSError as err:
         raise RenderError(f"{out_dir}: cannot write: {err.strerror}") from err
+    old = staging.with_name(f"{staging.name}.old")
     try:
         for rel, content in files.items():
             target = staging / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(content, encoding="utf-8")
-        old = None
         if out_dir.exists():
-            old = parent / f".{out_dir.name}.old-{os.getpid()}"
             out_dir.rename(old)
-        staging.rename(out_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        try:
+            staging.rename(out_dir)
+        except OSError:
+            if old.exists():
+                old.rename(out_dir)
+            raise
     except OSError as err:
         shutil.rmtree(staging, ignore_errors=True)
-        raise RenderError(f"{out_dir}: cannot write: {err.strerror}") from err
+        raise RenderError(f"{out_dir}: cannot write: {err.strerror or err}") from err
+    shutil.rmtree(old, ignore_errors=True)

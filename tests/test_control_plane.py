@@ -468,8 +468,8 @@ def test_component_tree(registrations: dict[str, Registration]) -> None:
         "cp-knative-operator": "kubernetes:helm.sh/v3:Release",
         "cp-kserve-crd": "kubernetes:helm.sh/v3:Release",
         "cp-kserve": "kubernetes:helm.sh/v3:Release",
-        "knative-operator-namespace-knative-serving": "kubernetes:core/v1:Namespace",
-        "knative-operator-knativeserving-knative-serving-knative-serving": "kubernetes:operator.knative.dev/v1beta1:KnativeServing",
+        "knative-operator-namespace:knative-serving": "kubernetes:core/v1:Namespace",
+        "knative-operator-knativeserving:knative-serving/knative-serving": "kubernetes:operator.knative.dev/v1beta1:KnativeServing",
     }
     cp = registrations["cp"].resource
     assert all(r.opts.parent is cp for r in registrations.values() if r.type.startswith("kubernetes:"))
@@ -496,11 +496,11 @@ def test_kserve_waits_for_its_dependencies_and_the_knative_serving(
         "cp-kserve-crd",
         "cp-envoy-gateway",
         "cp-knative-operator",
-        "knative-operator-namespace-knative-serving",
-        "knative-operator-knativeserving-knative-serving-knative-serving",
+        "knative-operator-namespace:knative-serving",
+        "knative-operator-knativeserving:knative-serving/knative-serving",
     }
-    serving = registrations["knative-operator-knativeserving-knative-serving-knative-serving"]
-    assert _names(serving.opts.depends_on, registrations) == {"knative-operator-namespace-knative-serving"}
+    serving = registrations["knative-operator-knativeserving:knative-serving/knative-serving"]
+    assert _names(serving.opts.depends_on, registrations) == {"knative-operator-namespace:knative-serving"}
     assert _names(registrations["cp-kserve-crd"].opts.depends_on, registrations) == {"cp-cert-manager"}
 
 
@@ -514,7 +514,7 @@ def test_knative_serving_waits_for_ready(registrations: dict[str, Registration])
     cp = _control_plane(STACKS / "dev.yaml", protect=False)
     serving = cp.chart_objects["knative-operator"][1]
     assert (
-        serving is registrations["knative-operator-knativeserving-knative-serving-knative-serving"].resource
+        serving is registrations["knative-operator-knativeserving:knative-serving/knative-serving"].resource
     )
     obj = _charts(load_stack(STACKS / "dev.yaml"))["knative-operator"].objects[1]
     assert obj["metadata"]["annotations"] == {"pulumi.com/waitFor": "condition=Ready"}
@@ -529,8 +529,8 @@ def test_group_dependencies_include_chart_objects(registrations: dict[str, Regis
     assert _names(deps["serving.kserve.io"], registrations) == {"cp-kserve-crd", "cp-kserve"}
     assert _names(deps["operator.knative.dev"], registrations) == {
         "cp-knative-operator",
-        "knative-operator-namespace-knative-serving",
-        "knative-operator-knativeserving-knative-serving-knative-serving",
+        "knative-operator-namespace:knative-serving",
+        "knative-operator-knativeserving:knative-serving/knative-serving",
     }
 
 

@@ -20,7 +20,10 @@ def test_example_stack_gitops_objects_pass_schemas(
     example_stack: ServingPlatformArgs, crd_schemas: CrdSchemas
 ) -> None:
     rendered = build(example_stack)
-    gitops = flux_objects(rendered.charts, stack=example_stack.stack.name) + flux_sync(
-        example_stack.stack.name, "./deploy/x"
+    carried = [obj for chart in rendered.charts for obj in chart.objects]
+    gitops = (
+        flux_objects(rendered.charts, stack=example_stack.stack.name)
+        + flux_sync(example_stack.stack.name, "./deploy/x", staged=bool(carried))
+        + carried
     )
     assert schema_problems(gitops, example_stack, crd_schemas) == []

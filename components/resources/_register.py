@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 from pulumi_kubernetes import _utilities as k8s_utilities
 
 from components.kube import Obj, resource_name, type_token
-from components.upstream import Chart
 
 TYPE_PREFIX = "modelplane:index:"
 """Type-token prefix of every modelplane component. Tokens are part of URNs: never rename one."""
@@ -35,66 +32,41 @@ def register_objects(
     *,
     dependencies: dict[str, list[pulumi.Resource]] | None = None,
     namespaces: dict[str, pulumi.Resource] | None = None,
+    depends_on: Sequence[pulumi.Resource] = (),
     protect: bool = False,
 ) -> dict[str, KubeObject]:
     """Register objects as children of ``parent``.
 
     ``dependencies`` maps an API group to the resources that must be ready before any
     object of that group (the release that installs its CRD or webhooks); ``namespaces``
-    maps a namespace to the resource that creates it.
+    maps a namespace to the resource that creates it, and gains every Namespace registered
+    here, so objects in a namespace created in the same batch (or a later one) wait for it;
+    ``depends_on`` applies to every object. Namespaces are registered first, whatever
+    their position in ``objects``.
     """
     from components.validation import group_of
 
     dependencies = dependencies or {}
-    namespaces = namespaces or {}
+    namespaces = namespaces if namespaces is not None else {}
     result: dict[str, KubeObject] = {}
-    for obj in objects:
-        depends: list[pulumi.Resource] = list(dependencies.get(group_of(obj["apiVersion"]), []))
+    ordered = [o for o in objects if _is_namespace(o)] + [o for o in objects if not _is_namespace(o)]
+    for obj in ordered:
+        depends: list[pulumi.Resource] = [*depends_on, *dependencies.get(group_of(obj["apiVersion"]), [])]
         namespace = obj.get("metadata", {}).get("namespace")
         if namespace and namespace in namespaces:
             depends.append(namespaces[namespace])
         name = resource_name(obj)
+        if name in result:
+            raise ValueError(f"two objects register as {name!r}: {obj['kind']} {namespace or ''}")
         result[name] = KubeObject(
             name,
             obj,
             pulumi.ResourceOptions(parent=parent, depends_on=depends, protect=protect),
         )
+        if _is_namespace(obj):
+            namespaces[obj["metadata"]["name"]] = result[name]
     return result
 
 
-def register_chart(
-    parent: pulumi.Resource,
-    prefix: str,
-    chart: Chart,
-    *,
-    depends_on: Sequence[pulumi.Resource],
-    protect: bool,
-) -> k8s.helm.v3.Release:
-    """Install an upstream chart as a Helm release that waits until its workloads are ready.
-
-    A release that installs CRDs is kept when the stack is destroyed (``retain_on_delete``)
-    so removing a stack never deletes every InferenceService with its CRD.
-    """
-    oci = chart.repository.startswith("oci://")
-    values: dict[str, Any] = dict(chart.values)
-    return k8s.helm.v3.Release(
-        f"{prefix}-{chart.release}",
-        k8s.helm.v3.ReleaseArgs(
-            name=chart.release,
-            chart=f"{chart.repository}/{chart.chart}" if oci else chart.chart,
-            version=chart.version,
-            repository_opts=None if oci else k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
-            namespace=chart.namespace,
-            create_namespace=True,
-            values=values,
-            skip_await=False,
-            atomic=False,
-            timeout=900,
-        ),
-        pulumi.ResourceOptions(
-            parent=parent,
-            depends_on=list(depends_on),
-            protect=protect and bool(chart.needed_by_groups),
-            retain_on_delete=bool(chart.needed_by_groups),
-        ),
-    )
+def _is_namespace(obj: Obj) -> bool:
+    return bool(obj["apiVersion"] == "v1" and obj["kind"] == "Namespace")

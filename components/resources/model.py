@@ -14,6 +14,9 @@ from components.runtimes import RuntimeSpec
 class Model(pulumi.ComponentResource):
     """One model: its InferenceService (and storage ServiceAccount), placed on its pool.
 
+    ``depends_on`` applies to every object the model registers: pass the release that
+    installs KServe and, when the program creates it, the model's Namespace.
+
     ``ServingPlatform`` does not use this class for its catalog (one component per model
     doubles Pulumi's registrations); use it when a program serves a handful of models.
     """
@@ -35,7 +38,5 @@ class Model(pulumi.ComponentResource):
     ) -> None:
         super().__init__(f"{TYPE_PREFIX}Model", name, None, opts)
         rendered = objects(args, stack=stack, namespace=namespace, mode=mode, runtime=runtime, pool=pool)
-        self.objects = register_objects(
-            self, rendered, dependencies={"serving.kserve.io": list(depends_on or [])}
-        )
+        self.objects = register_objects(self, rendered, depends_on=list(depends_on or []))
         self.register_outputs({"name": args.name, "namespace": namespace, "version": args.version})

@@ -71,9 +71,12 @@ class ControlPlane(pulumi.ComponentResource):
 
 
 class _ObjectGroup(pulumi.ComponentResource):
-    """A component that registers a group of rendered objects as its children."""
+    """A component that registers a group of rendered objects as its children.
 
-    TOKEN = "ObjectGroup"
+    Its type token is ``modelplane:index:<class name>``, so a subclass cannot forget to
+    name itself (tokens are part of URNs).
+    """
+
     objects: dict[str, KubeObject]
 
     def __init__(
@@ -86,7 +89,7 @@ class _ObjectGroup(pulumi.ComponentResource):
         protect: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__(f"{TYPE_PREFIX}{self.TOKEN}", name, None, opts)
+        super().__init__(f"{TYPE_PREFIX}{type(self).__name__}", name, None, opts)
         self.objects = register_objects(
             self, objects, dependencies=dependencies, namespaces=namespaces, protect=protect
         )
@@ -96,33 +99,29 @@ class _ObjectGroup(pulumi.ComponentResource):
 class Tenants(_ObjectGroup):
     """Tenant namespaces (Pod Security "restricted") and their NetworkPolicies."""
 
-    TOKEN = "Tenants"
-
     def namespaces(self) -> dict[str, pulumi.Resource]:
         """Namespace name → the Namespace resource."""
         return {
-            name.removeprefix("namespace-"): res
+            name.removeprefix("namespace:"): res
             for name, res in self.objects.items()
-            if name.startswith("namespace-")
+            if name.startswith("namespace:")
         }
 
 
 class RuntimeCatalog(_ObjectGroup):
     """ServingRuntimes and ClusterServingRuntimes of the models' runtimes."""
 
-    TOKEN = "RuntimeCatalog"
-
 
 class ModelCatalog(_ObjectGroup):
     """Every model's InferenceService and storage ServiceAccount."""
-
-    TOKEN = "ModelCatalog"
 
 
 class PlatformConfig(_ObjectGroup):
     """modelplane-authored configuration of the platform's own software."""
 
-    TOKEN = "PlatformConfig"
+
+def _creates_namespaces(objects: Sequence[Obj]) -> bool:
+    return any(o["kind"] == "Namespace" for o in objects)
 
 
 _GROUPS: dict[str, type[_ObjectGroup]] = {
@@ -144,6 +143,9 @@ class ServingPlatform(pulumi.ComponentResource):
     ) -> None:
         super().__init__(f"{TYPE_PREFIX}ServingPlatform", name, None, opts)
         self.rendered = build(args)
+        for warning in self.rendered.warnings:
+            # Shown by `pulumi preview` and `pulumi up` beside this component.
+            pulumi.log.warn(warning, resource=self)
         child = pulumi.ResourceOptions(parent=self)
         protect = args.stack.tier != "dev"
         self.control_plane = ControlPlane(
@@ -153,14 +155,15 @@ class ServingPlatform(pulumi.ComponentResource):
         by_component: dict[str, list[Obj]] = defaultdict(list)
         for obj in self.rendered.objects:
             by_component[obj["metadata"].get("labels", {}).get(LABEL_COMPONENT, "config")].append(obj)
+        by_component.setdefault("tenant", [])
+        # Groups that create namespaces go first, so every object in a namespace modelplane
+        # creates can depend on its Namespace, whichever component owns the Namespace.
+        namespaces: dict[str, pulumi.Resource] = {}
         self.groups = {}
-        tenants = Tenants(f"{name}-tenants", by_component.pop("tenant", []), opts=child)
-        self.groups["tenant"] = tenants
-        namespaces = tenants.namespaces()
-        for component in sorted(by_component):
+        for component in sorted(by_component, key=lambda c: (not _creates_namespaces(by_component[c]), c)):
             cls = _GROUPS.get(component, PlatformConfig)
             self.groups[component] = cls(
-                f"{name}-{component}",
+                f"{name}-{'tenants' if component == 'tenant' else component}",
                 by_component[component],
                 dependencies=dependencies,
                 namespaces=namespaces,

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The modelplane demo: validate, render and summarise the example stacks.
+#
+# `make demo` has already created .venv and installed modelplane; this script sets up
+# nothing else. It runs from the project root and writes deploy/<stack>/ for each stack.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+MODELPLANE="${MODELPLANE:-.venv/bin/modelplane}"
+CRD_DIR="../shared/schemas/crds"
+# Every example stack file; lock files (deployed-state records) are not stacks.
+STACKS=()
+for file in stacks/*.yaml; do
+  [[ "$file" == *.lock.yaml || "$(basename "$file")" == Pulumi.* ]] || STACKS+=("$file")
+done
+
+heading() {
+  printf '\n== %s ==\n\n' "$1"
+}
+
+heading "1. Validate the example stacks"
+if [[ -d "$CRD_DIR" ]]; then
+  echo "Rendered objects are also checked against the upstream CRD schemas in $CRD_DIR."
+  "$MODELPLANE" validate --schemas "$CRD_DIR" "${STACKS[@]}"
+else
+  echo "No upstream CRD schemas at $CRD_DIR: validating the stack files only."
+  echo "(modelplane schemas fetch FILE --out DIR downloads them for a stack's pinned versions.)"
+  "$MODELPLANE" validate "${STACKS[@]}"
+fi
+
+heading "2. Render each stack for GitOps (Flux) into deploy/<stack>/"
+for stack in "${STACKS[@]}"; do
+  name="$(basename "$stack" .yaml)"
+  "$MODELPLANE" render "$stack" -o "deploy/$name"
+done
+
+heading "3. What each stack deploys"
+for stack in "${STACKS[@]}"; do
+  "$MODELPLANE" summary "$stack"
+  echo
+done
+
+# -- Further parts of the demo (rollout preview, capacity plan) go below this line. --

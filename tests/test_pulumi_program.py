@@ -1,0 +1,424 @@
+"""The Pulumi program under recording mocks: what ``pulumi up -s <stack>`` would register.
+
+Each example stack runs through the real ``platform/__main__.py``. The recording must
+hold every rendered object exactly once, with its type token, under the component that
+owns it, waiting for the releases that install its CRD and for its Namespace, with the
+rendered object as its inputs; upstream releases must keep their order and their
+protection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+import yaml
+
+from components.kube import LABEL_COMPONENT, Obj, key_of, resource_name, type_token
+from components.render import gitops_tree, to_yaml
+from components.resources import model as model_resources
+from components.resources import platform as platform_resources
+from components.serving_platform import PlatformObjects, ServingPlatformArgs, build
+from components.stack import load_stack
+from components.upstream import Chart
+from components.validation import group_of
+from tests.conftest import EXAMPLE_STACKS, STACKS, example_stack_ids
+from tests.pulumi_mocks import Recording, Registration, run, run_program
+
+PLATFORM = "modelplane:index:ServingPlatform"
+RELEASE_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart")
+
+
+@dataclass
+class Run:
+    """One example stack: its args, what it renders, and what the program registered."""
+
+    args: ServingPlatformArgs
+    rendered: PlatformObjects
+    recording: Recording
+
+    def registration(self, obj: Obj) -> Registration:
+        found = [
+            r for r in self.recording.of_type(type_token(obj)) if r.name == resource_name(obj) and r.custom
+        ]
+        assert len(found) == 1, f"{key_of(obj)} registered {len(found)} times"
+        return found[0]
+
+    def release(self, chart: Chart) -> Registration:
+        found = [
+            r
+            for token in RELEASE_TYPES
+            for r in self.recording.of_type(token)
+            if r.inputs.get("name") == chart.release
+        ]
+        assert len(found) == 1, f"release {chart.release} registered {len(found)} times"
+        return found[0]
+
+    def namespace_urns(self) -> dict[str, str]:
+        return {
+            o["metadata"]["name"]: self.registration(o).urn
+            for o in self.rendered.objects
+            if o["kind"] == "Namespace"
+        }
+
+
+_RUNS: dict[Path, Run] = {}
+
+
+@pytest.fixture(params=EXAMPLE_STACKS, ids=example_stack_ids())
+def program_run(request: pytest.FixtureRequest) -> Run:
+    """The program's recording of one example stack (run once per stack per session)."""
+    path: Path = request.param
+    if path not in _RUNS:
+        args = load_stack(path)
+        _RUNS[path] = Run(args, build(args), run_program(args.stack.name))
+    return _RUNS[path]
+
+
+def strictly_equal(rendered: Any, recorded: Any, path: str = "") -> list[str]:
+    """Differences between a rendered value and what Pulumi recorded, types included.
+
+    Pulumi's wire format has one number type, so an int arrives as a float of the same
+    value; everything else (bools, strings, nesting) must match exactly. ``==`` alone would
+    accept ``True`` for ``1`` and ``2.5`` for ``2.5`` where the object held a string.
+    """
+    if isinstance(rendered, bool) or isinstance(recorded, bool):
+        same = type(rendered) is type(recorded) and rendered == recorded
+        return [] if same else [f"{path or '<root>'}: {rendered!r} != {recorded!r}"]
+    if isinstance(rendered, int) and isinstance(recorded, int | float):
+        return [] if float(rendered) == recorded else [f"{path}: {rendered!r} != {recorded!r}"]
+    if isinstance(rendered, dict) and isinstance(recorded, dict):
+        problems = [f"{path}.{k}: missing" for k in rendered.keys() - recorded.keys()]
+        problems += [f"{path}.{k}: unexpected" for k in recorded.keys() - rendered.keys()]
+        for key in sorted(rendered.keys() & recorded.keys()):
+            problems += strictly_equal(rendered[key], recorded[key], f"{path}.{key}")
+        return problems
+    if isinstance(rendered, list) and isinstance(recorded, list):
+        if len(rendered) != len(recorded):
+            return [f"{path}: {len(rendered)} items != {len(recorded)}"]
+        return [
+            p
+            for i, (a, b) in enumerate(zip(rendered, recorded, strict=True))
+            for p in strictly_equal(a, b, f"{path}[{i}]")
+        ]
+    same = type(rendered) is type(recorded) and rendered == recorded
+    return [] if same else [f"{path or '<root>'}: {rendered!r} != {recorded!r}"]
+
+
+def _owner(label: str) -> type[pulumi.ComponentResource]:
+    owners: dict[str, type[pulumi.ComponentResource]] = {
+        "tenant": platform_resources.Tenants,
+        "runtime": platform_resources.RuntimeCatalog,
+        "model": platform_resources.ModelCatalog,
+    }
+    return owners.get(label) or platform_resources._GROUPS.get(label, platform_resources.PlatformConfig)
+
+
+# -- objects ---------------------------------------------------------------------------------------
+
+
+def test_every_rendered_object_is_registered_exactly_once_with_its_type_token(program_run: Run) -> None:
+    for obj in program_run.rendered.objects:
+        registration = program_run.registration(obj)
+        assert registration.type == type_token(obj)
+        assert registration.custom
+
+
+def test_no_kubernetes_object_is_registered_that_the_render_lacks(program_run: Run) -> None:
+    rendered = {(type_token(o), resource_name(o)) for o in program_run.rendered.objects}
+    # Objects carried by upstream charts (KnativeServing) are registered by the ControlPlane.
+    rendered |= {
+        (type_token(o), f"{chart.release}-{resource_name(o)}")
+        for chart in program_run.rendered.charts
+        for o in chart.objects
+    }
+    registered = [
+        (r.type, r.name)
+        for r in program_run.recording.custom()
+        if r.type.startswith("kubernetes:") and r.type not in RELEASE_TYPES
+    ]
+    assert sorted(registered) == sorted(rendered)
+
+
+def test_recorded_inputs_equal_the_rendered_object(program_run: Run) -> None:
+    for obj in program_run.rendered.objects:
+        assert strictly_equal(obj, program_run.registration(obj).inputs) == [], key_of(obj)
+
+
+def test_strict_comparison_accepts_int_as_float_and_nothing_looser() -> None:
+    assert strictly_equal({"minReplicas": 2}, {"minReplicas": 2.0}) == []
+    assert strictly_equal({"minReplicas": 2}, {"minReplicas": 2.5}) == [".minReplicas: 2 != 2.5"]
+    assert strictly_equal({"enabled": True}, {"enabled": 1.0}) == [".enabled: True != 1.0"]
+    assert strictly_equal({"port": "8080"}, {"port": 8080.0}) == [".port: '8080' != 8080.0"]
+    assert strictly_equal({"a": [1]}, {"a": [1.0, 2.0]}) == [".a: 1 items != 2"]
+
+
+# -- component tree --------------------------------------------------------------------------------
+
+
+def test_the_program_registers_one_serving_platform_under_the_stack(program_run: Run) -> None:
+    platform = program_run.recording.one(PLATFORM)
+    assert platform.name == program_run.args.stack.name
+    assert program_run.recording.ancestry(platform) == ["pulumi:pulumi:Stack"]
+
+
+def test_each_object_is_parented_under_the_component_that_owns_its_label(program_run: Run) -> None:
+    for obj in program_run.rendered.objects:
+        label = obj["metadata"].get("labels", {}).get(LABEL_COMPONENT, "config")
+        registration = program_run.registration(obj)
+        parent = program_run.recording.parent_of(registration)
+        assert parent is not None, key_of(obj)
+        assert parent.type == f"modelplane:index:{_owner(label).__name__}", key_of(obj)
+        assert program_run.recording.ancestry(parent) == [PLATFORM, "pulumi:pulumi:Stack"], key_of(obj)
+
+
+def test_objects_of_one_component_share_one_parent_and_components_do_not(program_run: Run) -> None:
+    parents: dict[str, set[str]] = {}
+    for obj in program_run.rendered.objects:
+        label = obj["metadata"].get("labels", {}).get(LABEL_COMPONENT, "config")
+        parents.setdefault(label, set()).add(program_run.registration(obj).parent)
+    assert all(len(urns) == 1 for urns in parents.values()), parents
+    assert len({next(iter(urns)) for urns in parents.values()}) == len(parents)
+
+
+def test_releases_are_parented_under_the_control_plane(program_run: Run) -> None:
+    for chart in program_run.rendered.charts:
+        release = program_run.release(chart)
+        assert program_run.recording.ancestry(release)[:2] == ["modelplane:index:ControlPlane", PLATFORM]
+
+
+def test_component_type_tokens_name_their_class(program_run: Run) -> None:
+    components = [r for r in program_run.recording if not r.custom and r.type != "pulumi:pulumi:Stack"]
+    assert components
+    for registration in components:
+        prefix, _, class_name = registration.type.rpartition(":")
+        assert prefix == "modelplane:index", registration.type
+        cls = getattr(platform_resources, class_name, None) or getattr(model_resources, class_name, None)
+        assert isinstance(cls, type) and issubclass(cls, pulumi.ComponentResource), registration.type
+
+
+def test_every_component_registers_its_outputs(program_run: Run) -> None:
+    components = [r.urn for r in program_run.recording if not r.custom and r.type != "pulumi:pulumi:Stack"]
+    assert sorted(u for u in components if u in program_run.recording.outputs) == sorted(components)
+
+
+# -- dependencies and options ----------------------------------------------------------------------
+
+
+def test_custom_resources_depend_on_the_releases_that_install_their_crds(program_run: Run) -> None:
+    installers: dict[str, list[str]] = {}
+    for chart in program_run.rendered.charts:
+        for group in chart.needed_by_groups:
+            installers.setdefault(group, []).append(program_run.release(chart).urn)
+    checked = 0
+    for obj in program_run.rendered.objects:
+        needed = installers.get(group_of(obj["apiVersion"]), [])
+        missing = set(needed) - set(program_run.registration(obj).dependencies)
+        assert not missing, f"{key_of(obj)} does not wait for {sorted(missing)}"
+        checked += bool(needed)
+    assert checked, "every example stack has custom resources (InferenceServices)"
+
+
+def test_namespaced_objects_depend_on_the_namespace_modelplane_creates(program_run: Run) -> None:
+    namespaces = program_run.namespace_urns()
+    assert namespaces
+    for obj in program_run.rendered.objects:
+        namespace = obj["metadata"].get("namespace")
+        if namespace in namespaces:
+            assert namespaces[namespace] in program_run.registration(obj).dependencies, key_of(obj)
+
+
+def test_charts_depend_on_the_releases_they_name(program_run: Run) -> None:
+    by_name = {c.release: c for c in program_run.rendered.charts}
+    for chart in program_run.rendered.charts:
+        wanted = {program_run.release(by_name[d]).urn for d in chart.depends_on}
+        assert wanted <= set(program_run.release(chart).dependencies), chart.release
+
+
+def test_releases_that_install_crds_are_retained_and_protected_outside_dev(program_run: Run) -> None:
+    protected = program_run.args.stack.tier != "dev"
+    crd_charts = [c for c in program_run.rendered.charts if c.crds]
+    assert crd_charts
+    for chart in crd_charts:
+        release = program_run.release(chart)
+        assert (release.retain_on_delete, bool(release.protect)) == (True, protected), chart.release
+
+
+def test_authored_objects_are_not_protected(program_run: Run) -> None:
+    protected = [r.name for r in program_run.recording.custom() if r.protect and r.type not in RELEASE_TYPES]
+    assert protected == []
+
+
+# -- exports and failures --------------------------------------------------------------------------
+
+
+def test_the_program_exports_stack_tier_models_and_charts(program_run: Run) -> None:
+    args = program_run.args
+    exports = program_run.recording.exports
+    assert (exports["stack"], exports["tier"]) == (args.stack.name, args.stack.tier)
+    assert sorted(exports["models"]) == sorted(
+        f"{args.tenant(m.tenant).namespace_name}/{m.name}" for m in args.models
+    )
+    assert exports["charts"] == {c.release: f"{c.chart}@{c.version}" for c in program_run.rendered.charts}
+
+
+def test_a_stack_file_of_another_environment_fails_the_program() -> None:
+    with pytest.raises(pulumi.RunError) as raised:
+        run_program("dev", stack_file=STACKS / "prod.yaml")
+    assert str(raised.value) == (
+        f"{STACKS / 'prod.yaml'}: stack.name: is 'prod' but the Pulumi stack is 'dev'; "
+        "a stack file must not be applied to another environment"
+    )
+
+
+def test_an_invalid_stack_file_fails_the_program_listing_every_problem(tmp_path: Path) -> None:
+    bad = tmp_path / "dev.yaml"
+    bad.write_text("stack: {name: dev, tier: qa}\nmodels: 3\n", encoding="utf-8")
+    with pytest.raises(pulumi.RunError) as raised:
+        run_program("dev", stack_file=bad)
+    lines = str(raised.value).splitlines()
+    assert lines[0] == "invalid stack file:"
+    assert [line.split(": ")[1] for line in lines[1:]] == ["stack.tier", "models"]
+    assert all(line.startswith(f"{bad}: ") for line in lines[1:])
+
+
+def test_a_missing_stack_file_fails_the_program() -> None:
+    with pytest.raises(pulumi.RunError, match=r"qa\.yaml: <root>: no such file$"):
+        run_program("qa")
+
+
+# -- the render keeps integers ---------------------------------------------------------------------
+
+
+def _ints_as_floats(rendered: Any, written: Any, path: str = "") -> list[str]:
+    """Places where the written YAML holds a float (or anything else) for an int of the object."""
+    if isinstance(rendered, dict):
+        return [p for k in rendered for p in _ints_as_floats(rendered[k], written.get(k), f"{path}.{k}")]
+    if isinstance(rendered, list):
+        return [p for i, v in enumerate(rendered) for p in _ints_as_floats(v, written[i], f"{path}[{i}]")]
+    if isinstance(rendered, int) and not isinstance(rendered, bool) and type(written) is not int:
+        return [f"{path}: {written!r}"]
+    return []
+
+
+def _count_ints(value: Any) -> int:
+    if isinstance(value, dict):
+        return sum(_count_ints(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(_count_ints(v) for v in value)
+    return int(isinstance(value, int) and not isinstance(value, bool))
+
+
+def test_to_yaml_writes_integers_as_integers() -> None:
+    assert to_yaml({"spec": {"minReplicas": 2, "target": 0.5}}) == "spec:\n  minReplicas: 2\n  target: 0.5\n"
+
+
+@pytest.mark.parametrize("engine", ["flux", "argocd"])
+def test_the_render_never_writes_a_float_for_an_integer(program_run: Run, engine: str) -> None:
+    rendered = program_run.rendered
+    files = gitops_tree(rendered.objects, rendered.charts, stack=program_run.args.stack.name, engine=engine)  # type: ignore[arg-type]
+    written = {
+        key_of(doc): doc
+        for content in files.values()
+        for doc in yaml.safe_load_all(content)
+        if isinstance(doc, dict) and "metadata" in doc
+    }
+    for obj in rendered.objects:
+        assert _ints_as_floats(obj, written[key_of(obj)]) == [], key_of(obj)
+    assert sum(_count_ints(o) for o in rendered.objects), "the example stacks hold integer fields"
+
+
+# -- the Model component ---------------------------------------------------------------------------
+
+
+@dataclass
+class ModelRun:
+    objects: list[Obj]
+    recording: Recording
+    component: Registration
+    prerequisite: Registration
+
+
+@pytest.fixture(scope="module")
+def model_run() -> ModelRun:
+    """One model of the staging stack (it has a storage ServiceAccount) as a ``Model`` component."""
+    from components.model import objects
+    from components.resources._register import KubeObject
+    from components.runtimes import load_catalog
+
+    args = load_stack(STACKS / "staging.yaml")
+    model = next(m for m in args.models if m.storage.secret_name)
+    namespace = args.tenant(model.tenant).namespace_name
+    runtime = load_catalog()[model.runtime]
+    mode = args.mode(model)
+    pool = args.pool(model.resources.pool)
+
+    def program() -> None:
+        prerequisite = KubeObject(
+            "prerequisite", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+        )
+        model_resources.Model(
+            model.name,
+            model,
+            stack="staging",
+            namespace=namespace,
+            mode=mode,
+            runtime=runtime,
+            pool=pool,
+            depends_on=[prerequisite],
+        )
+
+    recording = run(program, stack="staging")
+    rendered = objects(model, stack="staging", namespace=namespace, mode=mode, runtime=runtime, pool=pool)
+    return ModelRun(
+        rendered,
+        recording,
+        recording.one("modelplane:index:Model"),
+        next(r for r in recording if r.name == "prerequisite"),
+    )
+
+
+def test_model_component_registers_its_objects_as_children(model_run: ModelRun) -> None:
+    children = sorted((r.type, r.name) for r in model_run.recording if r.parent == model_run.component.urn)
+    assert children == sorted((type_token(o), resource_name(o)) for o in model_run.objects)
+    assert {o["kind"] for o in model_run.objects} == {"InferenceService", "ServiceAccount"}
+
+
+def test_model_component_inputs_equal_its_rendered_objects(model_run: ModelRun) -> None:
+    by_name = {r.name: r for r in model_run.recording if r.parent == model_run.component.urn}
+    for obj in model_run.objects:
+        assert strictly_equal(obj, by_name[resource_name(obj)].inputs) == [], key_of(obj)
+
+
+def test_model_component_children_wait_for_what_it_depends_on(model_run: ModelRun) -> None:
+    children = [r for r in model_run.recording if r.parent == model_run.component.urn]
+    assert children
+    for child in children:
+        assert model_run.prerequisite.urn in child.dependencies, child.name
+
+
+def test_model_component_sits_under_the_stack_and_reports_its_version(model_run: ModelRun) -> None:
+    service = next(o for o in model_run.objects if o["kind"] == "InferenceService")["metadata"]
+    assert model_run.recording.ancestry(model_run.component) == ["pulumi:pulumi:Stack"]
+    assert model_run.recording.outputs[model_run.component.urn] == {
+        "name": service["labels"]["modelplane.dev/model"],
+        "namespace": service["namespace"],
+        "version": service["labels"]["modelplane.dev/version"],
+    }
+
+
+def test_render_warnings_are_logged_against_the_platform(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    args = load_stack(STACKS / "dev.yaml")
+    rendered = build(args)
+    rendered.warnings.append("models[0].scaling: scale to zero on a GPU pool that takes 10m to provision")
+    monkeypatch.setattr(platform_resources, "build", lambda _: rendered)
+    with caplog.at_level("WARNING"):
+        run(lambda: platform_resources.ServingPlatform("dev", args), stack="dev")
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "models[0].scaling: scale to zero on a GPU pool that takes 10m to provision"
+    ]

@@ -1,0 +1,567 @@
+"""The GitOps render: deterministic files, Flux and Argo CD layouts, atomic writes, no secrets, Pod Security.
+
+What a pull request commits under ``deploy/<stack>/`` is what Flux or Argo CD applies, so
+the tree must be byte-stable, complete (every object one file, every file listed by a
+kustomization), ordered (upstream installs before the objects that need their CRDs), valid
+against the upstream CRD schemas, free of secret values, and every pod modelplane authors
+must pass Pod Security "restricted".
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.errors import RenderError
+from components.kube import KIND_ORDER, Obj, key_of
+from components.render import (
+    PLATFORM_WAVE,
+    GitOpsEngine,
+    file_name,
+    gitops_tree,
+    stream_objects,
+    to_yaml_stream,
+    write_tree,
+)
+from components.serving_platform import PlatformObjects, ServingPlatformArgs, build
+from components.stack import load_stack
+from components.validation import CrdSchemas
+from tests import pss
+from tests.conftest import EXAMPLE_STACKS, example_stack_ids, schema_problems
+
+ENGINES: list[GitOpsEngine] = ["flux", "argocd"]
+WAVE = "argocd.argoproj.io/sync-wave"
+
+
+@pytest.fixture(params=EXAMPLE_STACKS, ids=example_stack_ids())
+def stack_path(request: pytest.FixtureRequest) -> Path:
+    path: Path = request.param
+    return path
+
+
+@pytest.fixture
+def stack(stack_path: Path) -> ServingPlatformArgs:
+    return load_stack(stack_path)
+
+
+@pytest.fixture
+def rendered(stack: ServingPlatformArgs) -> PlatformObjects:
+    return build(stack)
+
+
+def _tree(stack: ServingPlatformArgs, rendered: PlatformObjects, engine: GitOpsEngine) -> dict[str, str]:
+    return gitops_tree(rendered.objects, rendered.charts, stack=stack.stack.name, engine=engine)
+
+
+def _fresh_tree(path: Path, engine: GitOpsEngine) -> dict[str, str]:
+    """A tree from a stack loaded and built anew, so nothing is shared between two renders."""
+    stack = load_stack(path)
+    return _tree(stack, build(stack), engine)
+
+
+def _read_tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _documents(files: dict[str, str]) -> dict[str, list[Obj]]:
+    """Every Kubernetes document per file (kustomize's own kustomization.yaml files left out)."""
+    return {
+        rel: [d for d in yaml.safe_load_all(content) if d]
+        for rel, content in files.items()
+        if not rel.endswith("kustomization.yaml")
+    }
+
+
+def _all_documents(files: dict[str, str]) -> list[Obj]:
+    return [d for docs in _documents(files).values() for d in docs]
+
+
+# -- determinism -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_rendering_twice_writes_byte_identical_trees(
+    stack_path: Path, engine: GitOpsEngine, tmp_path: Path
+) -> None:
+    write_tree(_fresh_tree(stack_path, engine), tmp_path / "first")
+    write_tree(_fresh_tree(stack_path, engine), tmp_path / "second")
+    first, second = _read_tree(tmp_path / "first"), _read_tree(tmp_path / "second")
+    assert first
+    assert first == second
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_stream_is_identical_across_runs(stack_path: Path, engine: GitOpsEngine) -> None:
+    def stream() -> str:
+        stack = load_stack(stack_path)
+        result = build(stack)
+        return to_yaml_stream(
+            stream_objects(result.objects, result.charts, stack=stack.stack.name, engine=engine)
+        )
+
+    assert stream() == stream()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_stream_is_sorted_by_kind_order_namespace_and_name(
+    stack: ServingPlatformArgs, rendered: PlatformObjects, engine: GitOpsEngine
+) -> None:
+    text = to_yaml_stream(
+        stream_objects(rendered.objects, rendered.charts, stack=stack.stack.name, engine=engine)
+    )
+    keys = [key_of(d) for d in yaml.safe_load_all(text)]
+    rank = {kind: i for i, kind in enumerate(KIND_ORDER)}
+    order = [(rank.get(k.kind, len(KIND_ORDER)), k.namespace, k.name) for k in keys]
+    assert len(keys) > len(rendered.objects)
+    assert order == sorted(order)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_stream_holds_exactly_the_objects_of_the_tree(
+    stack: ServingPlatformArgs, rendered: PlatformObjects, engine: GitOpsEngine
+) -> None:
+    text = to_yaml_stream(
+        stream_objects(rendered.objects, rendered.charts, stack=stack.stack.name, engine=engine)
+    )
+    streamed = sorted(map(str, map(key_of, yaml.safe_load_all(text))))
+    assert streamed == sorted(str(key_of(d)) for d in _all_documents(_tree(stack, rendered, engine)))
+
+
+# -- layout ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_every_object_is_one_file_named_after_it(
+    stack: ServingPlatformArgs, rendered: PlatformObjects, engine: GitOpsEngine
+) -> None:
+    documents = _documents(_tree(stack, rendered, engine))
+    for obj in rendered.objects:
+        written = documents.pop(f"platform/{file_name(obj)}")
+        assert len(written) == 1
+        expected = obj
+        if engine == "argocd":
+            annotations = obj["metadata"].get("annotations", {}) | {WAVE: str(PLATFORM_WAVE)}
+            expected = obj | {"metadata": obj["metadata"] | {"annotations": annotations}}
+        assert written[0] == expected
+    # Everything else is upstream: chart releases and their sources, objects carried by charts
+    # (KnativeServing), and the KServe controller that must wait for them.
+    assert all(
+        rel.startswith(("infrastructure/", "configuration/", "controllers/")) or rel == "sync.yaml"
+        for rel in documents
+    )
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_kustomizations_list_exactly_the_files_beside_them(
+    stack: ServingPlatformArgs, rendered: PlatformObjects, engine: GitOpsEngine
+) -> None:
+    files = _tree(stack, rendered, engine)
+    directories = {rel.rpartition("/")[0] for rel in files}
+    for directory in directories:
+        prefix = f"{directory}/" if directory else ""
+        kustomization = yaml.safe_load(files[f"{prefix}kustomization.yaml"])
+        beside = {
+            rel[len(prefix) :].split("/")[0]
+            for rel in files
+            if rel.startswith(prefix) and rel != f"{prefix}kustomization.yaml"
+        }
+        if not directory and engine == "flux":
+            # Flux applies the two directories through sync.yaml, each when its turn comes.
+            beside = {"sync.yaml"}
+        assert kustomization["kind"] == "Kustomization"
+        assert sorted(kustomization["resources"]) == sorted(beside), directory or "<root>"
+        assert len(kustomization["resources"]) == len(set(kustomization["resources"]))
+
+
+def test_flux_sync_applies_the_platform_after_the_infrastructure(
+    stack: ServingPlatformArgs, rendered: PlatformObjects
+) -> None:
+    files = _tree(stack, rendered, "flux")
+    stages = list(yaml.safe_load_all(files["sync.yaml"]))
+    name = stack.stack.name
+    expected = ["infrastructure", "platform"]
+    if any(chart.objects for chart in rendered.charts):
+        expected = ["infrastructure", "configuration", "controllers", "platform"]
+    assert [k["kind"] for k in stages] == ["Kustomization"] * len(expected)
+    assert [k["spec"]["path"] for k in stages] == [f"./deploy/{name}/{stage}" for stage in expected]
+    assert "dependsOn" not in stages[0]["spec"]
+    for before, after in itertools.pairwise(stages):
+        assert after["spec"]["dependsOn"] == [{"name": before["metadata"]["name"]}]
+    assert all(k["spec"]["wait"] is True for k in stages)
+
+
+def test_flux_has_a_helm_release_per_chart_with_its_source(
+    stack: ServingPlatformArgs, rendered: PlatformObjects
+) -> None:
+    documents = _all_documents(_tree(stack, rendered, "flux"))
+    releases = {d["metadata"]["name"]: d for d in documents if d["kind"] == "HelmRelease"}
+    sources = {d["metadata"]["name"]: d for d in documents if d["kind"] == "HelmRepository"}
+    assert sorted(releases) == sorted(c.release for c in rendered.charts)
+    for chart in rendered.charts:
+        spec = releases[chart.release]["spec"]
+        chart_spec = spec["chart"]["spec"]
+        source = sources[chart_spec["sourceRef"]["name"]]
+        assert (chart_spec["chart"], chart_spec["version"]) == (chart.chart, chart.version)
+        assert (spec["releaseName"], spec["targetNamespace"]) == (chart.release, chart.namespace)
+        assert source["spec"]["url"] == chart.repository
+        assert source["spec"].get("type") == ("oci" if chart.repository.startswith("oci://") else None)
+        assert [d["name"] for d in spec.get("dependsOn", [])] == list(chart.depends_on)
+
+
+def test_the_example_stacks_install_from_an_oci_repository(rendered: PlatformObjects) -> None:
+    assert any(c.repository.startswith("oci://") for c in rendered.charts)
+
+
+def test_argocd_installs_charts_by_wave_and_the_platform_after_them(
+    stack: ServingPlatformArgs, rendered: PlatformObjects
+) -> None:
+    files = _tree(stack, rendered, "argocd")
+    assert "sync.yaml" not in files
+    documents = _all_documents(files)
+    applications = {d["metadata"]["name"]: d for d in documents if d["kind"] == "Application"}
+    assert sorted(applications) == sorted(f"{stack.stack.name}-{c.release}" for c in rendered.charts)
+    for chart in rendered.charts:
+        application = applications[f"{stack.stack.name}-{chart.release}"]
+        assert application["metadata"]["annotations"][WAVE] == str(chart.wave)
+        assert application["spec"]["source"]["targetRevision"] == chart.version
+        for dependency in chart.depends_on:
+            dependency_wave = next(c.wave for c in rendered.charts if c.release == dependency)
+            assert dependency_wave < chart.wave, (chart.release, dependency)
+    platform = [
+        yaml.safe_load(text)
+        for rel, text in files.items()
+        if rel.startswith("platform/") and not rel.endswith("kustomization.yaml")
+    ]
+    assert platform
+    assert {d["metadata"]["annotations"][WAVE] for d in platform} == {str(PLATFORM_WAVE)}
+    assert max(c.wave for c in rendered.charts) + 1 < PLATFORM_WAVE
+    carried = [d for d in documents if d["kind"] != "Application" and d not in platform]
+    for obj in carried:
+        owner = next(
+            c
+            for c in rendered.charts
+            if any(o["metadata"]["name"] == obj["metadata"]["name"] for o in c.objects)
+        )
+        assert obj["metadata"]["annotations"][WAVE] == str(owner.wave + 1)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_gitops_output_passes_the_schemas(
+    stack: ServingPlatformArgs, rendered: PlatformObjects, engine: GitOpsEngine, crd_schemas: CrdSchemas
+) -> None:
+    documents = _all_documents(_tree(stack, rendered, engine))
+    groups = {d["apiVersion"].split("/")[0] for d in documents}
+    expected = (
+        {"helm.toolkit.fluxcd.io", "source.toolkit.fluxcd.io", "kustomize.toolkit.fluxcd.io"}
+        if engine == "flux"
+        else {"argoproj.io"}
+    )
+    assert expected <= groups
+    assert schema_problems(documents, stack, crd_schemas) == []
+
+
+# -- writing ---------------------------------------------------------------------------------------
+
+
+def _old_render(out: Path) -> dict[str, bytes]:
+    write_tree({"kustomization.yaml": "old\n", "platform/stale.yaml": "stale\n"}, out)
+    return _read_tree(out)
+
+
+def test_write_tree_replaces_the_directory_with_exactly_the_files(tmp_path: Path) -> None:
+    out = tmp_path / "deploy" / "dev"
+    _old_render(out)
+    write_tree({"kustomization.yaml": "new\n", "platform/a.yaml": "a\n"}, out)
+    assert _read_tree(out) == {"kustomization.yaml": b"new\n", "platform/a.yaml": b"a\n"}
+    assert sorted(p.name for p in out.parent.iterdir()) == ["dev"]
+
+
+def test_a_failed_write_leaves_the_old_tree_intact(tmp_path: Path) -> None:
+    out = tmp_path / "dev"
+    before = _old_render(out)
+    # "platform" as a file and as a directory: the second write fails half-way.
+    with pytest.raises(RenderError, match=r"dev: cannot write: "):
+        write_tree({"platform": "a file\n", "platform/a.yaml": "a\n"}, out)
+    assert _read_tree(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dev"]
+
+
+def test_a_failed_swap_puts_the_old_tree_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "dev"
+    before = _old_render(out)
+    rename = Path.rename
+
+    def failing_rename(self: Path, target: Any) -> Path:
+        if Path(target) == out.resolve() and self.name.startswith(".dev.") and not self.name.endswith(".old"):
+            raise OSError(28, "No space left on device")
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", failing_rename)
+    with pytest.raises(RenderError, match=r"dev: cannot write: No space left on device$"):
+        write_tree({"kustomization.yaml": "new\n"}, out)
+    assert _read_tree(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dev"]
+
+
+@pytest.mark.parametrize(
+    ("existing", "message"),
+    [
+        ("README.md", r"not a modelplane render \(it holds README\.md\); choose an empty or new directory$"),
+        ("file", r"exists and is not a directory; choose another output$"),
+    ],
+)
+def test_write_tree_refuses_to_replace_what_is_not_a_render(
+    tmp_path: Path, existing: str, message: str
+) -> None:
+    out = tmp_path / "out"
+    if existing == "file":
+        out.write_text("keep me\n", encoding="utf-8")
+    else:
+        out.mkdir()
+        (out / existing).write_text("keep me\n", encoding="utf-8")
+    with pytest.raises(RenderError, match=message):
+        write_tree({"kustomization.yaml": "new\n"}, out)
+    kept = out if existing == "file" else out / existing
+    assert kept.read_text(encoding="utf-8") == "keep me\n"
+
+
+# -- secrets ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_no_secret_is_rendered(
+    stack: ServingPlatformArgs, rendered: PlatformObjects, engine: GitOpsEngine
+) -> None:
+    documents = _all_documents(_tree(stack, rendered, engine))
+    assert [key_of(d) for d in documents if d["kind"] == "Secret"] == []
+    assert [
+        key_of(d) for d in documents if {"data", "stringData"} & d.keys() and d["kind"] != "ConfigMap"
+    ] == []
+
+
+def test_storage_credentials_are_referenced_by_name(
+    stack: ServingPlatformArgs, rendered: PlatformObjects
+) -> None:
+    names = {m.storage.secret_name for m in stack.models if m.storage.secret_name}
+    accounts = [o for o in rendered.objects if o["kind"] == "ServiceAccount"]
+    assert {s["name"] for a in accounts for s in a.get("secrets", [])} == names
+    assert all(set(s) == {"name"} for a in accounts for s in a.get("secrets", []))
+
+
+# -- Pod Security "restricted" ---------------------------------------------------------------------
+
+
+def _runtimes(rendered: PlatformObjects) -> list[Obj]:
+    return [o for o in rendered.objects if o["kind"] in ("ServingRuntime", "ClusterServingRuntime")]
+
+
+def test_serving_runtime_containers_meet_pod_security_restricted(rendered: PlatformObjects) -> None:
+    runtimes = _runtimes(rendered)
+    assert runtimes
+    for runtime in runtimes:
+        assert pss.violations(pss.runtime_pod(runtime), where=str(key_of(runtime))) == []
+
+
+def test_inference_service_pods_meet_pod_security_restricted(rendered: PlatformObjects) -> None:
+    runtimes = _runtimes(rendered)
+    checked = 0
+    for isvc in (o for o in rendered.objects if o["kind"] == "InferenceService"):
+        for component, pod in pss.inference_service_pods(isvc, runtimes).items():
+            assert pss.violations(pod, where=f"{key_of(isvc)} {component}") == []
+            checked += 1
+    assert checked
+
+
+def test_the_prod_stack_checks_a_transformer_pod() -> None:
+    rendered = build(load_stack(EXAMPLE_STACKS[[p.stem for p in EXAMPLE_STACKS].index("prod")]))
+    components = {
+        c
+        for o in rendered.objects
+        if o["kind"] == "InferenceService"
+        for c in pss.inference_service_pods(o, _runtimes(rendered))
+    }
+    assert {"predictor", "transformer"} <= components
+
+
+def _compliant_pod() -> Obj:
+    return {
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [
+            {
+                "name": "app",
+                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+            }
+        ],
+        "volumes": [{"name": "tmp", "emptyDir": {}}],
+    }
+
+
+def test_the_checker_passes_a_restricted_pod() -> None:
+    assert pss.violations(_compliant_pod(), where="pod") == []
+
+
+def _set(pod: Obj, path: str, value: Any) -> Obj:
+    target: Any = pod
+    *parents, last = path.split(".")
+    for part in parents:
+        target = target[int(part)] if part.isdigit() else target.setdefault(part, {})
+    if value is None:
+        del target[last]
+    else:
+        target[last] = value
+    return pod
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "violation"),
+    [
+        ("hostNetwork", True, "pod: hostNetwork: host namespaces are forbidden (got True)"),
+        ("hostPID", True, "pod: hostPID: host namespaces are forbidden (got True)"),
+        (
+            "containers.0.securityContext.privileged",
+            True,
+            "pod: containers[app].securityContext.privileged: privileged containers are forbidden (got True)",
+        ),
+        (
+            "containers.0.securityContext.allowPrivilegeEscalation",
+            None,
+            "pod: containers[app].securityContext.allowPrivilegeEscalation: must be set to false (got None)",
+        ),
+        (
+            "containers.0.securityContext.capabilities.drop",
+            ["NET_RAW"],
+            "pod: containers[app].securityContext.capabilities.drop: must contain ALL (got ['NET_RAW'])",
+        ),
+        (
+            "containers.0.securityContext.capabilities.add",
+            ["NET_BIND_SERVICE", "SYS_ADMIN"],
+            "pod: containers[app].securityContext.capabilities.add: only NET_BIND_SERVICE may be added (got ['SYS_ADMIN'])",
+        ),
+        (
+            "securityContext.runAsNonRoot",
+            None,
+            "pod: containers[app].securityContext.runAsNonRoot: must be true (here or on the pod) (got None)",
+        ),
+        (
+            "containers.0.securityContext.runAsNonRoot",
+            False,
+            "pod: containers[app].securityContext.runAsNonRoot: must be true (here or on the pod) (got False)",
+        ),
+        ("securityContext.runAsUser", 0, "pod: securityContext.runAsUser: must not be 0 (root) (got 0)"),
+        (
+            "securityContext.seccompProfile",
+            None,
+            "pod: containers[app].securityContext.seccompProfile.type: must be RuntimeDefault or Localhost (here or on the pod) (got None)",
+        ),
+        (
+            "volumes.0.hostPath",
+            {"path": "/"},
+            "pod: volumes[tmp].hostPath: hostPath volumes are forbidden (got {'path': '/'})",
+        ),
+        (
+            "containers.0.ports",
+            [{"containerPort": 80, "hostPort": 80}],
+            "pod: containers[app].ports[80].hostPort: host ports are forbidden (got 80)",
+        ),
+        (
+            "containers.0.readinessProbe",
+            {"httpGet": {"host": "10.0.0.1", "port": 80}},
+            "pod: containers[app].readinessProbe.httpGet.host: probe and hook hosts must be unset (got '10.0.0.1')",
+        ),
+        (
+            "securityContext.sysctls",
+            [{"name": "kernel.msgmax", "value": "1"}],
+            "pod: securityContext.sysctls: only the safe sysctls are allowed (got 'kernel.msgmax')",
+        ),
+        (
+            "containers.0.securityContext.procMount",
+            "Unmasked",
+            "pod: containers[app].securityContext.procMount: must be Default (got 'Unmasked')",
+        ),
+    ],
+)
+def test_the_checker_reports_each_restricted_rule(path: str, value: Any, violation: str) -> None:
+    assert violation in pss.violations(_set(_compliant_pod(), path, value), where="pod")
+
+
+def test_the_checker_refuses_volume_types_outside_the_restricted_set() -> None:
+    pod = _set(_compliant_pod(), "volumes", [{"name": "nfs", "nfs": {"server": "x", "path": "/"}}])
+    assert pss.violations(pod, where="pod") == [
+        "pod: volumes[nfs]: volume type not allowed in restricted (got ['nfs'])"
+    ]
+
+
+def test_the_predictor_pod_merges_the_runtime_container_with_the_predictor() -> None:
+    runtime = {
+        "apiVersion": "serving.kserve.io/v1alpha1",
+        "kind": "ClusterServingRuntime",
+        "metadata": {"name": "rt"},
+        "spec": {
+            "supportedModelFormats": [{"name": "sklearn"}],
+            "containers": [
+                {
+                    "name": "kserve-container",
+                    "image": "server:1",
+                    "env": [{"name": "A", "value": "1"}],
+                    "resources": {"limits": {"cpu": "1"}},
+                    "securityContext": {"allowPrivilegeEscalation": False, "runAsUser": 1000},
+                }
+            ],
+            "volumes": [{"name": "tmp", "emptyDir": {}}],
+        },
+    }
+    isvc = {
+        "metadata": {"name": "m", "namespace": "team"},
+        "spec": {
+            "predictor": {
+                "minReplicas": 1,
+                "model": {
+                    "runtime": "rt",
+                    "modelFormat": {"name": "sklearn"},
+                    "storageUri": "gs://b/m",
+                    "env": [{"name": "B", "value": "2"}],
+                    "resources": {"limits": {"cpu": "2"}},
+                },
+                "securityContext": {"runAsNonRoot": True},
+                "nodeSelector": {"pool": "gpu"},
+            }
+        },
+    }
+    assert pss.predictor_pod(isvc, [runtime]) == {
+        "containers": [
+            {
+                "name": "kserve-container",
+                "image": "server:1",
+                "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
+                "resources": {"limits": {"cpu": "2"}},
+                "securityContext": {"allowPrivilegeEscalation": False, "runAsUser": 1000},
+            }
+        ],
+        "volumes": [{"name": "tmp", "emptyDir": {}}],
+        "securityContext": {"runAsNonRoot": True},
+        "nodeSelector": {"pool": "gpu"},
+    }
+
+
+def test_a_namespaced_runtime_wins_over_a_cluster_runtime_of_the_same_name() -> None:
+    def runtime(kind: str, namespace: str | None) -> Obj:
+        meta = {"name": "rt"} | ({"namespace": namespace} if namespace else {})
+        return {"kind": kind, "metadata": meta, "spec": {"containers": []}}
+
+    isvc = {
+        "metadata": {"name": "m", "namespace": "team"},
+        "spec": {"predictor": {"model": {"runtime": "rt"}}},
+    }
+    found = pss.find_runtime(
+        isvc,
+        [
+            runtime("ClusterServingRuntime", None),
+            runtime("ServingRuntime", "other"),
+            runtime("ServingRuntime", "team"),
+        ],
+    )
+    assert (found["kind"], found["metadata"].get("namespace")) == ("ServingRuntime", "team")
