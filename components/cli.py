@@ -91,6 +91,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_summary(args: argparse.Namespace) -> int:
     """Print objects per kind and namespace."""
     from components.serving_platform import build
+    from components.upstream import KustomizeRelease
 
     for file in args.files:
         stack = _load(file)
@@ -101,7 +102,12 @@ def cmd_summary(args: argparse.Namespace) -> int:
         for (kind, namespace), n in sorted(counts.items()):
             print(f"  {kind:<{width}}  {namespace:<20} {n:>5}")
         for chart in rendered.charts:
-            print(f"  upstream {chart.chart} {chart.version} -> {chart.namespace}")
+            if isinstance(chart, KustomizeRelease):
+                print(
+                    f"  upstream {chart.release} {chart.ref} (kustomize {chart.repository}) -> {chart.namespace}"
+                )
+            else:
+                print(f"  upstream {chart.chart} {chart.version} -> {chart.namespace}")
     return EXIT_OK
 
 

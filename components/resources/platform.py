@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components.kube import LABEL_COMPONENT, Obj
 from components.resources._register import TYPE_PREFIX, KubeObject, register_chart, register_objects
@@ -25,7 +24,7 @@ from components.upstream import Chart
 class ControlPlane(pulumi.ComponentResource):
     """Upstream releases (cert-manager, KServe, Knative, KEDA, ...) installed in dependency order."""
 
-    releases: dict[str, k8s.helm.v3.Release]
+    releases: dict[str, pulumi.Resource]
 
     def __init__(
         self,
@@ -35,14 +34,22 @@ class ControlPlane(pulumi.ComponentResource):
         protect_crds: bool,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        from components.resources.mesh import register_kustomize
+        from components.upstream import KustomizeRelease
+
         super().__init__(f"{TYPE_PREFIX}ControlPlane", name, None, opts)
         self.releases = {}
         for chart in sorted(charts, key=lambda c: (c.wave, c.release)):
             earlier = [self.releases[d] for d in chart.depends_on if d in self.releases]
+            if isinstance(chart, KustomizeRelease):
+                self.releases[chart.release] = register_kustomize(
+                    self, name, chart, depends_on=earlier, protect=protect_crds
+                )
+                continue
             self.releases[chart.release] = register_chart(
                 self, name, chart, depends_on=earlier, protect=protect_crds
             )
-        self.register_outputs({"releases": {n: r.status for n, r in self.releases.items()}})
+        self.register_outputs({"releases": {n: getattr(r, "status", None) for n, r in self.releases.items()}})
 
     def group_dependencies(self, charts: Sequence[Chart]) -> dict[str, list[pulumi.Resource]]:
         """API group → releases whose readiness objects of that group need."""
@@ -140,8 +147,10 @@ class ServingPlatform(pulumi.ComponentResource):
         tenants = Tenants(f"{name}-tenants", by_component.pop("tenant", []), opts=child)
         self.groups["tenant"] = tenants
         namespaces = tenants.namespaces()
+        from components.resources.mesh import GROUPS as MESH_GROUPS
+
         for component in sorted(by_component):
-            cls = _GROUPS.get(component, PlatformConfig)
+            cls = _GROUPS.get(component) or MESH_GROUPS.get(component, PlatformConfig)
             self.groups[component] = cls(
                 f"{name}-{component}",
                 by_component[component],
