@@ -111,6 +111,28 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Plan capacity: GPU pools, mesh runtime pods, pods and pod IPs, at minimum and maximum replicas."""
+    import json
+
+    from components import capacity
+    from components.errors import CapacityError
+
+    stack = _load(args.file)
+    result = capacity.plan(stack, pod_ip_budget=args.pod_ips)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(capacity.to_dict(result), indent=2, sort_keys=True) + "\n")
+    else:
+        sys.stdout.write(capacity.format_text(result))
+    try:
+        capacity.check(result, args.file)
+    except CapacityError as err:
+        for line in str(err).splitlines():
+            print(line, file=sys.stderr)
+        return EXIT_INPUT
+    return EXIT_OK
+
+
 def cmd_schemas_fetch(args: argparse.Namespace) -> int:
     """Download the CRD schemas of a stack's pinned versions."""
     from components.validation import fetch_schemas
@@ -148,6 +170,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summary", help="objects per kind and namespace", description=cmd_summary.__doc__)
     p.add_argument("files", nargs="+", metavar="FILE", help="stack files")
     p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("plan", help="capacity plan of a stack", description=cmd_plan.__doc__)
+    p.add_argument("file", metavar="FILE", help="stack file")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
+    p.add_argument(
+        "--pod-ips",
+        type=int,
+        metavar="N",
+        default=None,
+        help="pod IPs available to the stack (checked if given)",
+    )
+    p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("schemas", help="CRD schemas of the pinned versions")
     schemas = p.add_subparsers(dest="schemas_command", required=True, parser_class=_Parser)
