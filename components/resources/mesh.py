@@ -147,10 +147,13 @@ class ModelMeshInstall(pulumi.ComponentResource):
         *,
         depends_on: Sequence[pulumi.Resource] = (),
         protect: bool = False,
+        overlay_root: Path | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(f"{TYPE_PREFIX}ModelMeshInstall", name, None, opts)
-        self.release = register_kustomize(self, name, release, depends_on=depends_on, protect=protect)
+        self.release = register_kustomize(
+            self, name, release, depends_on=depends_on, protect=protect, overlay_root=overlay_root
+        )
         self.register_outputs({"namespace": release.namespace, "ref": release.ref})
 
 
