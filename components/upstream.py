@@ -110,6 +110,16 @@ class KustomizeRelease(StrictModel):
     )
     wave: int = Field(default=0, description="Install order; lower waves are ready before higher ones start.")
 
+    @property
+    def chart(self) -> str:
+        """What is installed, named like a chart: the repository's name (for outputs and summaries)."""
+        return self.repository.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def version(self) -> str:
+        """The pinned release tag (for outputs and summaries, like a chart version)."""
+        return self.ref
+
     def path_name(self, path: str) -> str:
         """The name of one path's GitOps object: ``<release>-<last path segment>``."""
         return f"{self.release}-{path.rstrip('/').rsplit('/', 1)[-1]}"

@@ -444,3 +444,27 @@ def test_connection_template_lists_every_member_without_secret_values() -> None:
 def test_catalog_mesh_runtimes_are_the_upstream_server_types() -> None:
     mesh_runtimes = {name: spec.mesh.server_type for name, spec in load_catalog().items() if spec.mesh}
     assert mesh_runtimes == {"mlserver": "mlserver", "triton": "triton"}
+
+
+@pulumi.runtime.test
+def test_serving_platform_installs_the_mesh_and_registers_its_groups(
+    recorder: _Recorder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    import tempfile
+
+    from components.resources.platform import ServingPlatform
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    platform = ServingPlatform("t", ServingPlatformArgs.model_validate(_stack()))
+
+    def check(_: Any) -> None:
+        assert sorted(platform.groups) == ["gpu-pool", "model", "modelmesh", "runtime", "tenant"]
+        assert type(platform.groups["modelmesh"]).__name__ == "ModelMesh"
+        assert platform.outputs["charts"]["modelmesh"] == "modelmesh-serving@v0.12.0"
+        directories = sorted(
+            r.name for r in recorder.resources if r.typ == "kubernetes:kustomize/v2:Directory"
+        )
+        assert directories == ["t-control-plane-modelmesh-cluster-scope", "t-control-plane-modelmesh-default"]
+
+    urns = [r.urn for g in platform.groups.values() for r in g.objects.values()]
+    return pulumi.Output.all(*urns, platform.control_plane.releases["modelmesh"].urn).apply(check)
