@@ -30,8 +30,8 @@ demo: $(STAMP) ## validate, render and summarise the example stacks
 	@bash scripts/demo.sh
 
 lint: $(STAMP) ## ruff and mypy --strict
-	$(BIN)/ruff check components tests bench platform
-	$(BIN)/ruff format --check components tests bench platform
+	$(BIN)/ruff check components tests bench platform scripts
+	$(BIN)/ruff format --check components tests bench platform scripts
 	$(BIN)/mypy
 
 unit: $(STAMP) system-deps ## pytest only

@@ -112,6 +112,7 @@ def _repository_path(out_dir: Path, stack: str) -> str:
 def cmd_summary(args: argparse.Namespace) -> int:
     """Print objects per kind and namespace."""
     from components.serving_platform import build
+    from components.upstream import KustomizeRelease
 
     for file in args.files:
         stack = _load(file)
@@ -122,7 +123,34 @@ def cmd_summary(args: argparse.Namespace) -> int:
         for (kind, namespace), n in sorted(counts.items()):
             print(f"  {kind:<{width}}  {namespace:<20} {n:>5}")
         for chart in rendered.charts:
-            print(f"  upstream {chart.chart} {chart.version} -> {chart.namespace}")
+            if isinstance(chart, KustomizeRelease):
+                print(
+                    f"  upstream {chart.release} {chart.ref} (kustomize {chart.repository}) -> {chart.namespace}"
+                )
+            else:
+                print(f"  upstream {chart.chart} {chart.version} -> {chart.namespace}")
+    return EXIT_OK
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Plan capacity: GPU pools, mesh runtime pods, pods and pod IPs, at minimum and maximum replicas."""
+    import json
+
+    from components import capacity
+    from components.errors import CapacityError
+
+    stack = _load(args.file)
+    result = capacity.plan(stack, pod_ip_budget=args.pod_ips)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(capacity.to_dict(result), indent=2, sort_keys=True) + "\n")
+    else:
+        sys.stdout.write(capacity.format_text(result))
+    try:
+        capacity.check(result, args.file)
+    except CapacityError as err:
+        for line in str(err).splitlines():
+            print(line, file=sys.stderr)
+        return EXIT_INPUT
     return EXIT_OK
 
 
@@ -185,6 +213,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE", help="stack file")
     p.add_argument("--context", metavar="CTX", help="kubeconfig context (default: the current one)")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("plan", help="capacity plan of a stack", description=cmd_plan.__doc__)
+    p.add_argument("file", metavar="FILE", help="stack file")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
+    p.add_argument(
+        "--pod-ips",
+        type=int,
+        metavar="N",
+        default=None,
+        help="pod IPs available to the stack (checked if given)",
+    )
+    p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("schemas", help="CRD schemas of the pinned versions")
     schemas = p.add_subparsers(dest="schemas_command", required=True, parser_class=_Parser)

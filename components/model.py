@@ -267,7 +267,12 @@ def objects(
     common = dict(sorted((common | dict(model.labels)).items()))
     result: list[Obj] = []
     service_account = model.storage.service_account_name
-    if model.storage.secret_name:
+    mesh = mode == "modelmesh"
+    if mesh:
+        # ModelMesh pulls with its own puller from the namespace's `storage-config` secret and
+        # ignores ServiceAccounts: secretName names the entry of that secret to use.
+        service_account = None
+    elif model.storage.secret_name:
         # One ServiceAccount per (namespace, secret), shared by every model reading with it.
         service_account = storage_service_account_name(model.storage.secret_name)
         result.append(
@@ -294,6 +299,8 @@ def objects(
         prometheus=prometheus,
     )
     annotations |= scaling_annotations
+    if mesh and model.storage.secret_name:
+        annotations["serving.kserve.io/secretKey"] = model.storage.secret_name
     model_spec: dict[str, Any] = {
         "modelFormat": model.format.model_dump(exclude_none=True),
         "runtime": runtime_object_name(model, mesh=mode == "modelmesh"),
@@ -312,6 +319,7 @@ def objects(
         if pool is not None:
             predictor["nodeSelector"] = pool.selector
             predictor["tolerations"] = pool.tolerations()
+            predictor["priorityClassName"] = pool.priority_class_name
     if service_account:
         predictor["serviceAccountName"] = service_account
     if predictor_overrides:

@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from components import yamlout
 from components.errors import RenderError
 from components.kube import CLUSTER_SCOPED, Obj, key_of, labels, sorted_objects
-from components.upstream import Chart
+from components.upstream import Chart, KustomizeRelease
 
 GitOpsEngine = Literal["flux", "argocd"]
 
@@ -58,11 +59,14 @@ def to_yaml_stream(objects: list[Obj]) -> str:
     return "".join(f"---\n{to_yaml(obj)}" for obj in objects)
 
 
-def flux_objects(charts: list[Chart], *, stack: str) -> list[Obj]:
+def flux_objects(charts: Sequence[Chart | KustomizeRelease], *, stack: str) -> list[Obj]:
     """Flux sources and ``HelmRelease`` objects for upstream charts, with their dependencies."""
     result: list[Obj] = []
     sources: dict[str, Obj] = {}
     for chart in charts:
+        if isinstance(chart, KustomizeRelease):
+            result += flux_kustomize_objects(chart, stack=stack)
+            continue
         common = labels(stack, "upstream")
         source_name = chart.repository_name
         oci = chart.repository.startswith("oci://")
@@ -111,10 +115,13 @@ def flux_objects(charts: list[Chart], *, stack: str) -> list[Obj]:
     return [*sources.values(), *result]
 
 
-def argocd_objects(charts: list[Chart], *, stack: str) -> list[Obj]:
+def argocd_objects(charts: Sequence[Chart | KustomizeRelease], *, stack: str) -> list[Obj]:
     """Argo CD ``Application`` objects for upstream charts, ordered by sync waves."""
     result: list[Obj] = []
     for chart in charts:
+        if isinstance(chart, KustomizeRelease):
+            result += argocd_kustomize_objects(chart, stack=stack)
+            continue
         repo = chart.repository.removeprefix("oci://")
         source: dict[str, Any] = {"repoURL": repo, "chart": chart.chart, "targetRevision": chart.version}
         if chart.values:
@@ -182,6 +189,110 @@ def staged_charts(charts: list[Chart]) -> tuple[list[Chart], list[Obj], list[Cha
 def chart_objects(charts: list[Chart]) -> list[Obj]:
     """Every object carried by upstream charts, each with the sync wave after its chart's."""
     return [with_wave(obj, chart.wave + 1) for chart in charts for obj in chart.objects]
+
+
+def _release_namespace(release: KustomizeRelease, stack: str) -> Obj:
+    """The namespace of a kustomize release: its directories do not create it."""
+    ns_labels = labels(stack, "upstream") | dict(release.namespace_labels)
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": release.namespace, "labels": dict(sorted(ns_labels.items()))},
+    }
+
+
+def flux_kustomize_objects(release: KustomizeRelease, *, stack: str) -> list[Obj]:
+    """A Flux ``GitRepository`` at the release tag and one ``Kustomization`` per path, in order."""
+    common = labels(stack, "upstream")
+    source = f"{release.release}-source"
+    result: list[Obj] = [
+        _release_namespace(release, stack),
+        {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "GitRepository",
+            "metadata": {"name": source, "namespace": "flux-system", "labels": common},
+            "spec": {
+                "interval": "1h",
+                "url": release.repository,
+                "ref": {"tag": release.ref},
+                "ignore": "/*\n" + "".join(f"!/{p.strip('/')}/\n" for p in _roots(release.paths)),
+            },
+        },
+    ]
+    previous: str | None = None
+    for path in release.paths:
+        spec: dict[str, Any] = {
+            "interval": "30m",
+            "retryInterval": "1m",
+            "timeout": "10m",
+            "path": f"./{path.strip('/')}",
+            "prune": True,
+            "wait": True,
+            "targetNamespace": release.namespace,
+            "sourceRef": {"kind": "GitRepository", "name": source},
+        }
+        if release.patches:
+            spec["patches"] = [{"target": dict(p.target), "patch": p.patch} for p in release.patches]
+        if previous is not None:
+            spec["dependsOn"] = [{"name": previous}]
+        result.append(
+            {
+                "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+                "kind": "Kustomization",
+                "metadata": {"name": release.path_name(path), "namespace": "flux-system", "labels": common},
+                "spec": spec,
+            }
+        )
+        previous = release.path_name(path)
+    return result
+
+
+def _roots(paths: tuple[str, ...]) -> list[str]:
+    """Top-level directories of the paths (the only part of the repository Flux fetches)."""
+    return sorted({p.strip("/").split("/", 1)[0] for p in paths})
+
+
+def argocd_kustomize_objects(release: KustomizeRelease, *, stack: str) -> list[Obj]:
+    """One Argo CD ``Application`` per path of a kustomize release, at the release's sync wave."""
+    result: list[Obj] = []
+    for offset, path in enumerate(release.paths):
+        kustomize: dict[str, Any] = {"namespace": release.namespace}
+        if release.patches:
+            kustomize["patches"] = [{"target": dict(p.target), "patch": p.patch} for p in release.patches]
+        result.append(
+            {
+                "apiVersion": "argoproj.io/v1alpha1",
+                "kind": "Application",
+                "metadata": {
+                    "name": f"{stack}-{release.path_name(path)}",
+                    "namespace": "argocd",
+                    "labels": labels(stack, "upstream"),
+                    "annotations": {"argocd.argoproj.io/sync-wave": str(release.wave + offset)},
+                },
+                "spec": {
+                    "project": "default",
+                    "source": {
+                        "repoURL": release.repository,
+                        "targetRevision": release.ref,
+                        "path": path.strip("/"),
+                        "kustomize": kustomize,
+                    },
+                    "destination": {
+                        "server": "https://kubernetes.default.svc",
+                        "namespace": release.namespace,
+                    },
+                    "syncPolicy": {
+                        "automated": {"prune": True, "selfHeal": True},
+                        "syncOptions": ["CreateNamespace=true", "ServerSideApply=true"],
+                        "managedNamespaceMetadata": {
+                            "labels": dict(sorted(release.namespace_labels.items()))
+                        },
+                        "retry": {"limit": 5},
+                    },
+                },
+            }
+        )
+    return result
 
 
 def flux_sync(stack: str, path_prefix: str, *, staged: bool = False) -> list[Obj]:

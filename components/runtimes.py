@@ -62,7 +62,31 @@ class MeshSpec(StrictModel):
     management_port: int = Field(ge=1, le=65535, description="Runtime management port the adapter calls.")
     grpc_endpoint: str = Field(description="ModelMesh management endpoint, `port:N`.")
     grpc_data_endpoint: str = Field(description="Inference endpoint, `port:N`.")
+    command: list[str] = Field(
+        default_factory=list, description="Container command inside the mesh, when the image needs one."
+    )
     args: list[str] = Field(default_factory=list, description="Runtime arguments inside the mesh.")
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Container environment inside the mesh (replaces the standalone env: ports and model "
+        "directory differ, and the server must listen on loopback only).",
+    )
+    resources: RuntimeResources | None = Field(
+        default=None,
+        description="Container resources inside the mesh. Default: the runtime's. ModelMesh fills the memory "
+        "request with models, so keep the memory limit equal to the request.",
+    )
+    liveness_command: list[str] = Field(
+        default_factory=list,
+        description="Exec liveness check run inside the container (the server listens on loopback only, so the "
+        "kubelet cannot reach it over the network); none when empty.",
+    )
+    max_loading_concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="Models one pod loads at once (ModelMesh's `maxLoadingConcurrency`).",
+    )
     formats: list[FormatSpec] = Field(description="Formats served inside the mesh.")
 
 
@@ -245,6 +269,7 @@ def render_runtime(
     mesh_replicas: int | None = None,
     mesh_memory_buffer_bytes: int | None = None,
     mesh_load_timeout_ms: int | None = None,
+    mesh_resources: dict[str, dict[str, str]] | None = None,
     node_selector: dict[str, str] | None = None,
     tolerations: list[dict[str, str]] | None = None,
     directory: Path | None = None,
@@ -259,18 +284,47 @@ def render_runtime(
     container = runtime_container(spec, image=image)
     served = formats if formats is not None else spec.formats
     protocols: list[str] = list(spec.protocols)
+    annotations = {"serving.kserve.io/server-type": spec.server_type}
+    pod_annotations = {
+        "prometheus.kserve.io/path": spec.metrics_path,
+        "prometheus.kserve.io/port": str(spec.metrics_port),
+    }
     if mesh_replicas is not None:
         if spec.mesh is None:
             raise PlatformError(f"runtime {spec.name!r} cannot serve in the model mesh")
-        served = spec.mesh.formats
+        mesh = spec.mesh
+        served = mesh.formats
         protocols = ["grpc-v2"]
-        container["image"] = spec.mesh.image
-        container["args"] = list(spec.mesh.args)
-        container["name"] = spec.mesh.server_type
-        # Inside the mesh the runtime listens on loopback for the adapter; ModelMesh's own
-        # container is probed by the controller, so HTTP probes on the runtime would fail.
+        container["image"] = mesh.image
+        container["args"] = list(mesh.args)
+        container["env"] = [{"name": k, "value": v} for k, v in sorted(mesh.env.items())]
+        container["name"] = mesh.server_type
+        if mesh.command:
+            container["command"] = list(mesh.command)
+        else:
+            container.pop("command", None)
+        mesh_res = mesh.resources or spec.resources
+        container["resources"] = mesh_resources or {
+            "requests": {"cpu": mesh_res.cpu, "memory": mesh_res.memory},
+            "limits": {"cpu": mesh_res.cpu_limit, "memory": mesh_res.memory_limit},
+        }
+        # Inside the mesh the runtime listens on loopback for the adapter: network probes from the
+        # kubelet cannot reach it. The pod's readiness comes from ModelMesh's own container, which
+        # the controller injects with its probes; liveness of the runtime is an exec check.
         for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
             container.pop(probe)
+        if mesh.liveness_command:
+            container["livenessProbe"] = {
+                "exec": {"command": list(mesh.liveness_command)},
+                "initialDelaySeconds": 30,
+                "periodSeconds": 30,
+                "timeoutSeconds": 10,
+                "failureThreshold": 3,
+            }
+        # ModelMesh scrapes its own metrics (port 2112); the runtime's port is not exposed in the mesh.
+        pod_annotations = {}
+        if mesh.max_loading_concurrency is not None:
+            annotations["maxLoadingConcurrency"] = str(mesh.max_loading_concurrency)
         adapter: dict[str, Any] = {
             "serverType": spec.mesh.server_type,
             "runtimeManagementPort": spec.mesh.management_port,
@@ -290,11 +344,8 @@ def render_runtime(
         "name": name,
         "namespace": namespace,
         "labels": labels,
-        "annotations": {"serving.kserve.io/server-type": spec.server_type},
-        "pod_annotations": {
-            "prometheus.kserve.io/path": spec.metrics_path,
-            "prometheus.kserve.io/port": str(spec.metrics_port),
-        },
+        "annotations": dict(sorted(annotations.items())),
+        "pod_annotations": pod_annotations,
         "formats": [f.model_dump(by_alias=True, exclude_none=True) for f in served],
         "protocols": protocols,
         "multi_model": mesh_replicas is not None,

@@ -14,11 +14,11 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from components import control_plane
+from components import control_plane, gpu_pool, model_mesh
 from components.autoscaler import AutoscalerArgs
 from components.base import Problem, StrictModel
 from components.control_plane import ControlPlaneArgs, DeploymentMode
-from components.gpu_pool import GpuPoolArgs, MigSharing, TimeSlicingSharing
+from components.gpu_pool import GpuPoolArgs
 from components.kube import Obj
 from components.model import ModelArgs, mode_of
 from components.model_mesh import ModelMeshArgs
@@ -121,12 +121,7 @@ def platform_problems(
     for dup in sorted(_duplicates(namespaces)):
         index = namespaces.index(dup, namespaces.index(dup) + 1)
         add(Problem(("tenants", index, "namespace"), "two tenants share this namespace", dup))
-    pool_names = [p.name for p in args.gpu_pools]
-    for dup in sorted(_duplicates(pool_names)):
-        index = pool_names.index(dup, pool_names.index(dup) + 1)
-        add(Problem(("gpuPools", index, "name"), "duplicate GPU pool name", dup))
     tenants = {t.name: t for t in args.tenants}
-    pools = {p.name: p for p in args.gpu_pools}
     seen: dict[tuple[str, str], int] = {}
     for i, model in enumerate(args.models):
         path: tuple[str | int, ...] = ("models", i)
@@ -228,19 +223,6 @@ def platform_problems(
                             (*path, part), f"modelmesh mode has no {part}; use knative or standard mode", part
                         )
                     )
-        if model.resources.pool is not None:
-            pool = pools.get(model.resources.pool)
-            if pool is None:
-                known = ", ".join(sorted(pools)) or "none declared"
-                add(
-                    Problem(
-                        (*path, "resources", "pool"),
-                        f"unknown GPU pool (gpuPools: {known})",
-                        model.resources.pool,
-                    )
-                )
-            else:
-                problems.extend(_pool_problems(path, model, pool))
         policy_strategy = (
             model.rollout.strategy if model.rollout and model.rollout.strategy else args.rollout.strategy
         )
@@ -263,78 +245,8 @@ def platform_problems(
             )
         )
     problems += control_plane.problems(args, catalog)
-    return problems
-
-
-def _pool_problems(path: tuple[str | int, ...], model: ModelArgs, pool: GpuPoolArgs) -> list[Problem]:
-    problems: list[Problem] = []
-    res = model.resources
-    sharing = pool.sharing
-    if isinstance(sharing, MigSharing):
-        if res.mig_profile is not None and res.mig_profile not in sharing.profiles:
-            problems.append(
-                Problem(
-                    (*path, "resources", "migProfile"),
-                    f"pool {pool.name!r} does not offer MIG profile "
-                    f"{res.mig_profile!r} (it offers {', '.join(sorted(sharing.profiles))})",
-                    res.mig_profile,
-                )
-            )
-        if sharing.strategy == "mixed" and res.mig_profile is None and len(sharing.profiles) > 1:
-            problems.append(
-                Problem(
-                    (*path, "resources", "migProfile"),
-                    f"pool {pool.name!r} offers several MIG profiles "
-                    f"({', '.join(sorted(sharing.profiles))}); name one",
-                    None,
-                )
-            )
-        capacity = sum(sharing.profiles.values()) * pool.gpus_per_node
-        if res.mig_profile is not None and res.mig_profile in sharing.profiles:
-            capacity = sharing.profiles[res.mig_profile] * pool.gpus_per_node
-        if res.gpu > capacity:
-            problems.append(
-                Problem(
-                    (*path, "resources", "gpu"),
-                    f"asks for {res.gpu} MIG devices but a node of pool {pool.name!r} has {capacity}",
-                    res.gpu,
-                )
-            )
-    elif isinstance(sharing, TimeSlicingSharing):
-        if res.exclusive_gpu_memory:
-            problems.append(
-                Problem(
-                    (*path, "resources", "exclusiveGpuMemory"),
-                    f"pool {pool.name!r} is time-sliced (no memory isolation); use an exclusive or MIG pool",
-                    True,
-                )
-            )
-        if res.gpu > pool.gpus_per_node * sharing.replicas:
-            problems.append(
-                Problem(
-                    (*path, "resources", "gpu"),
-                    f"asks for {res.gpu} GPU shares but a node of pool "
-                    f"{pool.name!r} has {pool.gpus_per_node * sharing.replicas}",
-                    res.gpu,
-                )
-            )
-    else:
-        if res.mig_profile is not None:
-            problems.append(
-                Problem(
-                    (*path, "resources", "migProfile"),
-                    f"pool {pool.name!r} is not MIG-partitioned",
-                    res.mig_profile,
-                )
-            )
-        if res.gpu > pool.gpus_per_node:
-            problems.append(
-                Problem(
-                    (*path, "resources", "gpu"),
-                    f"asks for {res.gpu} GPUs but a node of pool {pool.name!r} has {pool.gpus_per_node}",
-                    res.gpu,
-                )
-            )
+    problems += gpu_pool.problems(args)
+    problems += model_mesh.problems(args, catalog)
     return problems
 
 
@@ -378,7 +290,6 @@ def _runtime_objects(args: ServingPlatformArgs, ctx: BuildContext) -> list[Obj]:
     """One ClusterServingRuntime per catalog runtime in use (and per mesh runtime)."""
     from components.kube import labels
     from components.runtimes import render_runtime
-    from components.types import parse_duration, parse_quantity
 
     stack = args.stack.name
     used = sorted({(m.runtime, mode == "modelmesh") for m, mode in zip(args.models, ctx.modes, strict=True)})
@@ -388,16 +299,7 @@ def _runtime_objects(args: ServingPlatformArgs, ctx: BuildContext) -> list[Obj]:
             continue
         spec = ctx.catalog[name]
         if mesh:
-            result.append(
-                render_runtime(
-                    spec,
-                    name=f"modelplane-{name}-mesh",
-                    labels=labels(stack, "runtime"),
-                    mesh_replicas=args.model_mesh.pods_per_runtime,
-                    mesh_memory_buffer_bytes=int(parse_quantity(args.model_mesh.memory_buffer)),
-                    mesh_load_timeout_ms=parse_duration(args.model_mesh.model_load_timeout) * 1000,
-                )
-            )
+            result.append(model_mesh.mesh_runtime(args, spec))
         else:
             result.append(render_runtime(spec, name=f"modelplane-{name}", labels=labels(stack, "runtime")))
     return result
@@ -455,6 +357,8 @@ def _tenant_objects(args: ServingPlatformArgs, ctx: BuildContext) -> list[Obj]:
             ingress_namespaces=ingress_namespaces,
             monitoring_namespace=args.monitoring.namespace,
             mesh=t.name in mesh_tenants,
+            mesh_namespace=args.model_mesh.namespace,
+            gpu_pools=list(args.gpu_pools),
         )
     return result
 
@@ -476,7 +380,7 @@ def _unique(objects: list[Obj]) -> list[Obj]:
 
 def build(args: ServingPlatformArgs, *, catalog: dict[str, RuntimeSpec] | None = None) -> PlatformObjects:
     """Every object and upstream chart of a stack, in render order. Pure and deterministic."""
-    from components import control_plane
+    from components import control_plane, gpu_operator
     from components.kube import sorted_objects
 
     ctx = BuildContext(
@@ -484,7 +388,11 @@ def build(args: ServingPlatformArgs, *, catalog: dict[str, RuntimeSpec] | None =
         modes=tuple(args.mode(m) for m in args.models),
     )
     result = PlatformObjects()
-    parts = [control_plane.contribute(args, ctx)]
+    parts = [
+        control_plane.contribute(args, ctx),
+        gpu_operator.contribute(args, ctx),
+        model_mesh.contribute(args, ctx),
+    ]
     objects: list[Obj] = _tenant_objects(args, ctx) + _runtime_objects(args, ctx) + _model_objects(args, ctx)
     for part in parts:
         objects += part.objects

@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import Field
 
 from components.base import StrictModel
 from components.types import DnsLabel, LabelKey, LabelValue
+
+if TYPE_CHECKING:
+    from components.gpu_pool import GpuPoolArgs
+
+
+class GpuQuotaArgs(StrictModel):
+    """The most GPU units a tenant's pods may request on one pool (a ResourceQuota)."""
+
+    pool: DnsLabel = Field(description="GPU pool the quota is for.")
+    limit: int = Field(
+        ge=0,
+        le=100000,
+        description="Units of the pool's resource: whole GPUs, time-sliced shares or MIG devices.",
+    )
+    mig_profile: str | None = Field(
+        default=None,
+        description="On a mixed-strategy MIG pool, the profile limited; default: the limit applies to each profile.",
+    )
 
 
 class TenantArgs(StrictModel):
@@ -17,6 +37,10 @@ class TenantArgs(StrictModel):
     )
     labels: dict[LabelKey, LabelValue] = Field(
         default_factory=dict, description="Extra labels on the namespace."
+    )
+    gpu_quotas: list[GpuQuotaArgs] = Field(
+        default_factory=list,
+        description="GPU quotas per pool. Default: none (the pools' size is the only bound).",
     )
 
     @property
@@ -33,6 +57,8 @@ def objects(
     ingress_namespaces: list[str],
     monitoring_namespace: str,
     mesh: bool = False,
+    mesh_namespace: str = "modelmesh-serving",
+    gpu_pools: list[GpuPoolArgs] | None = None,
 ) -> list[dict[str, object]]:
     """A tenant's namespace (Pod Security "restricted" enforced) and its NetworkPolicies.
 
@@ -51,6 +77,18 @@ def objects(
     if mesh:
         ns_labels["modelmesh-enabled"] = "true"
     allowed_from = sorted({*ingress_namespaces, monitoring_namespace})
+    egress_extra: list[dict[str, object]] = []
+    if mesh:
+        # ModelMesh runtime pods in this namespace keep their cluster state in etcd.
+        egress_extra.append(
+            {
+                "to": [
+                    {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": mesh_namespace}}}
+                ],
+                "ports": [{"port": 2379, "protocol": "TCP"}],
+            }
+        )
+    quotas = quota_objects(tenant, gpu_pools or [], stack=stack)
     return [
         {
             "apiVersion": "v1",
@@ -88,7 +126,48 @@ def objects(
                         "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
                     },
                     {"ports": [{"port": 443, "protocol": "TCP"}]},
+                    *egress_extra,
                 ],
             },
         },
+        *quotas,
+    ]
+
+
+def quota_resources(tenant: TenantArgs, pools: list[GpuPoolArgs]) -> dict[str, int]:
+    """Extended resource -> the tenant's limit, summed over pools that advertise the same resource.
+
+    A ResourceQuota counts requests per resource name in a namespace and cannot tell two
+    pools apart when both advertise, say, ``nvidia.com/gpu``; such pools share one limit.
+    """
+    by_name = {p.name: p for p in pools}
+    result: dict[str, int] = {}
+    for quota in tenant.gpu_quotas:
+        pool = by_name.get(quota.pool)
+        if pool is None:
+            continue
+        names = [pool.resource_name(quota.mig_profile)] if quota.mig_profile else pool.resource_names()
+        for name in names:
+            result[name] = result.get(name, 0) + quota.limit
+    return dict(sorted(result.items()))
+
+
+def quota_objects(tenant: TenantArgs, pools: list[GpuPoolArgs], *, stack: str) -> list[dict[str, object]]:
+    """The tenant's GPU ResourceQuota, when it has GPU quotas."""
+    from components.kube import LABEL_TENANT, labels
+
+    hard = quota_resources(tenant, pools)
+    if not hard:
+        return []
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ResourceQuota",
+            "metadata": {
+                "name": "gpu",
+                "namespace": tenant.namespace_name,
+                "labels": labels(stack, "tenant", **{LABEL_TENANT: tenant.name}),
+            },
+            "spec": {"hard": {f"requests.{name}": str(limit) for name, limit in hard.items()}},
+        }
     ]

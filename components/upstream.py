@@ -92,3 +92,82 @@ class Chart(StrictModel):
         """A stable name for the chart's source object in GitOps output."""
         host = self.repository.split("://", 1)[-1].split("/", 1)[0]
         return host.replace(".", "-").replace(":", "-")[:63].strip("-")
+
+
+class KustomizePatch(StrictModel):
+    """One patch applied to an upstream kustomization (strategic merge or JSON 6902, as YAML text)."""
+
+    target: dict[str, str] = Field(description="Selector of the objects patched (kind, name, group, ...).")
+    patch: str = Field(description="The patch, as YAML text.")
+
+
+class KustomizeRelease(StrictModel):
+    """An upstream release installed from kustomize directories of its tagged Git repository.
+
+    For projects that publish no Helm chart (ModelMesh Serving). GitOps output becomes a Flux
+    ``GitRepository`` at the tag plus one ``Kustomization`` per path (or Argo CD
+    ``Application``s); Pulumi applies the same paths with ``kustomize.v2.Directory`` through
+    a local overlay that sets the namespace and carries the patches.
+    """
+
+    release: str = Field(description="Release name; prefixes the GitOps object names.")
+    namespace: str = Field(description="Namespace every namespaced object of the release goes to.")
+    namespace_labels: dict[str, str] = Field(
+        default_factory=dict, description="Labels of that namespace (Pod Security level, ownership)."
+    )
+    repository: str = Field(description="Git repository URL (https://).")
+    ref: str = Field(description="Git tag of the pinned release.")
+    paths: tuple[str, ...] = Field(
+        description="Kustomize directories inside the repository, applied in order."
+    )
+    patches: tuple[KustomizePatch, ...] = Field(default=(), description="Patches applied to every path.")
+    depends_on: tuple[str, ...] = Field(default=(), description="Releases that must be ready first.")
+    needed_by_groups: tuple[str, ...] = Field(
+        default=(),
+        description="API groups whose objects need this release ready first (it installs their CRDs or webhooks).",
+    )
+    wave: int = Field(default=0, description="Install order; lower waves are ready before higher ones start.")
+
+    @property
+    def objects(self) -> tuple[dict[str, Any], ...]:
+        """Objects carried with the release: none (the interface matches ``Chart``)."""
+        return ()
+
+    @property
+    def crds(self) -> bool:
+        """Whether removing the stack must keep this release: no, its CRDs are ModelMesh's own predictors."""
+        return False
+
+    @property
+    def chart(self) -> str:
+        """What is installed, named like a chart: the repository's name (for outputs and summaries)."""
+        return self.repository.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def version(self) -> str:
+        """The pinned release tag (for outputs and summaries, like a chart version)."""
+        return self.ref
+
+    def path_name(self, path: str) -> str:
+        """The name of one path's GitOps object: ``<release>-<last path segment>``."""
+        return f"{self.release}-{path.rstrip('/').rsplit('/', 1)[-1]}"
+
+    def remote_url(self, path: str) -> str:
+        """A kustomize remote-resource URL of one path at the pinned tag."""
+        return f"{self.repository}//{path}?ref={self.ref}"
+
+    def overlay(self, path: str) -> dict[str, Any]:
+        """A kustomization that applies one path at the tag into the namespace, with the patches.
+
+        Setting the namespace inside kustomize (not after the build) matters: upstream
+        kustomizations resolve ``vars`` such as a webhook's certificate namespace from it.
+        """
+        result: dict[str, Any] = {
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "namespace": self.namespace,
+            "resources": [self.remote_url(path)],
+        }
+        if self.patches:
+            result["patches"] = [{"target": dict(p.target), "patch": p.patch} for p in self.patches]
+        return result

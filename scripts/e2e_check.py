@@ -13,9 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from components.serving_platform import build  # noqa: E402
-from components.stack import load_stack  # noqa: E402
-from components.status import read_live, stack_status  # noqa: E402
+from components.serving_platform import build
+from components.stack import load_stack
+from components.status import read_live, stack_status
 
 PLATFORM_NAMESPACES = ("cert-manager", "envoy-gateway-system", "kserve")
 
@@ -50,12 +50,16 @@ def main() -> int:
     if any(c.release == "knative-operator" for c in rendered.charts):
         namespaces += ["knative-operator", "knative-serving"]
     apps = client.AppsV1Api(config.new_client_from_config(context=args.context))
-    model_namespaces = sorted({o["metadata"]["namespace"] for o in rendered.objects if o["kind"] == "InferenceService"})
+    model_namespaces = sorted(
+        {o["metadata"]["namespace"] for o in rendered.objects if o["kind"] == "InferenceService"}
+    )
 
     deadline = time.monotonic() + args.timeout
     while True:
         problems = unready_deployments(apps, namespaces)
-        report = stack_status(rendered.objects, read_live(model_namespaces, context=args.context), stack=stack.stack.name)
+        report = stack_status(
+            rendered.objects, read_live(model_namespaces, context=args.context), stack=stack.stack.name
+        )
         problems += [f"missing: {key}" for key in report.missing]
         if not problems:
             print(f"e2e: platform ready, {len(report.models)} InferenceServices present")

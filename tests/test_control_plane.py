@@ -55,8 +55,8 @@ def _charts(stack: ServingPlatformArgs) -> dict[str, Chart]:
     ("stack", "releases"),
     [
         ("dev", ["cert-manager", "envoy-gateway", "knative-operator", "kserve", "kserve-crd"]),
-        ("staging", ["cert-manager", "envoy-gateway", "keda", "kserve", "kserve-crd"]),
-        ("prod", ["cert-manager", "envoy-gateway", "keda", "kserve", "kserve-crd"]),
+        ("staging", ["cert-manager", "envoy-gateway", "gpu-operator", "keda", "kserve", "kserve-crd"]),
+        ("prod", ["cert-manager", "envoy-gateway", "gpu-operator", "keda", "kserve", "kserve-crd", "modelmesh"]),
     ],
 )
 def test_example_stack_releases(stack: str, releases: list[str]) -> None:

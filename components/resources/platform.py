@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components.kube import LABEL_COMPONENT, Obj
 from components.resources._register import TYPE_PREFIX, KubeObject, register_objects
@@ -32,7 +31,7 @@ class ControlPlane(pulumi.ComponentResource):
     is removed and, with ``protect_crds``, protected (see ``components.resources.upstream``).
     """
 
-    releases: dict[str, k8s.helm.v3.Release]
+    releases: dict[str, pulumi.Resource]
     chart_objects: dict[str, list[pulumi.Resource]]
 
     def __init__(
@@ -43,6 +42,9 @@ class ControlPlane(pulumi.ComponentResource):
         protect_crds: bool,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        from components.resources.mesh import register_kustomize
+        from components.upstream import KustomizeRelease
+
         super().__init__(f"{TYPE_PREFIX}ControlPlane", name, None, opts)
         require_server_side_apply()
         self.releases = {}
@@ -53,12 +55,18 @@ class ControlPlane(pulumi.ComponentResource):
                 if dep in self.releases:
                     earlier.append(self.releases[dep])
                     earlier += self.chart_objects[dep]
+            if isinstance(chart, KustomizeRelease):
+                self.releases[chart.release] = register_kustomize(
+                    self, name, chart, depends_on=earlier, protect=protect_crds
+                )
+                self.chart_objects[chart.release] = []
+                continue
             release = register_release(self, name, chart, depends_on=earlier, protect=protect_crds)
             self.releases[chart.release] = release
             self.chart_objects[chart.release] = list(
                 register_chart_objects(self, chart, release, protect=protect_crds)
             )
-        self.register_outputs({"releases": {n: r.status for n, r in self.releases.items()}})
+        self.register_outputs({"releases": {n: getattr(r, "status", None) for n, r in self.releases.items()}})
 
     def group_dependencies(self, charts: Sequence[Chart]) -> dict[str, list[pulumi.Resource]]:
         """API group → releases (and their objects) whose readiness objects of that group need."""
@@ -160,8 +168,10 @@ class ServingPlatform(pulumi.ComponentResource):
         # creates can depend on its Namespace, whichever component owns the Namespace.
         namespaces: dict[str, pulumi.Resource] = {}
         self.groups = {}
+        from components.resources.mesh import GROUPS as MESH_GROUPS
+
         for component in sorted(by_component, key=lambda c: (not _creates_namespaces(by_component[c]), c)):
-            cls = _GROUPS.get(component, PlatformConfig)
+            cls = _GROUPS.get(component) or MESH_GROUPS.get(component, PlatformConfig)
             self.groups[component] = cls(
                 f"{name}-{'tenants' if component == 'tenant' else component}",
                 by_component[component],
