@@ -293,8 +293,11 @@ def _controller_patch(args: ModelMeshArgs, tier: str) -> str:
     return text
 
 
-def release(args: ModelMeshArgs, versions: Versions, *, tier: str) -> KustomizeRelease:
-    """ModelMesh Serving from its release tag: cluster-scope RBAC, then CRDs, controller and webhook."""
+def release(args: ModelMeshArgs, versions: Versions, *, tier: str, stack: str) -> KustomizeRelease:
+    """ModelMesh Serving from its release tag: cluster-scope RBAC, then CRDs, controller and webhook.
+
+    Its namespace carries the stack's upstream labels and Pod Security "restricted".
+    """
     patches = [
         KustomizePatch(
             target={"kind": "CustomResourceDefinition", "name": crd},
@@ -317,7 +320,7 @@ def release(args: ModelMeshArgs, versions: Versions, *, tier: str) -> KustomizeR
     return KustomizeRelease(
         release="modelmesh",
         namespace=args.namespace,
-        namespace_labels=dict(sorted(pss.items())),
+        namespace_labels=dict(sorted((labels(stack, "upstream") | pss).items())),
         repository=REPOSITORY,
         ref=versions.modelmesh,
         paths=INSTALL_PATHS,
@@ -462,6 +465,6 @@ def contribute(args: ServingPlatformArgs, ctx: BuildContext) -> Contribution:
         objects=objects(
             mesh, stack=args.stack.name, tier=args.stack.tier, monitoring_namespace=args.monitoring.namespace
         ),
-        charts=[release(mesh, args.versions, tier=args.stack.tier)],
+        charts=[release(mesh, args.versions, tier=args.stack.tier, stack=args.stack.name)],
         warnings=warnings(args),
     )

@@ -37,15 +37,16 @@ from typing import Any, Literal
 from components import yamlout
 from components.errors import RenderError
 from components.kube import CLUSTER_SCOPED, Obj, key_of, labels, sorted_objects
-from components.upstream import Chart, KustomizeRelease
+from components.upstream import KustomizeRelease, Release
 
 GitOpsEngine = Literal["flux", "argocd"]
 
 
 PLATFORM_WAVE = 10
-"""Argo CD sync wave of modelplane's own objects: after every upstream chart."""
+"""Argo CD sync wave of modelplane's own objects: after every upstream release and its objects."""
 
 FLUX_PRUNE = "kustomize.toolkit.fluxcd.io/prune"
+ARGOCD_WAVE = "argocd.argoproj.io/sync-wave"
 ARGOCD_SYNC_OPTIONS = "argocd.argoproj.io/sync-options"
 
 
@@ -59,7 +60,7 @@ def to_yaml_stream(objects: list[Obj]) -> str:
     return "".join(f"---\n{to_yaml(obj)}" for obj in objects)
 
 
-def flux_objects(charts: Sequence[Chart | KustomizeRelease], *, stack: str) -> list[Obj]:
+def flux_objects(charts: Sequence[Release], *, stack: str) -> list[Obj]:
     """Flux sources and ``HelmRelease`` objects for upstream charts, with their dependencies."""
     result: list[Obj] = []
     sources: dict[str, Obj] = {}
@@ -115,7 +116,7 @@ def flux_objects(charts: Sequence[Chart | KustomizeRelease], *, stack: str) -> l
     return [*sources.values(), *result]
 
 
-def argocd_objects(charts: Sequence[Chart | KustomizeRelease], *, stack: str) -> list[Obj]:
+def argocd_objects(charts: Sequence[Release], *, stack: str) -> list[Obj]:
     """Argo CD ``Application`` objects for upstream charts, ordered by sync waves."""
     result: list[Obj] = []
     for chart in charts:
@@ -135,7 +136,7 @@ def argocd_objects(charts: Sequence[Chart | KustomizeRelease], *, stack: str) ->
                 "name": f"{stack}-{chart.release}",
                 "namespace": "argocd",
                 "labels": labels(stack, "upstream"),
-                "annotations": {"argocd.argoproj.io/sync-wave": str(chart.wave)},
+                "annotations": {ARGOCD_WAVE: str(chart.wave)},
             },
             "spec": {
                 "project": "default",
@@ -158,7 +159,7 @@ def argocd_objects(charts: Sequence[Chart | KustomizeRelease], *, stack: str) ->
     return result
 
 
-def staged_charts(charts: list[Chart]) -> tuple[list[Chart], list[Obj], list[Chart]]:
+def staged_charts(charts: Sequence[Release]) -> tuple[list[Release], list[Obj], list[Release]]:
     """Split upstream charts into (early charts, objects of charts, charts that need those objects).
 
     A chart that depends, directly or through other charts, on a chart carrying objects must
@@ -186,19 +187,9 @@ def staged_charts(charts: list[Chart]) -> tuple[list[Chart], list[Obj], list[Cha
     return early, objects, [c for c in charts if c.release in late]
 
 
-def chart_objects(charts: list[Chart]) -> list[Obj]:
+def chart_objects(charts: Sequence[Release]) -> list[Obj]:
     """Every object carried by upstream charts, each with the sync wave after its chart's."""
     return [with_wave(obj, chart.wave + 1) for chart in charts for obj in chart.objects]
-
-
-def _release_namespace(release: KustomizeRelease, stack: str) -> Obj:
-    """The namespace of a kustomize release: its directories do not create it."""
-    ns_labels = labels(stack, "upstream") | dict(release.namespace_labels)
-    return {
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": {"name": release.namespace, "labels": dict(sorted(ns_labels.items()))},
-    }
 
 
 def flux_kustomize_objects(release: KustomizeRelease, *, stack: str) -> list[Obj]:
@@ -206,7 +197,7 @@ def flux_kustomize_objects(release: KustomizeRelease, *, stack: str) -> list[Obj
     common = labels(stack, "upstream")
     source = f"{release.release}-source"
     result: list[Obj] = [
-        _release_namespace(release, stack),
+        release.namespace_object,
         {
             "apiVersion": "source.toolkit.fluxcd.io/v1",
             "kind": "GitRepository",
@@ -267,7 +258,7 @@ def argocd_kustomize_objects(release: KustomizeRelease, *, stack: str) -> list[O
                     "name": f"{stack}-{release.path_name(path)}",
                     "namespace": "argocd",
                     "labels": labels(stack, "upstream"),
-                    "annotations": {"argocd.argoproj.io/sync-wave": str(release.wave + offset)},
+                    "annotations": {ARGOCD_WAVE: str(release.wave + offset)},
                 },
                 "spec": {
                     "project": "default",
@@ -285,7 +276,7 @@ def argocd_kustomize_objects(release: KustomizeRelease, *, stack: str) -> list[O
                         "automated": {"prune": True, "selfHeal": True},
                         "syncOptions": ["CreateNamespace=true", "ServerSideApply=true"],
                         "managedNamespaceMetadata": {
-                            "labels": dict(sorted(release.namespace_labels.items()))
+                            "labels": release.namespace_object["metadata"]["labels"]
                         },
                         "retry": {"limit": 5},
                     },
@@ -339,9 +330,7 @@ def flux_sync(stack: str, path_prefix: str, *, staged: bool = False) -> list[Obj
 def with_wave(obj: Obj, wave: int) -> Obj:
     """A copy of an object carrying an Argo CD sync wave."""
     meta = dict(obj["metadata"])
-    meta["annotations"] = dict(
-        sorted((meta.get("annotations", {}) | {"argocd.argoproj.io/sync-wave": str(wave)}).items())
-    )
+    meta["annotations"] = dict(sorted((meta.get("annotations", {}) | {ARGOCD_WAVE: str(wave)}).items()))
     return obj | {"metadata": meta}
 
 
@@ -354,7 +343,7 @@ def file_name(obj: Obj) -> str:
 
 def gitops_tree(
     objects: list[Obj],
-    charts: list[Chart],
+    charts: Sequence[Release],
     *,
     stack: str,
     engine: GitOpsEngine = "flux",
@@ -370,9 +359,12 @@ def gitops_tree(
             groups += [("configuration", list(staged)), ("controllers", _flux_releases(late, stack))]
         groups.append(("platform", list(objects)))
     else:
-        groups = [("infrastructure", argocd_objects(charts, stack=stack))]
-        if staged:
-            groups.append(("configuration", chart_objects(charts)))
+        upstream = argocd_objects(charts, stack=stack)
+        carried = chart_objects(charts)
+        _check_waves(upstream + carried)
+        groups = [("infrastructure", upstream)]
+        if carried:
+            groups.append(("configuration", carried))
         groups.append(("platform", [with_wave(o, PLATFORM_WAVE) for o in objects]))
     files: dict[str, str] = {}
     for directory, unsorted in groups:
@@ -399,26 +391,46 @@ def gitops_tree(
 
 
 def stream_objects(
-    objects: list[Obj], charts: list[Chart], *, stack: str, engine: GitOpsEngine = "flux"
+    objects: list[Obj], charts: Sequence[Release], *, stack: str, engine: GitOpsEngine = "flux"
 ) -> list[Obj]:
     """Every object of the GitOps output as one sorted list (for ``render -o -``)."""
     _, staged, _ = staged_charts(charts)
     if engine == "flux":
         extra = flux_objects(charts, stack=stack) + flux_sync(stack, f"./deploy/{stack}", staged=bool(staged))
         return sorted_objects(extra + staged + objects)
-    return sorted_objects(
-        argocd_objects(charts, stack=stack)
-        + chart_objects(charts)
-        + [with_wave(o, PLATFORM_WAVE) for o in objects]
+    upstream = argocd_objects(charts, stack=stack) + chart_objects(charts)
+    _check_waves(upstream)
+    return sorted_objects(upstream + [with_wave(o, PLATFORM_WAVE) for o in objects])
+
+
+def _check_waves(upstream: list[Obj]) -> None:
+    """Refuse upstream objects whose Argo CD sync wave is not before the platform's.
+
+    Argo CD applies one wave after another, so an upstream release (or an object it carries)
+    at ``PLATFORM_WAVE`` or later would be applied with, or after, the objects that need it.
+    """
+    late = sorted(
+        f"{o['kind']} {o['metadata']['name']} (wave {o['metadata']['annotations'][ARGOCD_WAVE]})"
+        for o in upstream
+        if int(o["metadata"]["annotations"][ARGOCD_WAVE]) >= PLATFORM_WAVE
     )
+    if late:
+        raise RenderError(
+            f"upstream sync waves must be below the platform wave {PLATFORM_WAVE}: {', '.join(late)}"
+        )
 
 
-def _flux_sources(charts: list[Chart], stack: str) -> list[Obj]:
-    return [o for o in flux_objects(charts, stack=stack) if o["kind"] != "HelmRelease"]
+FLUX_SOURCE_KINDS = frozenset({"HelmRepository", "GitRepository"})
+"""Flux sources: shared by every release, so always in the first stage."""
 
 
-def _flux_releases(charts: list[Chart], stack: str) -> list[Obj]:
-    return [o for o in flux_objects(charts, stack=stack) if o["kind"] == "HelmRelease"]
+def _flux_sources(charts: Sequence[Release], stack: str) -> list[Obj]:
+    return [o for o in flux_objects(charts, stack=stack) if o["kind"] in FLUX_SOURCE_KINDS]
+
+
+def _flux_releases(charts: Sequence[Release], stack: str) -> list[Obj]:
+    """The releases themselves: ``HelmRelease``, and a kustomize release's Namespace and ``Kustomization``s."""
+    return [o for o in flux_objects(charts, stack=stack) if o["kind"] not in FLUX_SOURCE_KINDS]
 
 
 ROOT_ENTRIES: frozenset[str] = frozenset(

@@ -27,7 +27,7 @@ from components.rollout.policy import RolloutPolicy
 from components.runtimes import RuntimeSpec, load_catalog
 from components.scaling import refusal
 from components.tenant import TenantArgs
-from components.upstream import Chart, Versions
+from components.upstream import Release, Versions
 
 Tier = Literal["dev", "staging", "prod"]
 
@@ -252,10 +252,11 @@ def platform_problems(
 
 @dataclass
 class PlatformObjects:
-    """Everything a stack renders: authored objects and the upstream charts they depend on."""
+    """Everything a stack renders: authored objects and the upstream releases they depend on."""
 
     objects: list[Obj] = field(default_factory=list)
-    charts: list[Chart] = field(default_factory=list)
+    charts: list[Release] = field(default_factory=list)
+    """Upstream releases, Helm charts and kustomize releases, in install order (wave, name)."""
     warnings: list[str] = field(default_factory=list)
 
 

@@ -130,8 +130,21 @@ class KustomizeRelease(StrictModel):
 
     @property
     def objects(self) -> tuple[dict[str, Any], ...]:
-        """Objects carried with the release: none (the interface matches ``Chart``)."""
+        """Objects applied once the release is ready: none (the interface matches ``Chart``)."""
         return ()
+
+    @property
+    def namespace_object(self) -> dict[str, Any]:
+        """The Namespace the release installs into, applied before its first path.
+
+        Upstream kustomize directories do not create it. Pulumi, Flux and Argo CD (as managed
+        namespace metadata) all create it from this one definition, with ``namespace_labels``.
+        """
+        return {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": self.namespace, "labels": dict(sorted(self.namespace_labels.items()))},
+        }
 
     @property
     def crds(self) -> bool:
@@ -171,3 +184,7 @@ class KustomizeRelease(StrictModel):
         if self.patches:
             result["patches"] = [{"target": dict(p.target), "patch": p.patch} for p in self.patches]
         return result
+
+
+Release = Chart | KustomizeRelease
+"""An upstream release of a stack: a Helm chart or a kustomize release."""

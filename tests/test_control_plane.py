@@ -56,7 +56,10 @@ def _charts(stack: ServingPlatformArgs) -> dict[str, Chart]:
     [
         ("dev", ["cert-manager", "envoy-gateway", "knative-operator", "kserve", "kserve-crd"]),
         ("staging", ["cert-manager", "envoy-gateway", "gpu-operator", "keda", "kserve", "kserve-crd"]),
-        ("prod", ["cert-manager", "envoy-gateway", "gpu-operator", "keda", "kserve", "kserve-crd", "modelmesh"]),
+        (
+            "prod",
+            ["cert-manager", "envoy-gateway", "gpu-operator", "keda", "kserve", "kserve-crd", "modelmesh"],
+        ),
     ],
 )
 def test_example_stack_releases(stack: str, releases: list[str]) -> None:
@@ -217,7 +220,7 @@ def test_autoscaler_settings_go_into_knative_serving_spec_config() -> None:
 
 
 def test_gpu_pools_turn_on_knative_node_selection_features() -> None:
-    stack = _stack(gpuPools=[{"name": "t4", "product": "Tesla-T4"}])
+    stack = _stack(gpuPools=[{"name": "t4", "product": "Tesla-T4", "minNodes": 1}])
     features = _charts(stack)["knative-operator"].objects[1]["spec"]["config"]["features"]
     assert features == {
         "kubernetes.podspec-affinity": "enabled",
@@ -246,7 +249,8 @@ GPU_MODEL = {
     "resources": {"gpu": 1, "pool": "a10"},
     "scaling": {"minReplicas": 0, "maxReplicas": 2, "progressDeadline": "5m"},
 }
-POOLS = [{"name": "a10", "product": "NVIDIA-A10G", "nodeProvisioningTime": "12m"}]
+# A static node group that grows from zero: a cold start may wait for a new node.
+POOLS = [{"name": "a10", "product": "NVIDIA-A10G", "nodeProvisioningTime": "12m", "maxNodes": 2}]
 
 
 def test_gpu_scale_to_zero_guard_refuses_outside_dev() -> None:

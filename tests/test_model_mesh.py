@@ -64,7 +64,9 @@ def _errors(data: dict[str, Any]) -> list[str]:
 
 
 def _release(tier: str = "prod", **mesh: Any) -> Any:
-    return model_mesh.release(ModelMeshArgs.model_validate({"enabled": True} | mesh), Versions(), tier=tier)
+    return model_mesh.release(
+        ModelMeshArgs.model_validate({"enabled": True} | mesh), Versions(), tier=tier, stack="t"
+    )
 
 
 def test_release_installs_cluster_scope_rbac_then_default_at_the_pinned_tag() -> None:
@@ -458,8 +460,17 @@ def test_serving_platform_installs_the_mesh_and_registers_its_groups(
     platform = ServingPlatform("t", ServingPlatformArgs.model_validate(_stack()))
 
     def check(_: Any) -> None:
-        assert sorted(platform.groups) == ["gpu-pool", "model", "modelmesh", "runtime", "tenant"]
+        assert sorted(platform.groups) == [
+            "control-plane",
+            "gpu-pool",
+            "model",
+            "modelmesh",
+            "runtime",
+            "tenant",
+        ]
         assert type(platform.groups["modelmesh"]).__name__ == "ModelMesh"
+        assert type(platform.groups["gpu-pool"]).__name__ == "GpuRuntimePool"
+        assert type(platform.groups["control-plane"]).__name__ == "PlatformConfig"
         assert platform.outputs["charts"]["modelmesh"] == "modelmesh-serving@v0.12.0"
         directories = sorted(
             r.name for r in recorder.resources if r.typ == "kubernetes:kustomize/v2:Directory"

@@ -19,17 +19,27 @@ import yaml
 
 from components.kube import LABEL_COMPONENT, Obj, key_of, resource_name, type_token
 from components.render import gitops_tree, to_yaml
+from components.resources import mesh as mesh_resources
 from components.resources import model as model_resources
 from components.resources import platform as platform_resources
 from components.serving_platform import PlatformObjects, ServingPlatformArgs, build
 from components.stack import load_stack
-from components.upstream import Chart
+from components.upstream import KustomizeRelease, Release
 from components.validation import group_of
 from tests.conftest import EXAMPLE_STACKS, STACKS, example_stack_ids
 from tests.pulumi_mocks import Recording, Registration, run, run_program
 
 PLATFORM = "modelplane:index:ServingPlatform"
 RELEASE_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart")
+KUSTOMIZE_DIRECTORY = "kubernetes:kustomize/v2:Directory"
+"""A kustomize release's path: a component whose children the provider registers, not the program."""
+
+
+def carried(release: Release) -> list[Obj]:
+    """Objects registered with a release: a kustomize release's Namespace first, a chart's objects after it."""
+    if isinstance(release, KustomizeRelease):
+        return [release.namespace_object]
+    return list(release.objects)
 
 
 @dataclass
@@ -47,7 +57,19 @@ class Run:
         assert len(found) == 1, f"{key_of(obj)} registered {len(found)} times"
         return found[0]
 
-    def release(self, chart: Chart) -> Registration:
+    def releases(self, chart: Release) -> list[Registration]:
+        """What installs a release: its Helm release, or one ``Directory`` per kustomize path in order."""
+        if isinstance(chart, KustomizeRelease):
+            paths = []
+            for path in chart.paths:
+                found = [
+                    r
+                    for r in self.recording.of_type(KUSTOMIZE_DIRECTORY)
+                    if r.name.endswith(f"-{chart.path_name(path)}")
+                ]
+                assert len(found) == 1, f"path {path} of {chart.release} registered {len(found)} times"
+                paths += found
+            return paths
         found = [
             r
             for token in RELEASE_TYPES
@@ -55,14 +77,30 @@ class Run:
             if r.inputs.get("name") == chart.release
         ]
         assert len(found) == 1, f"release {chart.release} registered {len(found)} times"
+        return found
+
+    def release(self, chart: Release) -> Registration:
+        """The registration that is ready once the release is installed (a kustomize release's last path)."""
+        return self.releases(chart)[-1]
+
+    def carried_registration(self, chart: Release, obj: Obj) -> Registration:
+        name = f"{chart.release}-{resource_name(obj)}"
+        found = [r for r in self.recording.of_type(type_token(obj)) if r.name == name and r.custom]
+        assert len(found) == 1, f"{key_of(obj)} of {chart.release} registered {len(found)} times"
         return found[0]
 
     def namespace_urns(self) -> dict[str, str]:
-        return {
+        """Namespaces modelplane creates: rendered ones and those registered with a release."""
+        urns = {
             o["metadata"]["name"]: self.registration(o).urn
             for o in self.rendered.objects
             if o["kind"] == "Namespace"
         }
+        for chart in self.rendered.charts:
+            for obj in carried(chart):
+                if obj["kind"] == "Namespace":
+                    urns[obj["metadata"]["name"]] = self.carried_registration(chart, obj).urn
+        return urns
 
 
 _RUNS: dict[Path, Run] = {}
@@ -113,8 +151,10 @@ def _owner(label: str) -> type[pulumi.ComponentResource]:
         "tenant": platform_resources.Tenants,
         "runtime": platform_resources.RuntimeCatalog,
         "model": platform_resources.ModelCatalog,
+        "modelmesh": mesh_resources.ModelMesh,
+        "gpu-pool": mesh_resources.GpuRuntimePool,
     }
-    return owners.get(label) or platform_resources._GROUPS.get(label, platform_resources.PlatformConfig)
+    return owners.get(label, platform_resources.PlatformConfig)
 
 
 # -- objects ---------------------------------------------------------------------------------------
@@ -129,11 +169,12 @@ def test_every_rendered_object_is_registered_exactly_once_with_its_type_token(pr
 
 def test_no_kubernetes_object_is_registered_that_the_render_lacks(program_run: Run) -> None:
     rendered = {(type_token(o), resource_name(o)) for o in program_run.rendered.objects}
-    # Objects carried by upstream charts (KnativeServing) are registered by the ControlPlane.
+    # Objects carried by upstream releases (KnativeServing, a kustomize release's Namespace) are
+    # registered by the ControlPlane.
     rendered |= {
         (type_token(o), f"{chart.release}-{resource_name(o)}")
         for chart in program_run.rendered.charts
-        for o in chart.objects
+        for o in carried(chart)
     }
     registered = [
         (r.type, r.name)
@@ -186,22 +227,70 @@ def test_objects_of_one_component_share_one_parent_and_components_do_not(program
 
 def test_releases_are_parented_under_the_control_plane(program_run: Run) -> None:
     for chart in program_run.rendered.charts:
-        release = program_run.release(chart)
-        assert program_run.recording.ancestry(release)[:2] == ["modelplane:index:ControlPlane", PLATFORM]
+        for release in program_run.releases(chart):
+            assert program_run.recording.ancestry(release) == [
+                "modelplane:index:ControlPlane",
+                PLATFORM,
+                "pulumi:pulumi:Stack",
+            ], chart.release
+
+
+def test_objects_carried_by_releases_are_parented_under_the_control_plane(program_run: Run) -> None:
+    checked = 0
+    for chart in program_run.rendered.charts:
+        for obj in carried(chart):
+            registration = program_run.carried_registration(chart, obj)
+            assert strictly_equal(obj, registration.inputs) == [], key_of(obj)
+            assert program_run.recording.ancestry(registration)[:2] == [
+                "modelplane:index:ControlPlane",
+                PLATFORM,
+            ], key_of(obj)
+            checked += 1
+    # dev carries the KnativeServing and its Namespace; prod the ModelMesh Namespace.
+    assert checked or program_run.args.stack.name == "staging"
+
+
+def _components(program_run: Run) -> list[Registration]:
+    """modelplane's own components (upstream kustomize paths are components of the provider)."""
+    return [r for r in program_run.recording if not r.custom and r.type.startswith("modelplane:")]
+
+
+def test_the_only_other_components_are_the_paths_of_kustomize_releases(program_run: Run) -> None:
+    others = [
+        r
+        for r in program_run.recording
+        if not r.custom and r.type != "pulumi:pulumi:Stack" and not r.type.startswith("modelplane:")
+    ]
+    paths = [
+        r
+        for c in program_run.rendered.charts
+        if isinstance(c, KustomizeRelease)
+        for r in program_run.releases(c)
+    ]
+    assert sorted(r.urn for r in others) == sorted(r.urn for r in paths)
+    assert {r.type for r in others} <= {KUSTOMIZE_DIRECTORY}
 
 
 def test_component_type_tokens_name_their_class(program_run: Run) -> None:
-    components = [r for r in program_run.recording if not r.custom and r.type != "pulumi:pulumi:Stack"]
+    components = _components(program_run)
     assert components
     for registration in components:
         prefix, _, class_name = registration.type.rpartition(":")
         assert prefix == "modelplane:index", registration.type
-        cls = getattr(platform_resources, class_name, None) or getattr(model_resources, class_name, None)
+        cls = next(
+            (
+                getattr(module, class_name)
+                for module in (platform_resources, model_resources, mesh_resources)
+                if hasattr(module, class_name)
+            ),
+            None,
+        )
         assert isinstance(cls, type) and issubclass(cls, pulumi.ComponentResource), registration.type
 
 
 def test_every_component_registers_its_outputs(program_run: Run) -> None:
-    components = [r.urn for r in program_run.recording if not r.custom and r.type != "pulumi:pulumi:Stack"]
+    components = [r.urn for r in _components(program_run)]
+    assert components
     assert sorted(u for u in components if u in program_run.recording.outputs) == sorted(components)
 
 
@@ -235,7 +324,34 @@ def test_charts_depend_on_the_releases_they_name(program_run: Run) -> None:
     by_name = {c.release: c for c in program_run.rendered.charts}
     for chart in program_run.rendered.charts:
         wanted = {program_run.release(by_name[d]).urn for d in chart.depends_on}
-        assert wanted <= set(program_run.release(chart).dependencies), chart.release
+        for release in program_run.releases(chart):
+            assert wanted <= set(release.dependencies), release.name
+
+
+def test_kustomize_paths_apply_in_order_after_their_namespace(program_run: Run) -> None:
+    releases = [c for c in program_run.rendered.charts if isinstance(c, KustomizeRelease)]
+    for release in releases:
+        namespace = program_run.carried_registration(release, release.namespace_object)
+        previous = namespace.urn
+        for path in program_run.releases(release):
+            assert previous in path.dependencies, path.name
+            previous = path.urn
+    assert releases or program_run.args.stack.name != "prod"
+
+
+def test_objects_in_a_namespace_an_upstream_release_creates_wait_for_that_release(program_run: Run) -> None:
+    creators: dict[str, set[str]] = {}
+    for chart in program_run.rendered.charts:
+        if not isinstance(chart, KustomizeRelease):
+            creators.setdefault(chart.namespace, set()).add(program_run.release(chart).urn)
+    own = program_run.namespace_urns()
+    checked = 0
+    for obj in program_run.rendered.objects:
+        namespace = obj["metadata"].get("namespace")
+        if namespace in creators and namespace not in own:
+            assert creators[namespace] & set(program_run.registration(obj).dependencies), key_of(obj)
+            checked += 1
+    assert checked, "every example stack has a Gateway in the namespace the KServe releases create"
 
 
 def test_releases_that_install_crds_are_retained_and_protected_outside_dev(program_run: Run) -> None:
@@ -245,6 +361,13 @@ def test_releases_that_install_crds_are_retained_and_protected_outside_dev(progr
     for chart in crd_charts:
         release = program_run.release(chart)
         assert (release.retain_on_delete, bool(release.protect)) == (True, protected), chart.release
+
+
+def test_releases_without_crds_are_neither_retained_nor_protected(program_run: Run) -> None:
+    others = [r for c in program_run.rendered.charts if not c.crds for r in program_run.releases(c)]
+    assert others
+    for release in others:
+        assert (bool(release.retain_on_delete), bool(release.protect)) == (False, False), release.name
 
 
 def test_authored_objects_are_not_protected(program_run: Run) -> None:

@@ -29,6 +29,7 @@ from components.render import (
 )
 from components.serving_platform import PlatformObjects, ServingPlatformArgs, build
 from components.stack import load_stack
+from components.upstream import Chart, KustomizeRelease, Release
 from components.validation import CrdSchemas
 from tests import pss
 from tests.conftest import EXAMPLE_STACKS, example_stack_ids, schema_problems
@@ -200,8 +201,10 @@ def test_flux_has_a_helm_release_per_chart_with_its_source(
     documents = _all_documents(_tree(stack, rendered, "flux"))
     releases = {d["metadata"]["name"]: d for d in documents if d["kind"] == "HelmRelease"}
     sources = {d["metadata"]["name"]: d for d in documents if d["kind"] == "HelmRepository"}
-    assert sorted(releases) == sorted(c.release for c in rendered.charts)
-    for chart in rendered.charts:
+    charts = [c for c in rendered.charts if isinstance(c, Chart)]
+    assert charts
+    assert sorted(releases) == sorted(c.release for c in charts)
+    for chart in charts:
         spec = releases[chart.release]["spec"]
         chart_spec = spec["chart"]["spec"]
         source = sources[chart_spec["sourceRef"]["name"]]
@@ -212,8 +215,82 @@ def test_flux_has_a_helm_release_per_chart_with_its_source(
         assert [d["name"] for d in spec.get("dependsOn", [])] == list(chart.depends_on)
 
 
+def _kustomize_releases(rendered: PlatformObjects) -> list[KustomizeRelease]:
+    return [c for c in rendered.charts if isinstance(c, KustomizeRelease)]
+
+
+def test_the_prod_stack_installs_a_kustomize_release() -> None:
+    rendered = build(load_stack(EXAMPLE_STACKS[[p.stem for p in EXAMPLE_STACKS].index("prod")]))
+    assert [c.release for c in _kustomize_releases(rendered)] == ["modelmesh"]
+
+
+def test_flux_installs_each_kustomize_release_path_by_path_from_its_tag(
+    stack: ServingPlatformArgs, rendered: PlatformObjects
+) -> None:
+    files = _tree(stack, rendered, "flux")
+    stages = {d["metadata"]["name"] for d in yaml.safe_load_all(files["sync.yaml"])}
+    documents = {
+        (d["kind"], d["metadata"]["name"]): (rel.split("/")[0], d)
+        for rel, docs in _documents(files).items()
+        if rel != "sync.yaml"
+        for d in docs
+    }
+    kustomizations = {name for kind, name in documents if kind == "Kustomization"}
+    releases = _kustomize_releases(rendered)
+    assert kustomizations == {r.path_name(p) for r in releases for p in r.paths}
+    assert not stages & kustomizations
+    for release in releases:
+        stage, namespace = documents[("Namespace", release.namespace)]
+        assert namespace == release.namespace_object
+        _, source = documents[("GitRepository", f"{release.release}-source")]
+        assert (source["spec"]["url"], source["spec"]["ref"]) == (release.repository, {"tag": release.ref})
+        previous = None
+        for path in release.paths:
+            path_stage, kustomization = documents[("Kustomization", release.path_name(path))]
+            spec = kustomization["spec"]
+            assert path_stage == stage
+            assert (spec["path"], spec["targetNamespace"]) == (f"./{path}", release.namespace)
+            assert spec["sourceRef"] == {"kind": "GitRepository", "name": f"{release.release}-source"}
+            assert spec["patches"] == [{"target": p.target, "patch": p.patch} for p in release.patches]
+            assert spec.get("dependsOn") == (None if previous is None else [{"name": previous}])
+            previous = release.path_name(path)
+        assert ("HelmRelease", release.release) not in documents
+        # A kustomize release installs with the releases it depends on, never with the platform.
+        assert stage in ("infrastructure", "controllers")
+
+
 def test_the_example_stacks_install_from_an_oci_repository(rendered: PlatformObjects) -> None:
     assert any(c.repository.startswith("oci://") for c in rendered.charts)
+
+
+def test_flux_installs_a_kustomize_release_that_needs_carried_objects_with_the_controllers() -> None:
+    stack = load_stack(EXAMPLE_STACKS[[p.stem for p in EXAMPLE_STACKS].index("dev")])
+    rendered = build(stack)
+    late = KustomizeRelease(
+        release="addon",
+        namespace="addon-system",
+        repository="https://example.com/org/addon",
+        ref="v1.0.0",
+        paths=("config/default",),
+        depends_on=("knative-operator",),
+        wave=2,
+    )
+    files = gitops_tree(rendered.objects, [*rendered.charts, late], stack="dev", engine="flux")
+    assert sorted(rel for rel in files if "addon" in rel) == [
+        "controllers/cluster--namespace--addon-system.yaml",
+        "controllers/flux-system--kustomization--addon-default.yaml",
+        "infrastructure/flux-system--gitrepository--addon-source.yaml",
+    ]
+
+
+def _applications(stack: ServingPlatformArgs, release: Release) -> list[tuple[str, int]]:
+    """Argo CD Applications a release becomes, with their waves: one per chart, one per kustomize path."""
+    if isinstance(release, KustomizeRelease):
+        return [
+            (f"{stack.stack.name}-{release.path_name(path)}", release.wave + i)
+            for i, path in enumerate(release.paths)
+        ]
+    return [(f"{stack.stack.name}-{release.release}", release.wave)]
 
 
 def test_argocd_installs_charts_by_wave_and_the_platform_after_them(
@@ -223,14 +300,18 @@ def test_argocd_installs_charts_by_wave_and_the_platform_after_them(
     assert "sync.yaml" not in files
     documents = _all_documents(files)
     applications = {d["metadata"]["name"]: d for d in documents if d["kind"] == "Application"}
-    assert sorted(applications) == sorted(f"{stack.stack.name}-{c.release}" for c in rendered.charts)
+    expected = {name: wave for c in rendered.charts for name, wave in _applications(stack, c)}
+    assert sorted(applications) == sorted(expected)
+    assert {n: int(a["metadata"]["annotations"][WAVE]) for n, a in applications.items()} == expected
     for chart in rendered.charts:
-        application = applications[f"{stack.stack.name}-{chart.release}"]
-        assert application["metadata"]["annotations"][WAVE] == str(chart.wave)
-        assert application["spec"]["source"]["targetRevision"] == chart.version
+        for name, _ in _applications(stack, chart):
+            source = applications[name]["spec"]["source"]
+            assert source["targetRevision"] == chart.version
         for dependency in chart.depends_on:
-            dependency_wave = next(c.wave for c in rendered.charts if c.release == dependency)
-            assert dependency_wave < chart.wave, (chart.release, dependency)
+            dependency_waves = [
+                w for c in rendered.charts if c.release == dependency for _, w in _applications(stack, c)
+            ]
+            assert max(dependency_waves) < chart.wave, (chart.release, dependency)
     platform = [
         yaml.safe_load(text)
         for rel, text in files.items()
@@ -247,6 +328,47 @@ def test_argocd_installs_charts_by_wave_and_the_platform_after_them(
             if any(o["metadata"]["name"] == obj["metadata"]["name"] for o in c.objects)
         )
         assert obj["metadata"]["annotations"][WAVE] == str(owner.wave + 1)
+    # Every release, and every object one carries, is applied before the platform.
+    upstream_waves = [int(d["metadata"]["annotations"][WAVE]) for d in documents if d not in platform]
+    assert max(upstream_waves) < PLATFORM_WAVE
+    assert len(carried) == sum(len(c.objects) for c in rendered.charts)
+
+
+def test_argocd_applies_a_kustomize_release_path_by_path_into_its_labelled_namespace() -> None:
+    stack = load_stack(EXAMPLE_STACKS[[p.stem for p in EXAMPLE_STACKS].index("prod")])
+    rendered = build(stack)
+    documents = {d["metadata"]["name"]: d for d in _all_documents(_tree(stack, rendered, "argocd"))}
+    (release,) = _kustomize_releases(rendered)
+    for path in release.paths:
+        spec = documents[f"prod-{release.path_name(path)}"]["spec"]
+        assert spec["source"] == {
+            "repoURL": release.repository,
+            "targetRevision": release.ref,
+            "path": path,
+            "kustomize": {
+                "namespace": release.namespace,
+                "patches": [{"target": p.target, "patch": p.patch} for p in release.patches],
+            },
+        }
+        assert spec["destination"]["namespace"] == release.namespace
+        assert spec["syncPolicy"]["managedNamespaceMetadata"] == {
+            "labels": release.namespace_object["metadata"]["labels"]
+        }
+
+
+def test_argocd_refuses_an_upstream_wave_at_or_after_the_platform() -> None:
+    stack = load_stack(EXAMPLE_STACKS[[p.stem for p in EXAMPLE_STACKS].index("prod")])
+    rendered = build(stack)
+    late = [
+        c.model_copy(update={"wave": PLATFORM_WAVE - 1}) if c.release == "modelmesh" else c
+        for c in rendered.charts
+    ]
+    with pytest.raises(RenderError) as raised:
+        gitops_tree(rendered.objects, late, stack="prod", engine="argocd")
+    assert str(raised.value) == (
+        f"upstream sync waves must be below the platform wave {PLATFORM_WAVE}: "
+        f"Application prod-modelmesh-default (wave {PLATFORM_WAVE})"
+    )
 
 
 @pytest.mark.parametrize("engine", ENGINES)

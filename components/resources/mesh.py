@@ -1,10 +1,12 @@
 """Pulumi components of the model mesh and the GPU runtime pools.
 
-``ModelMesh`` installs ModelMesh Serving from its release tag (``kustomize.v2.Directory``
-over a local overlay that sets the namespace inside kustomize and carries the patches) and
-registers the mesh's own objects after the namespace exists. ``GpuRuntimePool`` registers
-the GPU operator's configuration, NodePools and PriorityClasses the same way. Both take the
-objects the pure ``build()`` rendered, so Pulumi applies exactly what GitOps writes.
+``register_kustomize`` installs a kustomize release such as ModelMesh Serving from its
+release tag (its Namespace, then ``kustomize.v2.Directory`` per path over a local overlay
+that sets the namespace inside kustomize and carries the patches); ``ServingPlatform`` does
+so under its ``ControlPlane``. ``ModelMesh`` registers the mesh's own objects after that
+namespace exists; ``GpuRuntimePool`` registers the GPU operator's configuration, NodePools
+and PriorityClasses. Both take the objects the pure ``build()`` rendered, so Pulumi applies
+exactly what GitOps writes.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ import hashlib
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from components.kube import Obj, resource_name
-from components.resources._register import TYPE_PREFIX, KubeObject, register_objects
+from components.kube import resource_name
+from components.resources._register import TYPE_PREFIX, KubeObject
 from components.resources.platform import _ObjectGroup
 from components.upstream import KustomizeRelease
 
@@ -44,6 +47,13 @@ def overlay_dir(release: KustomizeRelease, path: str, root: Path | None = None) 
     return directory
 
 
+class KustomizeInstall(NamedTuple):
+    """A kustomize release as registered: its Namespace, and the last of its paths."""
+
+    namespace: KubeObject
+    release: pulumi.Resource
+
+
 def register_kustomize(
     parent: pulumi.Resource,
     prefix: str,
@@ -52,18 +62,18 @@ def register_kustomize(
     depends_on: Sequence[pulumi.Resource],
     protect: bool,
     overlay_root: Path | None = None,
-) -> pulumi.Resource:
-    """Install a kustomize release: its namespace, then each path in order. Returns the last path.
+) -> KustomizeInstall:
+    """Install a kustomize release: its namespace, then each path in order.
 
-    Releases that install CRDs are kept when the stack is destroyed, like chart releases.
+    The Namespace is the release's ``namespace_object`` (what GitOps applies too), named like
+    the objects a chart carries (``<release>-<resource name>``). A release is kept when the
+    stack is destroyed (and protected with ``protect``) only if it installs CRDs that
+    modelplane's objects need, like chart releases (``KustomizeRelease.crds``).
     """
+    obj = release.namespace_object
     namespace = KubeObject(
-        f"{prefix}-{release.release}-namespace",
-        {
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {"name": release.namespace, "labels": dict(release.namespace_labels)},
-        },
+        f"{release.release}-{resource_name(obj)}",
+        obj,
         pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
     )
     previous: pulumi.Resource = namespace
@@ -74,70 +84,33 @@ def register_kustomize(
             opts=pulumi.ResourceOptions(
                 parent=parent,
                 depends_on=[*depends_on, previous],
-                protect=protect and bool(release.needed_by_groups),
-                retain_on_delete=bool(release.needed_by_groups),
+                protect=protect and release.crds,
+                retain_on_delete=release.crds,
             ),
         )
-    return previous
+    return KustomizeInstall(namespace, previous)
 
 
-def _namespaces_first(
-    parent: pulumi.Resource,
-    objects: Sequence[Obj],
-    *,
-    dependencies: dict[str, list[pulumi.Resource]] | None,
-    namespaces: dict[str, pulumi.Resource] | None,
-    protect: bool,
-) -> dict[str, KubeObject]:
-    """Register Namespace objects first, then everything else after the namespace it lives in."""
-    own = [o for o in objects if o["kind"] == "Namespace"]
-    created = register_objects(parent, own, dependencies=dependencies, protect=protect)
-    known = dict(namespaces or {})
-    for obj in own:
-        known[obj["metadata"]["name"]] = created[resource_name(obj)]
-    rest = [o for o in objects if o["kind"] != "Namespace"]
-    created |= register_objects(parent, rest, dependencies=dependencies, namespaces=known, protect=protect)
-    return created
+class ModelMesh(_ObjectGroup):
+    """The model mesh's own objects: its configuration, etcd and its certificates.
+
+    They live in the namespace of the ModelMesh release, which the ``ControlPlane`` creates, so
+    ``ServingPlatform`` passes that Namespace in ``namespaces`` and every object waits for it.
+    """
 
 
-class _Group(_ObjectGroup):
-    """A component over a group of rendered objects, namespaces registered first."""
-
-    TOKEN = "Group"
-
-    def __init__(
-        self,
-        name: str,
-        objects: Sequence[Obj],
-        *,
-        dependencies: dict[str, list[pulumi.Resource]] | None = None,
-        namespaces: dict[str, pulumi.Resource] | None = None,
-        protect: bool = False,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        # Not _ObjectGroup.__init__: the objects here include the namespaces they live in.
-        pulumi.ComponentResource.__init__(self, f"{TYPE_PREFIX}{self.TOKEN}", name, None, opts)
-        self.objects = _namespaces_first(
-            self, objects, dependencies=dependencies, namespaces=namespaces, protect=protect
-        )
-        self.register_outputs({"count": len(self.objects)})
-
-
-class ModelMesh(_Group):
-    """The model mesh's own objects: its configuration, etcd and its certificates."""
-
-    TOKEN = "ModelMesh"
-
-
-class GpuRuntimePool(_Group):
+class GpuRuntimePool(_ObjectGroup):
     """The GPU pools' objects: GPU operator configuration, Karpenter NodePools and PriorityClasses."""
-
-    TOKEN = "GpuRuntimePool"
 
 
 class ModelMeshInstall(pulumi.ComponentResource):
-    """ModelMesh Serving itself, from its release tag, for programs that compose their own platform."""
+    """ModelMesh Serving itself, from its release tag, for programs that compose their own platform.
 
+    ``namespace`` is the release's Namespace (objects placed in it should depend on it);
+    ``release`` is its last path, ready once ModelMesh is installed.
+    """
+
+    namespace: KubeObject
     release: pulumi.Resource
 
     def __init__(
@@ -151,7 +124,7 @@ class ModelMeshInstall(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(f"{TYPE_PREFIX}ModelMeshInstall", name, None, opts)
-        self.release = register_kustomize(
+        self.namespace, self.release = register_kustomize(
             self, name, release, depends_on=depends_on, protect=protect, overlay_root=overlay_root
         )
         self.register_outputs({"namespace": release.namespace, "ref": release.ref})

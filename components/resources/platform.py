@@ -19,7 +19,7 @@ from components.kube import LABEL_COMPONENT, Obj
 from components.resources._register import TYPE_PREFIX, KubeObject, register_objects
 from components.resources.upstream import register_chart_objects, register_release, require_server_side_apply
 from components.serving_platform import PlatformObjects, ServingPlatformArgs, build
-from components.upstream import Chart
+from components.upstream import KustomizeRelease, Release
 
 
 class ControlPlane(pulumi.ComponentResource):
@@ -29,26 +29,31 @@ class ControlPlane(pulumi.ComponentResource):
     controller waits until the ``KnativeServing`` is Ready, because KServe decides at start-up
     whether to watch Knative Services. Releases that install CRDs are retained when the stack
     is removed and, with ``protect_crds``, protected (see ``components.resources.upstream``).
+    Kustomize releases (ModelMesh Serving) are installed with their Namespace first.
     """
 
     releases: dict[str, pulumi.Resource]
     chart_objects: dict[str, list[pulumi.Resource]]
+    namespaces: dict[str, pulumi.Resource]
+    """Namespace name → what creates it: a Namespace the control plane registers (a kustomize
+    release's, or one a chart carries), else the first Helm release installing into it."""
 
     def __init__(
         self,
         name: str,
-        charts: Sequence[Chart],
+        charts: Sequence[Release],
         *,
         protect_crds: bool,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         from components.resources.mesh import register_kustomize
-        from components.upstream import KustomizeRelease
 
         super().__init__(f"{TYPE_PREFIX}ControlPlane", name, None, opts)
         require_server_side_apply()
         self.releases = {}
         self.chart_objects = {}
+        created: dict[str, pulumi.Resource] = {}
+        by_release: dict[str, pulumi.Resource] = {}
         for chart in sorted(charts, key=lambda c: (c.wave, c.release)):
             earlier: list[pulumi.Resource] = []
             for dep in chart.depends_on:
@@ -56,19 +61,25 @@ class ControlPlane(pulumi.ComponentResource):
                     earlier.append(self.releases[dep])
                     earlier += self.chart_objects[dep]
             if isinstance(chart, KustomizeRelease):
-                self.releases[chart.release] = register_kustomize(
-                    self, name, chart, depends_on=earlier, protect=protect_crds
-                )
+                install = register_kustomize(self, name, chart, depends_on=earlier, protect=protect_crds)
+                self.releases[chart.release] = install.release
                 self.chart_objects[chart.release] = []
+                created[chart.namespace] = install.namespace
                 continue
             release = register_release(self, name, chart, depends_on=earlier, protect=protect_crds)
             self.releases[chart.release] = release
             self.chart_objects[chart.release] = list(
                 register_chart_objects(self, chart, release, protect=protect_crds)
             )
+            # Helm creates the release's namespace (create_namespace) when it installs.
+            by_release.setdefault(chart.namespace, release)
+            for obj, registered in zip(chart.objects, self.chart_objects[chart.release], strict=True):
+                if obj["apiVersion"] == "v1" and obj["kind"] == "Namespace":
+                    created[obj["metadata"]["name"]] = registered
+        self.namespaces = by_release | created
         self.register_outputs({"releases": {n: getattr(r, "status", None) for n, r in self.releases.items()}})
 
-    def group_dependencies(self, charts: Sequence[Chart]) -> dict[str, list[pulumi.Resource]]:
+    def group_dependencies(self, charts: Sequence[Release]) -> dict[str, list[pulumi.Resource]]:
         """API group → releases (and their objects) whose readiness objects of that group need."""
         result: dict[str, list[pulumi.Resource]] = defaultdict(list)
         for chart in charts:
@@ -165,8 +176,9 @@ class ServingPlatform(pulumi.ComponentResource):
             by_component[obj["metadata"].get("labels", {}).get(LABEL_COMPONENT, "config")].append(obj)
         by_component.setdefault("tenant", [])
         # Groups that create namespaces go first, so every object in a namespace modelplane
-        # creates can depend on its Namespace, whichever component owns the Namespace.
-        namespaces: dict[str, pulumi.Resource] = {}
+        # creates can depend on its Namespace, whichever component owns the Namespace; objects
+        # in a namespace an upstream release creates (ModelMesh's, KServe's) wait for it too.
+        namespaces: dict[str, pulumi.Resource] = dict(self.control_plane.namespaces)
         self.groups = {}
         from components.resources.mesh import GROUPS as MESH_GROUPS
 
