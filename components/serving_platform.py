@@ -215,11 +215,13 @@ def platform_problems(
                 )
             wanted = model.protocol.kserve_value
             if mode != "modelmesh" and wanted not in runtime.protocols:
+                speakers = sorted(n for n, r in catalog.items() if n != "custom" and wanted in r.protocols)
                 add(
                     Problem(
                         (*path, "protocol"),
-                        f"runtime {model.runtime!r} does not speak {wanted!r} "
-                        f"(it speaks {', '.join(runtime.protocols)})",
+                        f"runtime {model.runtime!r} does not speak {wanted!r}; it speaks "
+                        f"{', '.join(runtime.protocols)} (runtimes that speak {wanted}: "
+                        f"{', '.join(speakers) or 'none'})",
                         wanted,
                     )
                 )

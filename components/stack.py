@@ -432,6 +432,10 @@ def _explain(error: Any) -> list[tuple[FieldPath, str, Any, bool]]:
         message = f"must be {_TYPE_WORDS[kind]}"
         if kind == "string_type" and isinstance(value, (int, float)):
             message += f'; quote it: "{json.dumps(value)}"'
+        elif value is None and kind in ("list_type", "tuple_type"):
+            message += "; write [] for none"
+        elif value is None and kind in ("dict_type", "model_type", "model_attributes_type"):
+            message += "; write {} for none, or leave the key out"
         return [(path, message, value, True)]
     if kind in _BOUNDS:
         key, words = _BOUNDS[kind]

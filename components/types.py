@@ -132,8 +132,14 @@ def _quantity_problem(value: str) -> str:
     if unit in _SUFFIX_FACTOR:
         return f"must be written without spaces: {number}{unit}"
     # 2GB, 2gb, 2gi, 512MiB: what people write for Kubernetes' G/Gi, Mi, ...
-    stem = unit[:-1] if len(unit) > 1 and unit[-1] in "bB" else unit
-    fits = [s for s in _SUFFIX_FACTOR if s and s.lower() in (stem.lower(), stem.lower() + "i")]
+    of_bytes = len(unit) > 1 and unit[-1] in "bB"
+    stem = unit[:-1] if of_bytes else unit
+    # A byte unit is never "m" (milli), whatever its case.
+    fits = [
+        s
+        for s in _SUFFIX_FACTOR
+        if s and s.lower() in (stem.lower(), stem.lower() + "i") and not (of_bytes and s == "m")
+    ]
     if fits:
         return f"unknown unit {unit!r}; write {' or '.join(number + s for s in fits)}"
     units = ", ".join(s for s in _SUFFIX_FACTOR if s)
