@@ -383,9 +383,11 @@ def _locate(loc: tuple[str | int, ...]) -> tuple[FieldPath, list[Any], list[Any]
 
 def _did_you_mean(key: str | int, holders: list[Any]) -> tuple[str, str | None]:
     known = sorted({alias for m in holders if _is_model(m) for alias in _fields(m)})
-    guess = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
-    if guess:
-        return f"unknown field; did you mean {guess[0]!r}?", guess[0]
+    # Compare without case, so `TIER` and `minreplicas` find their key too.
+    by_lower = {k.lower(): k for k in known}
+    close = difflib.get_close_matches(str(key).lower(), sorted(by_lower), n=1, cutoff=0.6)
+    if close:
+        return f"unknown field; did you mean {by_lower[close[0]]!r}?", by_lower[close[0]]
     if known:
         return f"unknown field (allowed: {', '.join(known)})", None
     return "unknown field", None
@@ -433,9 +435,9 @@ def _explain(error: Any) -> list[tuple[FieldPath, str, Any, bool]]:
         if kind == "string_type" and isinstance(value, (int, float)):
             message += f'; quote it: "{json.dumps(value)}"'
         elif value is None and kind in ("list_type", "tuple_type"):
-            message += "; write [] for none"
+            message += "; an empty value is null in YAML, write [] for an empty list"
         elif value is None and kind in ("dict_type", "model_type", "model_attributes_type"):
-            message += "; write {} for none, or leave the key out"
+            message += "; an empty value is null in YAML, write {} for an empty mapping"
         return [(path, message, value, True)]
     if kind in _BOUNDS:
         key, words = _BOUNDS[kind]
@@ -447,7 +449,9 @@ def _explain(error: Any) -> list[tuple[FieldPath, str, Any, bool]]:
         return [(path, "must not be empty", value, True)]
     if kind == "literal_error":
         return [(path, f"must be {ctx['expected']}", value, True)]
-    return [(path, _generic(error["msg"]), value, scalar)]
+    # A model validator names the values it compares; a field validator is shown what it got.
+    model_level = any(_is_model(t) for option in options for t in _alternatives(option))
+    return [(path, _generic(error["msg"]), value, scalar or not model_level)]
 
 
 def _position(data: Any, path: FieldPath) -> tuple[int, ...]:

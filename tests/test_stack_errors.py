@@ -182,7 +182,7 @@ CASES = [
     case(
         "empty-section",
         HEAD,
-        "bad.yaml: models: must be a list; write [] for none (got null)",
+        "bad.yaml: models: must be a list; an empty value is null in YAML, write [] for an empty list (got null)",
     ),
     case(
         "word-for-number",
@@ -246,6 +246,11 @@ CASES = [
         "bad.yaml: models[0].scaling.min_replicas: unknown field; did you mean 'minReplicas'? (got 2)",
     ),
     case(
+        "key-in-wrong-case",
+        VALID.replace("stack: {name: dev, tier: dev}", "stack: {name: dev, TIER: dev}"),
+        "bad.yaml: stack.TIER: unknown field; did you mean 'tier'? (got \"dev\")",
+    ),
+    case(
         "missing-sharing-mode",
         VALID + "gpuPools:\n  - {name: l4, product: L4, sharing: {replicas: 4}}\n",
         "bad.yaml: gpuPools[0].sharing.mode: required field is missing; one of 'exclusive', 'time-slicing', 'mig'",
@@ -260,6 +265,12 @@ CASES = [
         "negative-quantity",
         VALID + "    resources: {cpu: -1}\n",
         "bad.yaml: models[0].resources.cpu: must not be negative (got -1)",
+    ),
+    case(
+        "list-for-quantity",
+        VALID + "    resources: {cpu: [1, 2]}\n",
+        "bad.yaml: models[0].resources.cpu: must be a Kubernetes quantity such as 500m, 2, 512Mi or 4Gi "
+        "(got a list)",
     ),
     case(
         "unparsable-quantity",
