@@ -471,6 +471,25 @@ def test_malformed_stack_is_refused_with_exact_problems(
     assert info.value.problems == problems
 
 
+def test_yaml_merge_keys_share_settings_between_models(in_tmp: Path) -> None:
+    _write(
+        in_tmp,
+        HEAD.replace("models:\n", "models:\n  - &base\n")
+        + SKLEARN_MODEL.replace("  - name: fraud-detector", "    name: fraud-detector")
+        + "  - <<: *base\n    name: fraud-detector-eu\n    storage: {uri: gs://models/fraud-eu}\n",
+    )
+    models = load_stack(FILE).models
+    assert [(m.name, m.runtime, m.storage.uri) for m in models] == [
+        ("fraud-detector", "sklearn", "gs://models/fraud"),
+        ("fraud-detector-eu", "sklearn", "gs://models/fraud-eu"),
+    ]
+
+
+def test_utf8_byte_order_mark_is_accepted(in_tmp: Path) -> None:
+    _write(in_tmp, b"\xef\xbb\xbf" + VALID.encode())
+    assert load_stack(FILE).stack.name == "dev"
+
+
 def test_there_are_at_least_thirty_cases() -> None:
     assert len(CASES) >= 30
 
