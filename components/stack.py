@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import os
 import types
 import typing
 from pathlib import Path
@@ -58,6 +59,7 @@ _TYPE_WORDS: dict[str, str] = {
     "bool_type": "true or false",
     "bool_parsing": "true or false",
 }
+_MISSING = "required field is missing"
 _BOUNDS: dict[str, tuple[str, str]] = {
     "greater_than_equal": ("ge", "at least"),
     "greater_than": ("gt", "greater than"),
@@ -166,7 +168,7 @@ def _explain(error: Any) -> list[tuple[FieldPath, str, Any, bool]]:
         problems: list[Problem] = cause.problems
         return [((*path, *p.path), p.message, p.value, p.value is not None) for p in problems]
     if kind == "missing":
-        return [(path, "required field is missing", None, False)]
+        return [(path, _MISSING, None, False)]
     if kind == "extra_forbidden":
         return [(path, _did_you_mean(path[-1], holders)[0], value, scalar)]
     if kind == "invalid_key":
@@ -230,7 +232,7 @@ def _validation_lines(data: Any, source: str, err: ValidationError) -> list[str]
             guess = _did_you_mean(path[-1], holders)[1]
             if guess is not None:
                 suggested.add((*path[:-1], guess))
-    kept = [item for item in found if not (item[1] == "required field is missing" and item[0] in suggested)]
+    kept = [item for item in found if not (item[1] == _MISSING and item[0] in suggested)]
     kept.sort(key=lambda item: _position(data, item[0]))
     lines = [problem_line(source, path, message, value, show) for path, message, value, show in kept]
     return list(dict.fromkeys(lines))
@@ -270,23 +272,23 @@ def load_stack(path: str | Path) -> ServingPlatformArgs:
     path = Path(path)
     source = str(path)
     try:
-        if path.stat().st_size > MAX_STACK_BYTES:
-            # Refuse before reading: the size alone decides.
-            size = path.stat().st_size
-            raise StackError(
-                [
-                    problem_line(
-                        source,
-                        "<root>",
-                        f"file is {size:,} bytes; stack files are limited to {MAX_STACK_BYTES:,}",
-                    )
-                ]
-            )
-        raw = path.read_bytes()
+        with path.open("rb") as stream:
+            # Read one byte past the limit, never more: the path may be a pipe or a device.
+            raw = stream.read(MAX_STACK_BYTES + 1)
+            size = os.fstat(stream.fileno()).st_size
     except FileNotFoundError:
         raise StackError([problem_line(source, "<root>", "no such file")]) from None
     except IsADirectoryError:
         raise StackError([problem_line(source, "<root>", "is a directory, not a stack file")]) from None
     except OSError as err:
         raise StackError([problem_line(source, "<root>", f"cannot read: {err.strerror}")]) from None
+    if len(raw) > MAX_STACK_BYTES:
+        shown = f"{size:,} bytes" if size > MAX_STACK_BYTES else f"more than {MAX_STACK_BYTES:,} bytes"
+        raise StackError(
+            [
+                problem_line(
+                    source, "<root>", f"file is {shown}; stack files are limited to {MAX_STACK_BYTES:,}"
+                )
+            ]
+        )
     return parse_stack(read_yaml(raw, source), source)

@@ -500,6 +500,22 @@ def test_missing_file_is_one_problem(in_tmp: Path) -> None:
     assert info.value.problems == ["absent.yaml: <root>: no such file"]
 
 
+def test_directory_is_one_problem(in_tmp: Path) -> None:
+    (in_tmp / "stacks").mkdir()
+    with pytest.raises(StackError) as info:
+        load_stack("stacks")
+    assert info.value.problems == ["stacks: <root>: is a directory, not a stack file"]
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero, an endless stream")
+def test_endless_stream_is_refused_after_the_size_limit() -> None:
+    with pytest.raises(StackError) as info:
+        load_stack("/dev/zero")
+    assert info.value.problems == [
+        f"/dev/zero: <root>: file is more than {MAX_STACK_BYTES:,} bytes; stack files are limited to {MAX_STACK_BYTES:,}"
+    ]
+
+
 def _validate(directory: Path, *files: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "components.cli", "validate", *files],
