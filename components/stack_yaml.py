@@ -46,6 +46,7 @@ _DATA_TAGS = frozenset(
     _YAML_TAG + t for t in ("null", "bool", "int", "float", "str", "timestamp", "seq", "map")
 )
 _MERGE_TAG = _YAML_TAG + "merge"
+_STR_TAG = _YAML_TAG + "str"
 _SCALAR_FAILURES = (ValueError, KeyError, TypeError, AttributeError, OverflowError, yaml.YAMLError)
 
 
@@ -146,12 +147,10 @@ class _DocumentCheck:
                     "(mappings, lists, strings, numbers, booleans)",
                 )
             )
-        elif isinstance(node, yaml.ScalarNode):
-            try:
-                self.loader.construct_object(node)
-            except _SCALAR_FAILURES:
-                self.problems.append((path, f"{node.value!r} is not a valid {_short_tag(node.tag)}"))
-        else:
+        elif isinstance(node, yaml.ScalarNode) and node.tag != _STR_TAG:
+            # Strings, the bulk of a stack file, always read; other scalars may not.
+            self._read_scalar(node, path)
+        elif not isinstance(node, yaml.ScalarNode):
             self.open.add(ident)
             for child_path, child in self._children(node, path):
                 total += self.size(child, child_path, depth + 1)
@@ -164,6 +163,13 @@ class _DocumentCheck:
             self.open.discard(ident)
         self.sizes[ident] = total
         return total
+
+    def _read_scalar(self, node: yaml.Node, path: FieldPath) -> None:
+        """Read a scalar now, so a value its tag cannot read (``!!int fast``, 2024-13-45) is a problem."""
+        try:
+            self.loader.construct_object(node)
+        except _SCALAR_FAILURES:
+            self.problems.append((path, f"{show_value(node.value)} is not a valid {_short_tag(node.tag)}"))
 
     def _children(self, node: yaml.Node, path: FieldPath) -> list[tuple[FieldPath, yaml.Node]]:
         if isinstance(node, yaml.SequenceNode):
@@ -180,10 +186,14 @@ class _DocumentCheck:
                     (path, f"mapping keys must be plain names (line {key_node.start_mark.line + 1})")
                 )
                 continue
-            try:
-                key = self.loader.construct_object(key_node)
-            except _SCALAR_FAILURES:
-                key = key_node.value
+            key: Any = key_node.value
+            if key_node.tag != _STR_TAG:
+                try:
+                    key = self.loader.construct_object(key_node)
+                except _SCALAR_FAILURES:
+                    self.problems.append(
+                        (path, f"{show_value(key)} is not a valid {_short_tag(key_node.tag)}")
+                    )
             child_path = (*path, _key_text(key))
             line = key_node.start_mark.line + 1
             if key in first_line:

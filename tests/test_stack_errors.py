@@ -146,12 +146,17 @@ CASES = [
     case(
         "explicit-tag-that-cannot-read-its-value",
         "stack: {name: dev, tier: dev}\nmonitoring: {latencyObjectiveMs: !!int fast}\n",
-        "bad.yaml: monitoring.latencyObjectiveMs: 'fast' is not a valid !!int",
+        'bad.yaml: monitoring.latencyObjectiveMs: "fast" is not a valid !!int',
     ),
     case(
         "impossible-date",
         "stack: {name: dev, tier: dev, description: 2024-13-45}\n",
-        "bad.yaml: stack.description: '2024-13-45' is not a valid !!timestamp",
+        'bad.yaml: stack.description: "2024-13-45" is not a valid !!timestamp',
+    ),
+    case(
+        "number-too-long-to-read",
+        "stack: {name: dev, tier: dev}\nmonitoring: {latencyObjectiveMs: " + "9" * 5000 + "}\n",
+        f'bad.yaml: monitoring.latencyObjectiveMs: "{"9" * 76}... is not a valid !!int',
     ),
     case(
         "duplicate-yaml-key-top-level",
