@@ -43,3 +43,11 @@ class Contribution:
     objects: list[dict[str, Any]] = field(default_factory=list)
     charts: list[Any] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+
+class ProblemError(ValueError):
+    """Problems a model validator found, each at its own path below the model being validated."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(f"{'.'.join(map(str, p.path))}: {p.message}" for p in self.problems))

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from components.base import StrictModel
+from components.base import Problem, ProblemError, StrictModel
 from components.control_plane import KSERVE_MODE_NAMES, DeploymentMode
 from components.gpu_pool import GpuPoolArgs
 from components.kube import LABEL_MODEL, LABEL_RUNTIME, LABEL_TENANT, LABEL_VERSION, Obj, dns_name, labels
@@ -50,15 +50,31 @@ class StorageArgs(StrictModel):
 
     @model_validator(mode="after")
     def _uri_and_credentials(self) -> StorageArgs:
-        match = _URI.match(self.uri)
+        problems: list[Problem] = []
+        match = _URI.fullmatch(self.uri)
         if match is None or match.group("scheme") not in STORAGE_SCHEMES:
-            raise ValueError(
-                f"uri must be <scheme>://<path> with scheme one of {', '.join(STORAGE_SCHEMES)} (got {self.uri!r})"
+            problems.append(
+                Problem(
+                    ("uri",),
+                    f"must be <scheme>://<path> with scheme one of {', '.join(STORAGE_SCHEMES)}",
+                    self.uri,
+                )
             )
-        if "@" in match.group("rest").split("/", 1)[0]:
-            raise ValueError("uri must not embed credentials; reference a secret with secretName")
+        elif "@" in match.group("rest").split("/", 1)[0]:
+            # The value itself is the secret here, so it is not echoed back.
+            problems.append(
+                Problem(("uri",), "must not embed credentials; reference a secret with secretName")
+            )
         if self.secret_name and self.service_account_name:
-            raise ValueError("set secretName or serviceAccountName, not both")
+            problems.append(
+                Problem(
+                    ("serviceAccountName",),
+                    f"set secretName ({self.secret_name!r}) or serviceAccountName, not both",
+                    self.service_account_name,
+                )
+            )
+        if problems:
+            raise ProblemError(problems)
         return self
 
 
@@ -144,22 +160,45 @@ class ModelArgs(StrictModel):
 
     @model_validator(mode="after")
     def _shape(self) -> ModelArgs:
-        if self.scaling.min_replicas > self.scaling.max_replicas:
-            raise ValueError(
-                f"scaling.minReplicas {self.scaling.min_replicas} is greater than "
-                f"scaling.maxReplicas {self.scaling.max_replicas}"
+        problems: list[Problem] = []
+        scaling, resources = self.scaling, self.resources
+        if scaling.min_replicas > scaling.max_replicas:
+            problems.append(
+                Problem(
+                    ("scaling", "minReplicas"),
+                    f"is greater than scaling.maxReplicas {scaling.max_replicas}; "
+                    "lower minReplicas or raise maxReplicas",
+                    scaling.min_replicas,
+                )
             )
         if self.image is not None and self.runtime != "custom":
-            raise ValueError(f"image is only for runtime 'custom' (runtime is {self.runtime!r})")
-        if self.runtime == "custom" and self.image is None:
-            raise ValueError("runtime 'custom' needs image, the model server to run")
-        if self.resources.gpu and self.resources.pool is None:
-            raise ValueError(f"resources.gpu is {self.resources.gpu}; name the GPU pool in resources.pool")
-        if self.resources.pool is not None and not self.resources.gpu:
-            raise ValueError(
-                f"resources.pool {self.resources.pool!r} is a GPU pool but resources.gpu is 0; "
-                "set gpu or remove pool"
+            problems.append(
+                Problem(
+                    ("image",),
+                    f"is only for runtime 'custom' (runtime is {self.runtime!r}); "
+                    "remove image, or set runtime: custom",
+                    self.image,
+                )
             )
+        if self.runtime == "custom" and self.image is None:
+            problems.append(Problem(("image",), "runtime 'custom' needs image, the model server to run"))
+        if resources.gpu and resources.pool is None:
+            problems.append(
+                Problem(
+                    ("resources", "pool"),
+                    f"resources.gpu is {resources.gpu}, so the model needs a GPU pool; name one of gpuPools here",
+                )
+            )
+        if resources.pool is not None and not resources.gpu:
+            problems.append(
+                Problem(
+                    ("resources", "pool"),
+                    "names a GPU pool but resources.gpu is 0 (a CPU model); set resources.gpu or remove pool",
+                    resources.pool,
+                )
+            )
+        if problems:
+            raise ProblemError(problems)
         return self
 
 

@@ -8,7 +8,6 @@ model asks) and report every problem at once.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -25,7 +24,7 @@ from components.model_mesh import ModelMeshArgs
 from components.monitoring import MonitoringArgs
 from components.rollout.policy import RolloutPolicy
 from components.runtimes import RuntimeSpec, load_catalog
-from components.scaling import refusal
+from components.scaling import HPA_METRICS, ScalingArgs, refusal
 from components.tenant import TenantArgs
 from components.upstream import Release, Versions
 
@@ -35,7 +34,7 @@ Tier = Literal["dev", "staging", "prod"]
 class StackInfo(StrictModel):
     """Which stack this is."""
 
-    name: Literal["dev", "staging", "prod"] | str = Field(
+    name: str = Field(
         pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
         max_length=40,
         description="Stack name; matches the Pulumi stack and the file name.",
@@ -103,10 +102,6 @@ class ServingPlatformArgs(StrictModel):
         return model.rollout.apply(self.rollout) if model.rollout else self.rollout
 
 
-def _duplicates(values: list[str]) -> set[str]:
-    return {v for v, n in Counter(values).items() if n > 1}
-
-
 def platform_problems(
     args: ServingPlatformArgs, catalog: dict[str, RuntimeSpec] | None = None
 ) -> list[Problem]:
@@ -114,13 +109,30 @@ def platform_problems(
     catalog = catalog if catalog is not None else load_catalog()
     problems: list[Problem] = []
     add = problems.append
-    for dup in sorted(_duplicates([t.name for t in args.tenants])):
-        index = [t.name for t in args.tenants].index(dup, [t.name for t in args.tenants].index(dup) + 1)
-        add(Problem(("tenants", index, "name"), "duplicate tenant name", dup))
-    namespaces = [t.namespace_name for t in args.tenants]
-    for dup in sorted(_duplicates(namespaces)):
-        index = namespaces.index(dup, namespaces.index(dup) + 1)
-        add(Problem(("tenants", index, "namespace"), "two tenants share this namespace", dup))
+    seen_tenants: dict[str, int] = {}
+    seen_namespaces: dict[str, int] = {}
+    for i, t in enumerate(args.tenants):
+        if t.name in seen_tenants:
+            add(
+                Problem(
+                    ("tenants", i, "name"),
+                    f"duplicate tenant name (also tenants[{seen_tenants[t.name]}])",
+                    t.name,
+                )
+            )
+            continue
+        seen_tenants[t.name] = i
+        if t.namespace_name in seen_namespaces:
+            add(
+                Problem(
+                    ("tenants", i, "namespace" if t.namespace else "name"),
+                    f"tenant {t.name!r} would share namespace {t.namespace_name!r} with "
+                    f"tenants[{seen_namespaces[t.namespace_name]}]; give it its own namespace",
+                    t.namespace_name,
+                )
+            )
+        else:
+            seen_namespaces[t.namespace_name] = i
     tenants = {t.name: t for t in args.tenants}
     seen: dict[tuple[str, str], int] = {}
     for i, model in enumerate(args.models):
@@ -175,21 +187,29 @@ def platform_problems(
                         )
                     )
             elif not runtime.serves(fmt.name, fmt.version):
+                able = sorted(
+                    n for n, r in catalog.items() if n != "custom" and r.serves(fmt.name, fmt.version)
+                )
+                instead = (
+                    f"runtimes that serve it: {', '.join(able)}" if able else "no catalog runtime serves it"
+                )
                 add(
                     Problem(
                         (*path, "format"),
-                        f"runtime {model.runtime!r} does not serve format {shown!r} "
-                        f"(it serves {', '.join(runtime.format_names())})",
+                        f"runtime {model.runtime!r} does not serve format {shown!r}; it serves "
+                        f"{', '.join(runtime.format_names())} ({instead})",
                         shown,
                     )
                 )
             wanted = model.protocol.kserve_value
             if mode != "modelmesh" and wanted not in runtime.protocols:
+                speakers = sorted(n for n, r in catalog.items() if n != "custom" and wanted in r.protocols)
                 add(
                     Problem(
                         (*path, "protocol"),
-                        f"runtime {model.runtime!r} does not speak {wanted!r} "
-                        f"(it speaks {', '.join(runtime.protocols)})",
+                        f"runtime {model.runtime!r} does not speak {wanted!r}; it speaks "
+                        f"{', '.join(runtime.protocols)} (runtimes that speak {wanted}: "
+                        f"{', '.join(speakers) or 'none'})",
                         wanted,
                     )
                 )
@@ -203,10 +223,18 @@ def platform_problems(
             )
         reason = refusal(mode, model.scaling, model.runtime)
         if reason:
-            add(Problem((*path, "scaling"), reason, model.scaling.metric or model.scaling.min_replicas))
+            field, value = _refused_scaling_field(mode, model.scaling)
+            add(Problem((*path, "scaling", *field), reason, value))
         if mode == "modelmesh":
             if not args.model_mesh.enabled:
-                add(Problem((*path, "deploymentMode"), "modelmesh mode needs modelMesh.enabled: true", mode))
+                add(
+                    Problem(
+                        (*path, "deploymentMode"),
+                        "modelmesh mode needs modelMesh.enabled: true; enable the mesh, "
+                        "or use deploymentMode knative or standard",
+                        mode,
+                    )
+                )
             if model.resources.gpu:
                 add(
                     Problem(
@@ -248,6 +276,19 @@ def platform_problems(
     problems += gpu_pool.problems(args)
     problems += model_mesh.problems(args, catalog)
     return problems
+
+
+def _refused_scaling_field(mode: DeploymentMode, scaling: ScalingArgs) -> tuple[tuple[str, ...], object]:
+    """The scaling field (and its value) a refusal is about, so the problem points at it."""
+    if mode == "modelmesh":
+        return (), None
+    metric = scaling.metric or ("concurrency" if mode == "knative" else "cpu")
+    if mode == "standard" and metric in HPA_METRICS and scaling.min_replicas == 0:
+        return ("minReplicas",), 0
+    utilisation = metric in (*HPA_METRICS, "gpu-utilization")
+    if mode == "standard" and utilisation and scaling.target is not None and scaling.target > 100:
+        return ("target",), scaling.target
+    return ("metric",), metric
 
 
 @dataclass

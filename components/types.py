@@ -16,7 +16,11 @@ from pydantic import AfterValidator, BeforeValidator, Field
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _ISVC_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-_QUANTITY = re.compile(r"^(?P<num>[0-9]+(\.[0-9]+)?|\.[0-9]+)(?P<suffix>m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+_QUANTITY = re.compile(
+    r"^(?P<num>[0-9]+(\.[0-9]+)?|\.[0-9]+)"
+    r"(?:(?P<suffix>m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)|[eE](?P<exp>[-+]?[0-9]{1,2}))?$"
+)
+_LOOSE_QUANTITY = re.compile(r"^(?P<num>[0-9]+(\.[0-9]+)?|\.[0-9]+)\s*(?P<unit>[A-Za-z]+)$")
 _DURATION = re.compile(r"^(?:(?P<h>[0-9]+)h)?(?:(?P<m>[0-9]+)m)?(?:(?P<s>[0-9]+)s)?$")
 _IMAGE = re.compile(
     r"^(?:[a-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
@@ -44,25 +48,36 @@ _SUFFIX_FACTOR: dict[str, Decimal] = {
 }
 
 
+MAX_QUANTITY = Decimal(2**63 - 1)
+"""Largest quantity accepted; Kubernetes keeps quantities in 64-bit integers."""
+
+
 def parse_quantity(value: str) -> Decimal:
-    """Return the numeric value of a Kubernetes quantity such as ``500m`` or ``2Gi``.
+    """Return the numeric value of a Kubernetes quantity such as ``500m``, ``2Gi`` or ``1e3``.
 
     Raises:
-        ValueError: the text is not a non-negative Kubernetes quantity.
+        ValueError: the text is not a non-negative Kubernetes quantity within ``MAX_QUANTITY``.
     """
-    match = _QUANTITY.match(value)
+    match = _QUANTITY.fullmatch(value)
     if match is None:
         raise ValueError(f"not a Kubernetes quantity (like 500m, 2, 512Mi, 4Gi): {value!r}")
     try:
-        number = Decimal(match.group("num"))
+        number = Decimal(match.group("num")).scaleb(int(match.group("exp") or 0))
     except InvalidOperation as err:  # pragma: no cover - the regex admits only decimals
         raise ValueError(f"not a number: {value!r}") from err
-    return number * _SUFFIX_FACTOR[match.group("suffix") or ""]
+    number *= _SUFFIX_FACTOR[match.group("suffix") or ""]
+    if number > MAX_QUANTITY:
+        raise ValueError(f"quantity {value!r} is larger than Kubernetes allows (2^63-1)")
+    return number
 
 
 def parse_duration(value: str) -> int:
-    """Return the whole seconds of a duration such as ``90s``, ``5m`` or ``1h30m``."""
-    match = _DURATION.match(value)
+    """Return the whole seconds of a duration such as ``90s``, ``5m`` or ``1h30m``.
+
+    Raises:
+        ValueError: the text is not such a duration.
+    """
+    match = _DURATION.fullmatch(value)
     if not value or match is None or not any(match.groupdict().values()):
         raise ValueError(f"not a duration in whole seconds (like 30s, 5m, 1h30m): {value!r}")
     hours, minutes, seconds = (int(match.group(k) or 0) for k in ("h", "m", "s"))
@@ -79,9 +94,11 @@ def format_duration(seconds: int) -> str:
 
 
 def _dns_label(value: str) -> str:
+    if not value:
+        raise ValueError("must not be empty")
     if len(value) > 63:
         raise ValueError(f"must be at most 63 characters (has {len(value)})")
-    if not _DNS_LABEL.match(value):
+    if not _DNS_LABEL.fullmatch(value):
         raise ValueError(
             "must be a DNS-1123 label: lower-case letters, digits and '-', starting and ending alphanumeric"
         )
@@ -90,47 +107,88 @@ def _dns_label(value: str) -> str:
 
 def _isvc_name(value: str) -> str:
     _dns_label(value)
-    if not _ISVC_NAME.match(value):
+    if not _ISVC_NAME.fullmatch(value):
         raise ValueError("must start with a lower-case letter (KServe's InferenceService name rule)")
     return value
 
 
 def _dns_subdomain(value: str) -> str:
-    if len(value) > 253 or not _DNS_SUBDOMAIN.match(value):
+    if len(value) > 253 or not _DNS_SUBDOMAIN.fullmatch(value):
         raise ValueError("must be a DNS-1123 subdomain: lower-case letters, digits, '-' and '.'")
     return value
 
 
+_QUANTITY_EXAMPLE = "a Kubernetes quantity such as 500m, 2, 512Mi or 4Gi"
+
+
+def _quantity_problem(value: str) -> str:
+    """Why a text is not a quantity, with the likely fix for a unit Kubernetes does not know."""
+    if value.startswith("-"):
+        return "must not be negative"
+    loose = _LOOSE_QUANTITY.fullmatch(value.strip())
+    if loose is None:
+        return f"must be {_QUANTITY_EXAMPLE}"
+    number, unit = loose.group("num"), loose.group("unit")
+    if unit in _SUFFIX_FACTOR:
+        return f"must be written without spaces: {number}{unit}"
+    # 2GB, 2gb, 2gi, 512MiB: what people write for Kubernetes' G/Gi, Mi, ...
+    of_bytes = len(unit) > 1 and unit[-1] in "bB"
+    stem = unit[:-1] if of_bytes else unit
+    # A byte unit is never "m" (milli), whatever its case.
+    fits = [
+        s
+        for s in _SUFFIX_FACTOR
+        if s and s.lower() in (stem.lower(), stem.lower() + "i") and not (of_bytes and s == "m")
+    ]
+    if fits:
+        return f"unknown unit {unit!r}; write {' or '.join(number + s for s in fits)}"
+    units = ", ".join(s for s in _SUFFIX_FACTOR if s)
+    return f"unknown unit {unit!r}; Kubernetes units are {units}"
+
+
 def _quantity(value: object) -> str:
-    if isinstance(value, bool):
-        raise ValueError("must be a quantity, not a boolean")
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError(f"must be {_QUANTITY_EXAMPLE}")
     if isinstance(value, int):
         value = str(value)
     elif isinstance(value, float):
         value = format(Decimal(str(value)), "f")
-    if not isinstance(value, str):
-        raise ValueError("must be a quantity string (like 500m, 2, 512Mi)")
-    parse_quantity(value)
+    if _QUANTITY.fullmatch(value) is None:
+        raise ValueError(_quantity_problem(value))
+    try:
+        parse_quantity(value)
+    except ValueError:
+        raise ValueError("must be at most 2^63-1, the largest quantity Kubernetes keeps") from None
     return value
 
 
 def _positive_quantity(value: str) -> str:
     if parse_quantity(value) <= 0:
-        raise ValueError(f"must be greater than zero: {value!r}")
+        raise ValueError("must be greater than zero")
     return value
+
+
+_DURATION_EXAMPLE = "a duration in whole seconds such as 30s, 5m or 1h30m"
 
 
 def _duration(value: object) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise ValueError("must be a duration string (like 30s, 5m)")
+        raise ValueError(f"must be {_DURATION_EXAMPLE}")
     if isinstance(value, int):
+        if value < 0:
+            raise ValueError("must not be negative")
         value = f"{value}s"
-    parse_duration(value)
+    if value.startswith("-"):
+        raise ValueError("must not be negative")
+    try:
+        parse_duration(value)
+    except ValueError:
+        raise ValueError(f"must be {_DURATION_EXAMPLE}") from None
     return value
 
 
 def _image(value: str) -> str:
-    if not _IMAGE.match(value):
+    if not _IMAGE.fullmatch(value):
         raise ValueError("must be an image reference: [registry/]repository[:tag][@sha256:digest]")
     if ":" not in value.rsplit("/", 1)[-1] and "@" not in value:
         raise ValueError("must pin a tag or digest; an untagged image means ':latest'")
@@ -140,13 +198,13 @@ def _image(value: str) -> str:
 
 
 def _version(value: str) -> str:
-    if not _SEMVER.match(value):
+    if not _SEMVER.fullmatch(value):
         raise ValueError("must be a version like v1.2.3 or 1.2")
     return value
 
 
 def _label_value(value: str) -> str:
-    if len(value) > 63 or not _LABEL_VALUE.match(value):
+    if len(value) > 63 or not _LABEL_VALUE.fullmatch(value):
         raise ValueError(
             "must be a Kubernetes label value: at most 63 of [A-Za-z0-9-_.], alphanumeric at both ends"
         )
@@ -154,11 +212,17 @@ def _label_value(value: str) -> str:
 
 
 def _label_key(value: str) -> str:
-    prefix, _, name = value.rpartition("/")
-    if prefix:
-        _dns_subdomain(prefix)
-    if len(name) > 63 or not _LABEL_KEY_NAME.match(name):
-        raise ValueError("must be a Kubernetes label key: [prefix/]name, name at most 63 of [A-Za-z0-9-_.]")
+    prefix, slash, name = value.rpartition("/")
+    if slash and (len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
+        raise ValueError(
+            "must be a Kubernetes label key: the prefix before '/' must be a DNS-1123 subdomain "
+            "(lower-case letters, digits, '-' and '.')"
+        )
+    if len(name) > 63 or not _LABEL_KEY_NAME.fullmatch(name):
+        raise ValueError(
+            "must be a Kubernetes label key: [prefix/]name, the name at most 63 of [A-Za-z0-9-_.], "
+            "alphanumeric at both ends"
+        )
     return value
 
 

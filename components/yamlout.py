@@ -40,7 +40,7 @@ def _quoted(value: str) -> str:
 @functools.lru_cache(maxsize=65536)
 def _scalar_string(value: str) -> str:
     if (
-        _PLAIN.match(value)
+        _PLAIN.fullmatch(value)
         and not value.endswith(":")
         and "{" not in value[:1]
         and _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) == _STR_TAG  # type: ignore[no-untyped-call]

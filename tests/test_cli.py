@@ -59,8 +59,8 @@ def test_validate_reports_every_problem_on_stderr_and_exits_2(
     assert code == 2
     assert out.splitlines() == [next(line for line in out.splitlines() if line.startswith(f"{good}: valid"))]
     assert err.splitlines() == [
-        f"{bad_stack}: stack.tier: input should be 'dev', 'staging' or 'prod' (got \"qa\")",
-        f"{bad_stack}: models: input should be a valid list (got 3)",
+        f"{bad_stack}: stack.tier: must be 'dev', 'staging' or 'prod' (got \"qa\")",
+        f"{bad_stack}: models: must be a list (got 3)",
     ]
     assert "Traceback" not in err
 
@@ -202,10 +202,7 @@ def test_render_of_an_invalid_stack_exits_2_and_writes_nothing(
     monkeypatch.chdir(tmp_path)
     code, out, err = run(capsys, "render", str(bad_stack))
     assert (code, out) == (2, "")
-    assert (
-        err.splitlines()[0]
-        == f"{bad_stack}: stack.tier: input should be 'dev', 'staging' or 'prod' (got \"qa\")"
-    )
+    assert err.splitlines()[0] == f"{bad_stack}: stack.tier: must be 'dev', 'staging' or 'prod' (got \"qa\")"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -185,23 +186,29 @@ def test_each_mode_passes_the_inferenceservice_schema(mode: str, crd_schemas: Cr
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"image": "ghcr.io/x/y:1.0"}, "image is only for runtime 'custom' (runtime is 'sklearn')"),
-        ({"runtime": "custom"}, "runtime 'custom' needs image, the model server to run"),
-        ({"resources": {"gpu": 1}}, "resources.gpu is 1; name the GPU pool in resources.pool"),
+        (
+            {"image": "ghcr.io/x/y:1.0"},
+            "image: is only for runtime 'custom' (runtime is 'sklearn'); remove image, or set runtime: custom",
+        ),
+        ({"runtime": "custom"}, "image: runtime 'custom' needs image, the model server to run"),
+        (
+            {"resources": {"gpu": 1}},
+            "resources.pool: resources.gpu is 1, so the model needs a GPU pool; name one of gpuPools here",
+        ),
         (
             {"scaling": {"minReplicas": 5, "maxReplicas": 2}},
-            "scaling.minReplicas 5 is greater than scaling.maxReplicas 2",
+            "scaling.minReplicas: is greater than scaling.maxReplicas 2; lower minReplicas or raise maxReplicas",
         ),
         (
             {"storage": {"uri": "ftp://host/model"}},
-            "uri must be <scheme>://<path> with scheme one of s3, gs, pvc, hf, oci, https, hdfs, webhdfs (got 'ftp://host/model')",
+            "uri: must be <scheme>://<path> with scheme one of s3, gs, pvc, hf, oci, https, hdfs, webhdfs",
         ),
         (
             {"storage": {"uri": "s3://key:secret@bucket/model"}},
-            "uri must not embed credentials; reference a secret with secretName",
+            "uri: must not embed credentials; reference a secret with secretName",
         ),
     ],
 )
 def test_model_shape_errors(overrides: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValueError, match="Value error, " + __import__("re").escape(message)):
+    with pytest.raises(ValueError, match="Value error, " + re.escape(message) + r" \["):
         _model(**overrides)

@@ -83,7 +83,7 @@ objects = st.recursive(
 )
 
 
-@settings(max_examples=400, derandomize=True, deadline=None)
+@settings(max_examples=400, derandomize=True, deadline=None, database=None)
 @given(objects)
 def test_round_trip(value: Any) -> None:
     assert yaml.safe_load(dump(value)) == value
