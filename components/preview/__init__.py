@@ -1,0 +1,1 @@
+"""Pull-request previews: what a change to a stack does, readable without cluster credentials."""
