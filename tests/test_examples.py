@@ -8,7 +8,9 @@ from components.validation import CrdSchemas
 from tests.conftest import schema_problems
 
 
-def test_example_stack_objects_pass_schemas(example_stack: ServingPlatformArgs, crd_schemas: CrdSchemas) -> None:
+def test_example_stack_objects_pass_schemas(
+    example_stack: ServingPlatformArgs, crd_schemas: CrdSchemas
+) -> None:
     objects = build(example_stack).objects
     assert objects, "a stack renders at least its tenants and models"
     assert schema_problems(objects, example_stack, crd_schemas) == []

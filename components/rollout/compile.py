@@ -42,6 +42,9 @@ AUTOSCALING_FIELDS: tuple[str, ...] = (
 ANNOTATION_CANDIDATE_OF = "modelplane.dev/candidate-of"
 """Marks a ModelMesh side InferenceService with the model it is a candidate of."""
 
+MODEL_CONTAINER = "kserve-container"
+"""The name KServe gives the model's container."""
+
 SERVICE_PORT = 80
 """Port of the Service KServe creates for each Standard-mode predictor."""
 
@@ -128,6 +131,8 @@ def _canary_predictor(candidate: ModelArgs, name: str, render: RenderModel) -> d
     predictor: dict[str, Any] = copy.deepcopy(_isvc(render(candidate))["spec"]["predictor"])
     for field in AUTOSCALING_FIELDS:
         predictor.pop(field, None)
+    # The CRD requires the container name in a canary's model (the stable's is defaulted).
+    predictor["model"] = {"name": MODEL_CONTAINER, **predictor["model"]}
     return {"name": name, **predictor}
 
 
