@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from components.serving_platform import ServingPlatformArgs
 from components.stack import parse_stack
@@ -66,3 +69,10 @@ def edit(data: dict[str, Any], name: str, **changes: Any) -> dict[str, Any]:
 def bump(data: dict[str, Any], name: str, version: str) -> dict[str, Any]:
     """A new version of a model: its label and its storage change together."""
     return edit(data, name, version=version, storage_uri=f"s3://models/{name}/{version}")
+
+
+def write_stack(directory: Path, data: dict[str, Any], name: str = "test.yaml") -> Path:
+    """Write stack data as a YAML file and return its path."""
+    path = directory / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
