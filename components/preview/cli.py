@@ -91,15 +91,17 @@ def cmd_preview(ns: argparse.Namespace) -> int:
     """Preview what merging a change to a stack does: rollouts, objects, capacity, warnings."""
     from components.preview.markdown import to_markdown
     from components.preview.preview import Side, build_preview, is_destructive
+    from components.rollout.cli import without_cyclic_gc
     from components.rollout.lock import lock_path, read_lock
     from components.stack import load_stack
 
     try:
-        file = Path(ns.file)
-        args = load_stack(file)
-        head = Side(args, read_lock(lock_path(file), stack=args.stack.name), str(file))
-        base = read_base(file, ns.base)
-        preview = build_preview(head, base)
+        with without_cyclic_gc():
+            file = Path(ns.file)
+            args = load_stack(file)
+            head = Side(args, read_lock(lock_path(file), stack=args.stack.name), str(file))
+            base = read_base(file, ns.base)
+            preview = build_preview(head, base)
     except LockError as err:
         print(str(err), file=sys.stderr)
         return 2

@@ -93,7 +93,7 @@ def _isvc(objects: list[Obj]) -> Obj:
 
 
 def _custom_runtime_name(model: ModelArgs) -> str:
-    return dns_name(model.name, "runtime")
+    return dns_name(model.name, "runtime") if model.runtime == "custom" else ""
 
 
 def model_objects(

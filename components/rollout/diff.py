@@ -15,13 +15,14 @@ changed) or is removed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic.alias_generators import to_snake
 
 from components.kube import LABEL_MODEL, Obj, ObjectKey, key_of, sort_key
-from components.rollout.lock import Lock, model_key
+from components.rollout.lock import Lock, VersionRecord, model_key
 from components.rollout.version import IN_PLACE_FIELDS, changed_fields, digest_of, version_spec
 
 if TYPE_CHECKING:
@@ -220,49 +221,71 @@ class ModelDecision:
 
 
 @dataclass
-class _Head:
+class Head:
+    """A model of the stack with its lock key's parts, mode and version identity."""
+
     model: ModelArgs
     namespace: str
     mode: str
     spec: dict[str, Any]
-    digest: str = field(init=False)
 
-    def __post_init__(self) -> None:
-        self.digest = digest_of(self.spec)
+    @cached_property
+    def digest(self) -> str:
+        """The digest of the model's version spec (computed when first needed)."""
+        return digest_of(self.spec)
+
+    def defines(self, version: VersionRecord) -> bool:
+        """Whether the model is that version.
+
+        Equal specs need no hashing; a lock's digests were checked against its specs when read.
+        """
+        return self.spec == version.spec or self.digest == version.digest
+
+
+_IN_PLACE_ATTRS: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
+    (name, tuple(to_snake(part) for part in name.split("."))) for name in IN_PLACE_FIELDS
+)
 
 
 def _in_place_fields(old: ModelArgs, new: ModelArgs) -> tuple[str, ...]:
+    if old == new:
+        return ()
     fields: list[str] = []
-    for name in IN_PLACE_FIELDS:
-        top, _, sub = name.partition(".")
-        a, b = getattr(old, top), getattr(new, top)
-        if sub:
-            a, b = getattr(a, to_snake(sub)), getattr(b, to_snake(sub))
+    for name, attrs in _IN_PLACE_ATTRS:
+        a: Any = old
+        b: Any = new
+        for attr in attrs:
+            a, b = getattr(a, attr), getattr(b, attr)
         if a != b:
             fields.append(name)
     return tuple(fields)
 
 
-def heads(args: ServingPlatformArgs) -> dict[str, _Head]:
+def heads(args: ServingPlatformArgs) -> dict[str, Head]:
     """Every model of a stack by lock key, with its version spec and digest."""
     tenants = {t.name: t.namespace_name for t in args.tenants}
-    result: dict[str, _Head] = {}
+    result: dict[str, Head] = {}
     for m in args.models:
         namespace = tenants[m.tenant]
-        result[model_key(namespace, m.name)] = _Head(m, namespace, args.mode(m), version_spec(m))
+        result[model_key(namespace, m.name)] = Head(m, namespace, args.mode(m), version_spec(m))
     return result
 
 
 def model_decisions(
-    args: ServingPlatformArgs, lock: Lock | None, *, base: ServingPlatformArgs | None = None
+    args: ServingPlatformArgs,
+    lock: Lock | None,
+    *,
+    base: ServingPlatformArgs | None = None,
+    current: dict[str, Head] | None = None,
 ) -> list[ModelDecision]:
     """Per model, what the stack does against the deployed state in ``lock``.
 
     ``lock`` None means nothing is deployed. ``base``, the stack as it was, lets in-place changes
-    be told from steady ones. Sorted by key; linear in the number of models.
+    be told from steady ones; ``current`` is ``heads(args)`` when the caller has it already.
+    Sorted by key; linear in the number of models.
     """
     records = lock.models if lock is not None else {}
-    current = heads(args)
+    current = current if current is not None else heads(args)
     before = heads(base) if base is not None else {}
     decisions: list[ModelDecision] = []
     for key, head in current.items():
@@ -289,12 +312,12 @@ def model_decisions(
             continue
         rollout = record.rollout
         if rollout is None or rollout.state == "rolled-back":
-            if head.digest == stable.digest:
+            if head.defines(stable):
                 prior = before.get(key)
                 fields = _in_place_fields(prior.model, head.model) if prior is not None else ()
                 kind: DecisionKind = "in-place" if fields else "steady"
                 decisions.append(ModelDecision(key, ns, name, kind, head.mode, version, version, fields))
-            elif rollout is not None and head.digest == rollout.candidate.digest:
+            elif rollout is not None and head.defines(rollout.candidate):
                 decisions.append(ModelDecision(key, ns, name, "held", head.mode, stable.version, version))
             else:
                 fields = tuple(changed_fields(stable.spec, head.spec))
@@ -303,9 +326,9 @@ def model_decisions(
                 )
             continue
         candidate = rollout.candidate
-        if head.digest == candidate.digest:
+        if head.defines(candidate):
             decisions.append(ModelDecision(key, ns, name, "continue", head.mode, stable.version, version))
-        elif head.digest == stable.digest:
+        elif head.defines(stable):
             decisions.append(
                 ModelDecision(
                     key,

@@ -175,7 +175,6 @@ def start_rollout(
         since=now,
         shadow=policy.shadow if phase == "shadow" else None,
         ab_split=policy.ab_split if policy.strategy == "ab" else None,
-        gates=list(policy.gates),
     )
 
 
@@ -200,8 +199,8 @@ def apply(
 ) -> Lock:
     """The lock after recording what the stack decides for every model."""
     records = dict(lock.models) if lock is not None else {}
-    decisions = decisions if decisions is not None else model_decisions(args, lock)
     current = heads(args)
+    decisions = decisions if decisions is not None else model_decisions(args, lock, current=current)
     for decision in decisions:
         key = decision.key
         if decision.kind == "removal":
@@ -209,7 +208,6 @@ def apply(
             continue
         head = current[key]
         record = records.get(key)
-        policy = args.policy(head.model)
         if decision.kind in ("new", "replace"):
             stable = _version(head.spec, head.digest, head.model.name, frozenset())
             base = record or ModelRecord(mode=decision.mode, stable=stable)
@@ -240,7 +238,7 @@ def apply(
             continue
         # start or restart
         candidate = _version(head.spec, head.digest, head.model.name, frozenset({record.stable.name}))
-        rollout = start_rollout(candidate, policy, mode=record.mode, now=now)
+        rollout = start_rollout(candidate, args.policy(head.model), mode=record.mode, now=now)
         if rollout is None:
             stable = _promoted(record, candidate)
             detail = f"direct from {record.stable.version}" + (

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 
 from components.errors import LockError
 from components.rollout.lock import dump_lock, empty_lock, lock_path, read_lock, same_lock, write_lock
@@ -39,12 +40,42 @@ def test_dump_is_byte_identical_for_the_same_lock() -> None:
     assert dump_lock(apply(None, args, now=T0)) == dump_lock(apply(None, args, now=T0))
 
 
-def test_dump_starts_with_schema_version_and_sorts_models() -> None:
+def test_dump_is_commented_json_with_schema_version_first_and_models_sorted() -> None:
     text = dump_lock(apply(None, load(stack_data()), now=T0))
     body = [line for line in text.splitlines() if not line.startswith("#")]
-    assert body[:3] == ["schemaVersion: 1", "stack: test", "models:"]
-    keys = [line.strip().rstrip(":") for line in body if line.startswith("  ") and not line.startswith("   ")]
+    assert body[:4] == ["{", '  "schemaVersion": 1,', '  "stack": "test",', '  "models": {']
+    keys = [line.strip().split('"')[1] for line in body if line.startswith('    "') and line.endswith("{")]
     assert keys == sorted(keys) == ["team/kn", "team/mesh", "team/std"]
+    assert yaml.safe_load(text)["models"]["team/std"]["stable"]["version"] == "v1", "the lock is YAML too"
+
+
+def test_lock_rewritten_as_block_yaml_still_reads(lock_file: Path) -> None:
+    lock = read_lock(lock_file)
+    lock_file.write_text(yaml.safe_dump(yaml.safe_load(lock_file.read_text())))
+    assert read_lock(lock_file) == lock
+
+
+def test_json_syntax_error_names_the_line(lock_file: Path) -> None:
+    lines = lock_file.read_text().splitlines()
+    lines[5] = lines[5].rstrip(",")
+    lock_file.write_text("\n".join(lines))
+    with pytest.raises(LockError, match=r"test\.lock\.yaml: line 7, column 3: JSON error: Expecting ','"):
+        read_lock(lock_file)
+
+
+def test_duplicate_keys_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "x.lock.yaml"
+    path.write_text('{"schemaVersion": 1, "stack": "a", "stack": "b", "models": {}}')
+    with pytest.raises(LockError) as err:
+        read_lock(path)
+    assert str(err.value) == f"{path}: <root>: duplicate key 'stack'"
+
+
+def test_yaml_aliases_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "x.lock.yaml"
+    path.write_text("schemaVersion: 1\nstack: &s test\nmodels: {}\nother: *s\n")
+    with pytest.raises(LockError, match="aliases are not allowed in a lock file"):
+        read_lock(path)
 
 
 def test_empty_file_is_an_error(tmp_path: Path) -> None:
@@ -63,7 +94,7 @@ def test_corrupt_yaml_names_the_line(tmp_path: Path) -> None:
 
 
 def test_schema_violation_names_the_field(lock_file: Path) -> None:
-    text = lock_file.read_text().replace("    mode: knative\n", "    mode: serverless\n")
+    text = lock_file.read_text().replace('"mode": "knative"', '"mode": "serverless"')
     lock_file.write_text(text)
     with pytest.raises(LockError) as err:
         read_lock(lock_file)
@@ -73,7 +104,7 @@ def test_schema_violation_names_the_field(lock_file: Path) -> None:
 
 
 def test_digest_that_does_not_match_its_spec_is_an_error(lock_file: Path) -> None:
-    text = lock_file.read_text().replace("storageUri: s3://models/std/v1", "storageUri: s3://models/std/v9")
+    text = lock_file.read_text().replace('"storageUri": "s3://models/std/v1"', '"storageUri": "s3://models/std/v9"')
     lock_file.write_text(text)
     with pytest.raises(LockError) as err:
         read_lock(lock_file)
@@ -90,7 +121,7 @@ def test_lock_of_another_stack_is_refused(lock_file: Path) -> None:
 
 
 def test_newer_schema_version_is_refused(lock_file: Path) -> None:
-    lock_file.write_text(lock_file.read_text().replace("schemaVersion: 1", "schemaVersion: 2"))
+    lock_file.write_text(lock_file.read_text().replace('"schemaVersion": 1', '"schemaVersion": 2'))
     with pytest.raises(LockError) as err:
         read_lock(lock_file)
     assert str(err.value) == (
