@@ -65,11 +65,13 @@ def _object_entry(change: ObjectChange) -> dict[str, Any]:
     }
 
 
-def _gates(args: ServingPlatformArgs, decision: ModelDecision, record: ModelRecord) -> list[dict[str, Any]]:
+def _gates(
+    args: ServingPlatformArgs, models: Models, decision: ModelDecision, record: ModelRecord
+) -> list[dict[str, Any]]:
     rollout = record.rollout
     if rollout is None:
         return []
-    model = _model(args, decision)
+    model = models[(decision.namespace, decision.name)]
     policy = args.policy(model)
     target = Target(
         mode=record.mode,
@@ -93,13 +95,17 @@ def _gates(args: ServingPlatformArgs, decision: ModelDecision, record: ModelReco
     ]
 
 
-def _model(args: ServingPlatformArgs, decision: ModelDecision) -> Any:
+Models = dict[tuple[str, str], Any]
+"""A stack's models by (namespace, name)."""
+
+
+def _models(args: ServingPlatformArgs) -> Models:
     tenants = {t.name: t.namespace_name for t in args.tenants}
-    return next(m for m in args.models if m.name == decision.name and tenants[m.tenant] == decision.namespace)
+    return {(tenants[m.tenant], m.name): m for m in args.models}
 
 
 def _rollout_entry(
-    args: ServingPlatformArgs, decision: ModelDecision, record: ModelRecord | None
+    args: ServingPlatformArgs, models: Models, decision: ModelDecision, record: ModelRecord | None
 ) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "model": decision.name,
@@ -128,7 +134,7 @@ def _rollout_entry(
     if decision.kind in ("new", "replace"):
         return entry | {"strategy": "direct", "trafficPercent": 100}
     rollout = record.rollout
-    policy = args.policy(_model(args, decision))
+    policy = args.policy(models[(decision.namespace, decision.name)])
     if rollout is None:
         if decision.kind in ("start", "restart"):
             entry |= {"strategy": "direct", "trafficPercent": 100}
@@ -143,14 +149,12 @@ def _rollout_entry(
         "mirrorPercent": state.mirror_percent(record),
         "stepInterval": policy.step_interval,
         "dryRun": policy.dry_run,
-        "gates": _gates(args, decision, record),
+        "gates": _gates(args, models, decision, record),
     }
     return entry
 
 
-def _warnings(
-    args: ServingPlatformArgs, rollouts: list[dict[str, Any]], records: dict[str, ModelRecord]
-) -> list[str]:
+def _warnings(models: Models, rollouts: list[dict[str, Any]], records: dict[str, ModelRecord]) -> list[str]:
     warnings: list[str] = []
     for r in rollouts:
         key = f"{r['namespace']}/{r['model']}"
@@ -162,6 +166,16 @@ def _warnings(
                         "it will hold the rollout at its first step"
                     )
         record = records.get(key)
+        if (
+            record is not None
+            and record.mode == "standard"
+            and r["state"] in ("progressing", "paused")
+            and models[(r["namespace"], r["model"])].scaling.min_replicas == 0
+        ):
+            warnings.append(
+                f"{key}: minReplicas is 0, so KServe gives the canary ceil(0 x share) = 0 replicas: it never "
+                "becomes Ready and gets no traffic; keep minReplicas at 1 or more while a rollout runs"
+            )
         if (
             record is not None
             and record.rollout is not None
@@ -234,11 +248,12 @@ def build_preview(head: Side, base: Side) -> dict[str, Any]:
     changes = diff_objects(base_objects, head_render.objects)
     objects = [_object_entry(c) for c in changes]
     decisions = model_decisions(head.args, head.lock, base=base.args)
+    models = _models(head.args)
     rollouts = [
-        _rollout_entry(head.args, d, head_records.get(d.key)) for d in decisions if d.kind != "steady"
+        _rollout_entry(head.args, models, d, head_records.get(d.key)) for d in decisions if d.kind != "steady"
     ]
     capacity = capacity_delta(base_capacity, capacity_summary(head.args, head_records))
-    warnings = list(head_render.warnings) + _warnings(head.args, rollouts, head_records)
+    warnings = list(head_render.warnings) + _warnings(models, rollouts, head_records)
     if head.lock is None:
         warnings.insert(0, f"{stack}: no lock file: every model is treated as new (nothing deployed yet)")
     counts = {
