@@ -250,7 +250,7 @@ def cmd_advance(ns: argparse.Namespace) -> int:
                 raise RolloutError(f"{key}: {ready.reason}")
             print(f"{key}: waiting: {ready.reason}")
             continue
-        detail = "no gates evaluated (no --prometheus)"
+        detail = "gates not evaluated: no --prometheus"
         if ns.prometheus:
             at = state.parse_time(ctx.now).timestamp()
             results = evaluate(_compiled(ctx, key, record), ns.prometheus, at=at)

@@ -33,7 +33,10 @@ def test_previews_against_the_base_revision_and_fails_on_destructive() -> None:
 def test_the_comment_is_found_by_the_marker_the_preview_step_writes() -> None:
     marker = "<!-- modelplane-preview-comment -->"
     assert f'echo "{marker}"' in steps()["Preview every changed stack"]["run"]
-    assert f'const marker = "{marker}";' in steps()["Create or update the pull-request comment"]["with"]["script"]
+    assert (
+        f'const marker = "{marker}";'
+        in steps()["Create or update the pull-request comment"]["with"]["script"]
+    )
 
 
 def test_can_write_pull_request_comments_only() -> None:

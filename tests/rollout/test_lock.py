@@ -104,7 +104,9 @@ def test_schema_violation_names_the_field(lock_file: Path) -> None:
 
 
 def test_digest_that_does_not_match_its_spec_is_an_error(lock_file: Path) -> None:
-    text = lock_file.read_text().replace('"storageUri": "s3://models/std/v1"', '"storageUri": "s3://models/std/v9"')
+    text = lock_file.read_text().replace(
+        '"storageUri": "s3://models/std/v1"', '"storageUri": "s3://models/std/v9"'
+    )
     lock_file.write_text(text)
     with pytest.raises(LockError) as err:
         read_lock(lock_file)
