@@ -369,6 +369,8 @@ class PlatformObjects:
     objects: list[Obj] = field(default_factory=list)
     charts: list[Chart] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    rollouts: dict[str, ModelRecord] | None = None
+    """With a lock: each model's deployed state with the stack applied, as rendered."""
 
 
 @dataclass(frozen=True)
@@ -583,7 +585,7 @@ def build(
         modes=tuple(args.mode(m) for m in args.models),
         rollouts=rollouts,
     )
-    result = PlatformObjects()
+    result = PlatformObjects(rollouts=rollouts)
     parts = [control_plane.contribute(args, ctx)]
     objects: list[Obj] = _tenant_objects(args, ctx) + _runtime_objects(args, ctx) + _model_objects(args, ctx)
     for part in parts:

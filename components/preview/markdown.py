@@ -19,6 +19,8 @@ MAX_VALUE = 80
 """Longest value shown in a table cell before it is cut."""
 
 MAX_ROWS_PER_OBJECT = 40
+MAX_LIST = 50
+"""Most destructive changes, rollouts, gate queries or warnings listed; the rest are counted."""
 MAX_COMMENT = 60_000
 """Characters the comment may reach (GitHub's limit is 65,536)."""
 
@@ -154,16 +156,24 @@ def _objects(objects: list[dict[str, Any]], budget: int) -> tuple[list[dict[str,
     return shown, ""
 
 
+def _capped(items: list[Any], what: str) -> tuple[list[Any], str]:
+    """At most ``MAX_LIST`` items, and a note of how many more there are."""
+    if len(items) <= MAX_LIST:
+        return items, ""
+    return items[
+        :MAX_LIST
+    ], f"{len(items) - MAX_LIST} more {what}; run `modelplane preview --format json` for all"
+
+
 def to_markdown(preview: dict[str, Any]) -> str:
     """The preview as a pull-request comment."""
     destructive = [
         f"**{o['action']}** `{_title(o)}`" + (f": {'; '.join(o['reasons'])}" if o["reasons"] else "")
         for o in preview["objects"]
         if o["destructive"]
-    ] + [
-        f"**{r['decision']}** model `{r['namespace']}/{r['model']}`: {r['description']}"
-        for r in preview["rollouts"]
-        if r["destructive"]
+    ]
+    stopping = [
+        f"`{r['namespace']}/{r['model']}` ({r['decision']})" for r in preview["rollouts"] if r["destructive"]
     ]
     rollouts = [
         {
@@ -194,6 +204,11 @@ def to_markdown(preview: dict[str, Any]) -> str:
             before, after, delta = pool["base"][count], pool["head"][count], pool["delta"][count]
             row[count] = f"{before} → {after} ({delta:+d})" if delta else str(after)
         capacity.append(row)
+    destructive, more_destructive = _capped(destructive, "destructive changes")
+    stopping, more_stopping = _capped(stopping, "models")
+    rollouts, more_rollouts = _capped(rollouts, "model changes")
+    queries, more_queries = _capped(queries, "gate queries")
+    warnings, more_warnings = _capped(list(preview["warnings"]), "warnings")
     counts = preview["summary"]["objects"]
     object_counts = ", ".join(f"{n} {action}" for action, n in counts.items() if n) or "none"
     context = {
@@ -201,10 +216,17 @@ def to_markdown(preview: dict[str, Any]) -> str:
         "stack": preview["stack"],
         "summary": preview["summary"]["text"],
         "destructive": destructive,
+        "destructive_total": preview["summary"]["destructive"],
+        "more_destructive": more_destructive,
+        "stopping": stopping,
+        "more_stopping": more_stopping,
         "rollouts": rollouts,
+        "more_rollouts": more_rollouts,
         "queries": queries,
+        "more_queries": more_queries,
         "capacity": capacity,
-        "warnings": preview["warnings"],
+        "warnings": warnings,
+        "more_warnings": more_warnings,
         "object_counts": object_counts,
         "base": preview["base"]["source"],
         "head": preview["head"]["source"],

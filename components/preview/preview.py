@@ -238,13 +238,13 @@ def build_preview(head: Side, base: Side) -> dict[str, Any]:
     stack = head.args.stack.name
     head_lock = head.lock or empty_lock(stack)
     head_render = build(head.args, lock=head_lock)
-    head_records = state.effective_records(head.args, head_lock)
+    head_records = head_render.rollouts or {}
     base_objects: list[dict[str, Any]] = []
     base_capacity = None
     if base.args is not None:
-        base_lock = base.lock or empty_lock(base.args.stack.name)
-        base_objects = build(base.args, lock=base_lock).objects
-        base_capacity = capacity_summary(base.args, state.effective_records(base.args, base_lock))
+        base_render = build(base.args, lock=base.lock or empty_lock(base.args.stack.name))
+        base_objects = base_render.objects
+        base_capacity = capacity_summary(base.args, base_render.rollouts)
     changes = diff_objects(base_objects, head_render.objects)
     objects = [_object_entry(c) for c in changes]
     decisions = model_decisions(head.args, head.lock, base=base.args)
@@ -260,7 +260,10 @@ def build_preview(head: Side, base: Side) -> dict[str, Any]:
         a: sum(1 for o in objects if o["action"] == a) for a in ("added", "changed", "removed", "replaced")
     }
     decision_counts = {k: sum(1 for d in decisions if d.kind == k) for k in DECISION_TEXT}
-    destructive = sum(1 for o in objects if o["destructive"]) + sum(1 for r in rollouts if r["destructive"])
+    # A model removed or recreated is also an object removed or replaced: count the objects.
+    destructive = max(
+        sum(1 for o in objects if o["destructive"]), sum(1 for r in rollouts if r["destructive"])
+    )
     return {
         "schemaVersion": PREVIEW_SCHEMA_VERSION,
         "stack": stack,

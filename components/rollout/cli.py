@@ -167,9 +167,9 @@ def cmd_status(ns: argparse.Namespace) -> int:
     lock = ctx.current
     if ctx.lock is None:
         print(f"{ctx.path}: no lock yet: nothing is deployed")
-    effective = state.effective_records(ctx.args, lock)
-    objects = build(ctx.args, lock=lock).objects
-    stable = {k: r.stable.version for k, r in effective.items()}
+    rendered = build(ctx.args, lock=lock)
+    objects = rendered.objects
+    stable = {k: r.stable.version for k, r in (rendered.rollouts or {}).items()}
     routed = rendered_traffic(objects, stable)
     mirrors = rendered_mirrors(objects)
     for key in keys:

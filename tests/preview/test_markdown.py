@@ -89,3 +89,17 @@ def test_long_diffs_are_cut_to_fit_a_comment(monkeypatch: pytest.MonkeyPatch) ->
 def test_templates_refuse_undefined_values() -> None:
     with pytest.raises(jinja2.UndefinedError):
         markdown._ENV.get_template("preview.md.j2").render()
+
+
+def test_long_lists_are_capped_and_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(markdown, "MAX_LIST", 1)
+    text = to_markdown(preview(bump(bump(BASE, "std", "v2"), "kn", "v2")))
+    assert "_1 more model changes; run `modelplane preview --format json` for all_" in text
+    assert text.count("| `team/") == 1
+
+
+def test_destructive_count_is_the_total_even_when_the_list_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(markdown, "MAX_LIST", 1)
+    text = to_markdown(preview({**BASE, "models": BASE["models"][:1]}))
+    assert "> **3 destructive changes**: merging deletes or recreates what serves now." in text
+    assert "> - _2 more destructive changes; run `modelplane preview --format json` for all_" in text

@@ -94,7 +94,8 @@ def test_modelmesh_bump_adds_the_side_object() -> None:
 
 def test_mode_change_is_destructive() -> None:
     result = preview(edit(BASE, "std", deploymentMode="knative"))
-    assert result["summary"]["destructive"] == 2
+    assert result["summary"]["destructive"] == 1
+    assert [(r["decision"], r["destructive"]) for r in result["rollouts"]] == [("replace", True)]
     (change,) = [o for o in result["objects"] if o["name"] == "std" and o["kind"] == "InferenceService"]
     assert change["action"] == "replaced"
 
