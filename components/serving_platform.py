@@ -285,7 +285,11 @@ def _rollout_problems(
     return [
         Problem((*path, "rollout", name), message, value)
         for name, message, value in mode_problems(
-            policy, mode, gateway_api=args.control_plane.ingress.gateway_api, inherited=inherited
+            policy,
+            mode,
+            gateway_api=args.control_plane.ingress.gateway_api,
+            inherited=inherited,
+            kserve=args.versions.kserve,
         )
     ]
 

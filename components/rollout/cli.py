@@ -237,7 +237,10 @@ def cmd_advance(ns: argparse.Namespace) -> int:
     for key in keys:
         record = models.get(key)
         if not explicit and (
-            record is None or record.rollout is None or record.rollout.state != "progressing"
+            record is None
+            or record.rollout is None
+            or record.rollout.state != "progressing"
+            or record.rollout.phase == "ab"
         ):
             continue
         record = ctx.settled(key)

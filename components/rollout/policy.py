@@ -114,8 +114,17 @@ class RolloutOverride(StrictModel):
         return RolloutPolicy.model_validate(merged)
 
 
+STANDARD_CANARY_SINCE = (0, 20)
+"""The KServe release that added Standard mode's ``spec.canary[]``."""
+
+
+def _release(version: str) -> tuple[int, ...]:
+    core = version.lstrip("v").split("-", 1)[0].split("+", 1)[0]
+    return tuple(int(part) for part in core.split(".") if part.isdigit())
+
+
 def mode_problems(
-    policy: RolloutPolicy, mode: str, *, gateway_api: bool, inherited: bool
+    policy: RolloutPolicy, mode: str, *, gateway_api: bool, inherited: bool, kserve: str = "v0.20.0"
 ) -> list[tuple[str, str, object]]:
     """Why a deployment mode cannot carry out a rollout policy: ``(field, message, value)`` items.
 
@@ -153,6 +162,19 @@ def mode_problems(
                     False,
                 )
             )
+    if (
+        mode == "standard"
+        and policy.strategy in ("canary", "ab")
+        and _release(kserve) < STANDARD_CANARY_SINCE
+    ):
+        problems.append(
+            (
+                "strategy",
+                f"Standard mode splits traffic with spec.canary, which KServe has since v0.20.0; "
+                f"versions.kserve is {kserve}{where}: upgrade KServe or use strategy direct",
+                policy.strategy,
+            )
+        )
     if mode == "standard" and not gateway_api and policy.strategy in ("canary", "ab"):
         problems.append(
             (

@@ -74,3 +74,13 @@ def test_direct_needs_no_gateway_api() -> None:
     data = stack_data("standard", rollout={"strategy": "direct"})
     data["controlPlane"]["ingress"]["gatewayApi"] = False
     assert load(data).models
+
+
+def test_standard_canary_needs_kserve_0_20() -> None:
+    data = stack_data("standard", rollout=CANARY)
+    data["versions"] = {"kserve": "v0.15.2"}
+    assert problems(data) == [
+        "test.yaml: models[0].rollout.strategy: Standard mode splits traffic with spec.canary, which KServe has "
+        "since v0.20.0; versions.kserve is v0.15.2 (from the stack's rollout policy): upgrade KServe or use "
+        'strategy direct (got "canary")'
+    ]
