@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from components.errors import RolloutError
-from components.rollout.diff import ModelDecision, heads, model_decisions
+from components.rollout.diff import Head, ModelDecision, heads, model_decisions
 from components.rollout.lock import (
     HISTORY_LIMIT,
     LOCK_SCHEMA_VERSION,
@@ -140,14 +140,19 @@ def _event(
     return [*record.history, event][-HISTORY_LIMIT:]
 
 
-def _version(head_spec: dict[str, object], digest: str, model: str, taken: frozenset[str]) -> VersionRecord:
-    version = str(head_spec["version"])
-    return VersionRecord(
-        version=version,
-        name=version_name(version, model=model, digest=digest, taken=taken),
-        digest=digest,
-        spec=dict(head_spec),
-    )
+def _version(head: Head, taken: frozenset[str], neighbours: set[str]) -> VersionRecord:
+    """A version record for a model of the stack, with a name that collides with nothing.
+
+    ``<model>-<name>`` names KServe's predictor Deployment and Service in Standard mode and the
+    side InferenceService in ModelMesh mode, so it must not be another model's name in the same
+    namespace (``neighbours``), whose own objects start with that prefix.
+    """
+    version = str(head.spec["version"])
+    model = head.model.name
+    name = version_name(version, model=model, digest=head.digest, taken=taken)
+    if f"{model}-{name}" in neighbours:
+        name = version_name(version, model=model, digest=head.digest, taken=taken | {name})
+    return VersionRecord(version=version, name=name, digest=head.digest, spec=dict(head.spec))
 
 
 def start_rollout(
@@ -200,6 +205,10 @@ def apply(
     """The lock after recording what the stack decides for every model."""
     records = dict(lock.models) if lock is not None else {}
     current = heads(args)
+    neighbours: dict[str, set[str]] = {}
+    for key in [*current, *records]:
+        namespace, _, name = key.partition("/")
+        neighbours.setdefault(namespace, set()).add(name)
     decisions = decisions if decisions is not None else model_decisions(args, lock, current=current)
     for decision in decisions:
         key = decision.key
@@ -209,7 +218,7 @@ def apply(
         head = current[key]
         record = records.get(key)
         if decision.kind in ("new", "replace"):
-            stable = _version(head.spec, head.digest, head.model.name, frozenset())
+            stable = _version(head, frozenset(), neighbours[head.namespace])
             base = record or ModelRecord(mode=decision.mode, stable=stable)
             kind: EventKind = "deployed" if decision.kind == "new" else "replaced"
             records[key] = ModelRecord(
@@ -237,7 +246,7 @@ def apply(
             )
             continue
         # start or restart
-        candidate = _version(head.spec, head.digest, head.model.name, frozenset({record.stable.name}))
+        candidate = _version(head, frozenset({record.stable.name}), neighbours[head.namespace])
         rollout = start_rollout(candidate, args.policy(head.model), mode=record.mode, now=now)
         if rollout is None:
             stable = _promoted(record, candidate)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -252,3 +253,14 @@ def test_effective_records_do_not_touch_the_lock() -> None:
     records = state.effective_records(load(bump(data, "std", "v2")), lock)
     assert records["team/std"].rollout is not None
     assert lock.models["team/std"].rollout is None
+
+
+def test_version_name_never_makes_another_models_name() -> None:
+    data = stack_data("standard", rollout=CANARY)
+    twin = copy.deepcopy(data["models"][0]) | {"name": "std-v2"}
+    twin["storage"] = {"uri": "s3://models/std-v2/v1"}
+    data["models"].append(twin)
+    lock = state.apply(None, load(data), now=T0)
+    record = state.apply(lock, load(bump(data, "std", "v2")), now=T1).models["team/std"]
+    assert record.rollout is not None
+    assert record.rollout.candidate.name == "v2-" + record.rollout.candidate.digest[7:13]
