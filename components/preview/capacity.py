@@ -15,6 +15,7 @@ the canary's replicas as KServe and Knative create them.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from components.rollout.lock import ModelRecord, model_key
@@ -110,3 +111,22 @@ def capacity_delta(base: dict[str, Any] | None, head: dict[str, Any]) -> dict[st
         "delta": {c: head["total"][c] - base["total"][c] for c in COUNTS},
     }
     return {"pools": pools, "total": total}
+
+
+def placement(args: ServingPlatformArgs) -> dict[str, Any] | None:
+    """The capacity planner's summary of a stack: nodes per pool, whether it fits.
+
+    None when this modelplane has no planner (``components.capacity.summary``).
+
+    The planner places the stack's models onto nodes; it does not know about canaries, which
+    ``capacity_summary`` counts. The preview shows both.
+    """
+    try:
+        planner = importlib.import_module("components.capacity")
+    except ImportError:
+        return None
+    summary = getattr(planner, "summary", None)
+    if not callable(summary):
+        return None
+    result = summary(args)
+    return result if isinstance(result, dict) else None

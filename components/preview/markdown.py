@@ -165,6 +165,23 @@ def _capped(items: list[Any], what: str) -> tuple[list[Any], str]:
     ], f"{len(items) - MAX_LIST} more {what}; run `modelplane preview --format json` for all"
 
 
+def _nodes(plan: dict[str, Any] | None) -> list[dict[str, str]]:
+    """Rows of nodes per GPU pool from the capacity planner's summary, base → head."""
+    if not plan:
+        return []
+    base = {p.get("name"): p for p in (plan.get("base") or {}).get("pools", [])}
+    rows = []
+    for pool in plan["head"].get("pools", []):
+        before = base.get(pool.get("name"), {})
+        row = {"pool": str(pool.get("name")), "limit": str(pool.get("nodeLimit", "—"))}
+        for level in ("min", "max"):
+            after_n = (pool.get(level) or {}).get("nodes")
+            before_n = (before.get(level) or {}).get("nodes")
+            row[level] = f"{before_n} → {after_n}" if before_n not in (None, after_n) else str(after_n)
+        rows.append(row)
+    return rows
+
+
 def to_markdown(preview: dict[str, Any]) -> str:
     """The preview as a pull-request comment."""
     destructive = [
@@ -209,6 +226,7 @@ def to_markdown(preview: dict[str, Any]) -> str:
     rollouts, more_rollouts = _capped(rollouts, "model changes")
     queries, more_queries = _capped(queries, "gate queries")
     warnings, more_warnings = _capped(list(preview["warnings"]), "warnings")
+    nodes = _nodes(preview["capacity"].get("plan"))
     counts = preview["summary"]["objects"]
     object_counts = ", ".join(f"{n} {action}" for action, n in counts.items() if n) or "none"
     context = {
@@ -225,6 +243,7 @@ def to_markdown(preview: dict[str, Any]) -> str:
         "queries": queries,
         "more_queries": more_queries,
         "capacity": capacity,
+        "nodes": nodes,
         "warnings": warnings,
         "more_warnings": more_warnings,
         "object_counts": object_counts,

@@ -92,3 +92,50 @@ def test_delta_per_pool() -> None:
 def test_sidecar_components_count_as_pods(part: str) -> None:
     data = edit(stack_data("standard"), "std", **{part: {"image": "ghcr.io/example/tok:1.0.0"}})
     assert capacity_summary(load(data), None)["total"]["podsMin"] == 4
+
+
+def _planner(monkeypatch: pytest.MonkeyPatch, fits_min: bool) -> None:
+    import sys
+    import types
+
+    module = types.ModuleType("components.capacity")
+
+    def summary(args: Any) -> dict[str, Any]:
+        nodes = 1 + len(args.models)
+        return {
+            "stack": args.stack.name,
+            "fits": {"min": fits_min, "max": fits_min},
+            "pools": [{"name": "l4", "nodeLimit": 4, "min": {"nodes": nodes}, "max": {"nodes": nodes + 1}}],
+        }
+
+    module.summary = summary  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "components.capacity", module)
+
+
+def test_the_capacity_planner_is_used_when_present(monkeypatch: pytest.MonkeyPatch) -> None:
+    from components.preview.markdown import to_markdown
+    from tests.preview.test_preview import BASE, preview, valid
+
+    _planner(monkeypatch, fits_min=True)
+    result = preview({**BASE, "models": BASE["models"][:1]})
+    assert valid(result) == []
+    assert result["capacity"]["plan"]["head"]["pools"][0]["min"] == {"nodes": 2}
+    assert "| l4 | 4 → 2 | 5 → 3 | 4 |" in to_markdown(result)
+
+
+def test_a_stack_that_does_not_fit_is_warned_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.preview.test_preview import BASE, preview
+
+    _planner(monkeypatch, fits_min=False)
+    assert preview(BASE)["warnings"][0] == (
+        "test: the stack does not fit its pools at minimum replicas (see `modelplane plan`)"
+    )
+
+
+def test_without_a_planner_there_is_no_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from tests.preview.test_preview import BASE, preview
+
+    monkeypatch.setitem(sys.modules, "components.capacity", None)  # makes the import fail
+    assert "plan" not in preview(BASE)["capacity"]
