@@ -278,3 +278,16 @@ def test_steady_example_stacks_render_with_their_locks(
     records = state.effective_records(example_stack, lock)
     assert all(r.rollout is None for r in records.values())
     assert schema_problems(build(example_stack, lock=lock).objects, example_stack, crd_schemas) == []
+
+
+def test_steady_render_under_a_lock_only_adds_the_stable_predictor_name() -> None:
+    data = stack_data(rollout=CANARY)
+    data["monitoring"] = {"namespace": "observability"}
+    std = next(m for m in data["models"] if m["name"] == "std")
+    std["scaling"] = {"minReplicas": 1, "maxReplicas": 4, "metric": "rps", "target": 50}
+    args = load(data)
+    with_lock = build(args, lock=empty_lock("test")).objects
+    for obj in with_lock:
+        if obj["kind"] == "InferenceService" and "name" in obj["spec"]["predictor"]:
+            del obj["spec"]["predictor"]["name"]
+    assert with_lock == build(args).objects
