@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from components.errors import PlatformError, StackError
+from components.errors import LockError, PlatformError, StackError
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -37,6 +37,13 @@ def _load(path: str):  # type: ignore[no-untyped-def]
     return load_stack(path)
 
 
+def _lock(path: str, stack: str):  # type: ignore[no-untyped-def]
+    """The lock beside a stack file (an empty one when nothing is deployed yet)."""
+    from components.rollout.lock import empty_lock, lock_path, read_lock
+
+    return read_lock(lock_path(path), stack=stack) or empty_lock(stack)
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate stack files and, with --schemas, their rendered objects."""
     from components.serving_platform import build
@@ -50,7 +57,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
         except StackError as err:
             problems += err.problems
             continue
-        rendered = build(stack)
+        try:
+            lock = _lock(file, stack.stack.name)
+        except LockError as err:
+            problems += str(err).splitlines()
+            continue
+        rendered = build(stack, lock=lock)
         if crds is not None:
             problems += [
                 f"{file}: rendered {p}"
@@ -71,7 +83,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from components.serving_platform import build
 
     stack = _load(args.file)
-    rendered = build(stack)
+    rendered = build(stack, lock=_lock(args.file, stack.stack.name))
     name = stack.stack.name
     if args.output == "-":
         sys.stdout.write(
@@ -234,6 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("file", metavar="FILE", help="stack file")
     f.add_argument("--out", metavar="DIR", required=True, help="directory to write <group>/<kind>.yaml into")
     f.set_defaults(func=cmd_schemas_fetch)
+
+    from components.preview.cli import add_preview_parser
+    from components.rollout.cli import add_rollout_parser
+
+    add_preview_parser(sub)
+    add_rollout_parser(sub)
     return parser
 
 

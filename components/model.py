@@ -291,12 +291,14 @@ def objects(
     pool: GpuPoolArgs | None = None,
     predictor_overrides: dict[str, Any] | None = None,
     prometheus: str = PROMETHEUS_ADDRESS,
+    canary: list[dict[str, Any]] | None = None,
 ) -> list[Obj]:
     """The objects that serve one model: its InferenceService and, when needed, a storage ServiceAccount.
 
     ``predictor_overrides`` lets the rollout engine add fields (such as
-    ``canaryTrafficPercent``) without this module knowing about rollouts; ``prometheus`` is
-    the address KEDA-scaled models query (from the stack's monitoring settings).
+    ``canaryTrafficPercent``) without this module knowing about rollouts; ``canary`` becomes
+    ``spec.canary`` (Standard mode's canary predictors, compiled by ``components.rollout``);
+    ``prometheus`` is the address KEDA-scaled models query (from the stack's monitoring settings).
     """
     common = labels(
         stack,
@@ -364,6 +366,8 @@ def objects(
     if predictor_overrides:
         predictor |= predictor_overrides
     spec: dict[str, Any] = {"predictor": predictor}
+    if canary:
+        spec["canary"] = canary
     replicas = {k: v for k, v in scaling_fields.items() if k in ("minReplicas", "maxReplicas")}
     if model.transformer is not None:
         spec["transformer"] = _sidecar(model.transformer, replicas)

@@ -9,7 +9,7 @@ model asks) and report every problem at once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, model_validator
 
@@ -27,6 +27,9 @@ from components.runtimes import RuntimeSpec, load_catalog
 from components.scaling import HPA_METRICS, ScalingArgs, refusal
 from components.tenant import TenantArgs
 from components.upstream import Release, Versions
+
+if TYPE_CHECKING:
+    from components.rollout.lock import Lock, ModelRecord
 
 Tier = Literal["dev", "staging", "prod"]
 
@@ -263,6 +266,7 @@ def platform_problems(
                     policy_strategy,
                 )
             )
+        problems.extend(_rollout_problems(args, path, model, mode))
     if args.model_mesh.enabled and args.model_mesh.etcd.mode == "quickstart" and args.stack.tier != "dev":
         add(
             Problem(
@@ -291,6 +295,32 @@ def _refused_scaling_field(mode: DeploymentMode, scaling: ScalingArgs) -> tuple[
     return ("metric",), metric
 
 
+def _rollout_problems(
+    args: ServingPlatformArgs, path: tuple[str | int, ...], model: ModelArgs, mode: DeploymentMode
+) -> list[Problem]:
+    """Rollout strategies the model's deployment mode cannot carry out."""
+    from components.rollout.policy import mode_problems
+
+    try:
+        policy = args.policy(model)
+    except ValueError as err:
+        return [
+            Problem((*path, "rollout"), f"the model's rollout override is invalid with the stack's: {err}")
+        ]
+    override = model.rollout
+    inherited = override is None or (override.strategy is None and override.shadow is None)
+    return [
+        Problem((*path, "rollout", name), message, value)
+        for name, message, value in mode_problems(
+            policy,
+            mode,
+            gateway_api=args.control_plane.ingress.gateway_api,
+            inherited=inherited,
+            kserve=args.versions.kserve,
+        )
+    ]
+
+
 @dataclass
 class PlatformObjects:
     """Everything a stack renders: authored objects and the upstream releases they depend on."""
@@ -299,6 +329,8 @@ class PlatformObjects:
     charts: list[Release] = field(default_factory=list)
     """Upstream releases, Helm charts and kustomize releases, in install order (wave, name)."""
     warnings: list[str] = field(default_factory=list)
+    rollouts: dict[str, ModelRecord] | None = None
+    """With a lock: each model's deployed state with the stack applied, as rendered."""
 
 
 @dataclass(frozen=True)
@@ -308,6 +340,8 @@ class BuildContext:
     catalog: dict[str, RuntimeSpec]
     modes: tuple[DeploymentMode, ...]
     """Deployment mode of each model, in stack order."""
+    rollouts: dict[str, ModelRecord] | None = None
+    """Per model (``<namespace>/<name>``), its deployed state with the stack applied; None without a lock."""
 
     @property
     def uses_knative(self) -> bool:
@@ -358,6 +392,10 @@ def _model_objects(args: ServingPlatformArgs, ctx: BuildContext) -> list[Obj]:
     for m, mode in zip(args.models, ctx.modes, strict=True):
         namespace = args.tenant(m.tenant).namespace_name
         spec = ctx.catalog[m.runtime]
+        record = ctx.rollouts.get(f"{namespace}/{m.name}") if ctx.rollouts is not None else None
+        if record is not None:
+            result += _rollout_objects(args, ctx, m, mode, namespace, record)
+            continue
         if m.runtime == "custom":
             result.append(
                 render_runtime(
@@ -379,6 +417,67 @@ def _model_objects(args: ServingPlatformArgs, ctx: BuildContext) -> list[Obj]:
             prometheus=prometheus_address(args.monitoring.namespace),
         )
     return result
+
+
+def _rollout_objects(
+    args: ServingPlatformArgs,
+    ctx: BuildContext,
+    m: ModelArgs,
+    mode: DeploymentMode,
+    namespace: str,
+    record: ModelRecord,
+) -> list[Obj]:
+    """A model's objects under its rollout state (see ``components.rollout.compile``)."""
+    from typing import Any
+
+    from components import model
+    from components.kube import labels
+    from components.rollout.compile import Routing, model_objects
+    from components.runtimes import FormatSpec, render_runtime
+    from components.scaling import prometheus_address
+
+    def render(
+        version: ModelArgs,
+        *,
+        predictor_overrides: dict[str, Any] | None = None,
+        canary: list[dict[str, Any]] | None = None,
+    ) -> list[Obj]:
+        return model.objects(
+            version,
+            stack=args.stack.name,
+            namespace=namespace,
+            mode=mode,
+            runtime=ctx.catalog[version.runtime],
+            pool=args.pool(version.resources.pool),
+            predictor_overrides=predictor_overrides,
+            canary=canary,
+            prometheus=prometheus_address(args.monitoring.namespace),
+        )
+
+    def custom_runtime(version: ModelArgs, name: str) -> list[Obj]:
+        if version.runtime != "custom":
+            return []
+        return [
+            render_runtime(
+                ctx.catalog["custom"],
+                name=name,
+                namespace=namespace,
+                labels=labels(args.stack.name, "runtime"),
+                image=version.image,
+                formats=[
+                    FormatSpec(name=version.format.name, version=version.format.version, auto_select=False)
+                ],
+            )
+        ]
+
+    ingress = args.control_plane.ingress
+    routing = Routing(
+        stack=args.stack.name,
+        gateway_name=ingress.gateway_name,
+        gateway_namespace=ingress.gateway_namespace,
+        domain=ingress.domain,
+    )
+    return model_objects(m, record, mode=mode, render=render, custom_runtime=custom_runtime, routing=routing)
 
 
 def _tenant_objects(args: ServingPlatformArgs, ctx: BuildContext) -> list[Obj]:
@@ -420,16 +519,29 @@ def _unique(objects: list[Obj]) -> list[Obj]:
     return list(seen.values())
 
 
-def build(args: ServingPlatformArgs, *, catalog: dict[str, RuntimeSpec] | None = None) -> PlatformObjects:
-    """Every object and upstream chart of a stack, in render order. Pure and deterministic."""
+def build(
+    args: ServingPlatformArgs, *, catalog: dict[str, RuntimeSpec] | None = None, lock: Lock | None = None
+) -> PlatformObjects:
+    """Every object and upstream chart of a stack, in render order. Pure and deterministic.
+
+    With a ``lock`` (the deployed state; an empty lock when nothing is deployed) models render
+    under their rollout state with the stack's changes applied: canary splits, side objects,
+    shadow routes. Without one, every model renders as its stack entry alone.
+    """
     from components import control_plane, gpu_operator
     from components.kube import sorted_objects
 
+    rollouts = None
+    if lock is not None:
+        from components.rollout.state import effective_records
+
+        rollouts = effective_records(args, lock)
     ctx = BuildContext(
         catalog=catalog if catalog is not None else load_catalog(),
         modes=tuple(args.mode(m) for m in args.models),
+        rollouts=rollouts,
     )
-    result = PlatformObjects()
+    result = PlatformObjects(rollouts=rollouts)
     parts = [
         control_plane.contribute(args, ctx),
         gpu_operator.contribute(args, ctx),

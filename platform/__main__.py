@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pulumi
 
-from components import ServingPlatform, StackError, load_stack
+from components import LockError, ServingPlatform, StackError, load_stack
+from components.rollout.lock import empty_lock, lock_path, read_lock
 
 config = pulumi.Config("modelplane")
 stack_name = pulumi.get_stack()
@@ -21,7 +22,13 @@ if args.stack.name != stack_name:
         "a stack file must not be applied to another environment"
     )
 
-platform = ServingPlatform(stack_name, args)
+try:
+    # The deployed-state record: rollouts render at the traffic split it holds.
+    lock = read_lock(lock_path(stack_file), stack=stack_name) or empty_lock(stack_name)
+except LockError as err:
+    raise pulumi.RunError(f"invalid lock file:\n{err}") from None
+
+platform = ServingPlatform(stack_name, args, lock=lock)
 pulumi.export("stack", platform.outputs["stack"])
 pulumi.export("tier", platform.outputs["tier"])
 pulumi.export("models", platform.outputs["models"])

@@ -15,6 +15,7 @@ import yaml
 
 from components import cli
 from components.render import stream_objects, to_yaml_stream
+from components.rollout.lock import lock_path, read_lock
 from components.serving_platform import build
 from components.stack import load_stack
 from tests.conftest import CRD_DIR, EXAMPLE_STACKS, STACKS
@@ -173,7 +174,8 @@ def test_render_to_stdout_writes_the_sorted_stream(
     prod = STACKS / "prod.yaml"
     code, out, err = run(capsys, "render", str(prod), "-o", "-", "--gitops", engine)
     stack = load_stack(prod)
-    rendered = build(stack)
+    # The render follows the committed lock: the deployed state decides the traffic split.
+    rendered = build(stack, lock=read_lock(lock_path(prod), stack="prod"))
     assert (code, err) == (0, "")
     assert out == to_yaml_stream(
         stream_objects(rendered.objects, rendered.charts, stack="prod", engine=engine)

@@ -22,6 +22,7 @@ from components.render import gitops_tree, to_yaml
 from components.resources import mesh as mesh_resources
 from components.resources import model as model_resources
 from components.resources import platform as platform_resources
+from components.rollout.lock import lock_path, read_lock
 from components.serving_platform import PlatformObjects, ServingPlatformArgs, build
 from components.stack import load_stack
 from components.upstream import KustomizeRelease, Release
@@ -112,7 +113,9 @@ def program_run(request: pytest.FixtureRequest) -> Run:
     path: Path = request.param
     if path not in _RUNS:
         args = load_stack(path)
-        _RUNS[path] = Run(args, build(args), run_program(args.stack.name))
+        # The program renders under the committed lock, as the GitOps render does.
+        lock = read_lock(lock_path(path), stack=args.stack.name)
+        _RUNS[path] = Run(args, build(args, lock=lock), run_program(args.stack.name))
     return _RUNS[path]
 
 
@@ -408,6 +411,16 @@ def test_an_invalid_stack_file_fails_the_program_listing_every_problem(tmp_path:
     assert all(line.startswith(f"{bad}: ") for line in lines[1:])
 
 
+def test_a_corrupt_lock_fails_the_program_instead_of_rendering_without_it(tmp_path: Path) -> None:
+    stack = tmp_path / "dev.yaml"
+    stack.write_text((STACKS / "dev.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "dev.lock.yaml").write_text("{not json", encoding="utf-8")
+    with pytest.raises(pulumi.RunError) as raised:
+        run_program("dev", stack_file=stack)
+    assert str(raised.value).startswith("invalid lock file:\n")
+    assert "dev.lock.yaml" in str(raised.value)
+
+
 def test_a_missing_stack_file_fails_the_program() -> None:
     with pytest.raises(pulumi.RunError, match=r"qa\.yaml: <root>: no such file$"):
         run_program("qa")
@@ -539,7 +552,7 @@ def test_render_warnings_are_logged_against_the_platform(
     args = load_stack(STACKS / "dev.yaml")
     rendered = build(args)
     rendered.warnings.append("models[0].scaling: scale to zero on a GPU pool that takes 10m to provision")
-    monkeypatch.setattr(platform_resources, "build", lambda _: rendered)
+    monkeypatch.setattr(platform_resources, "build", lambda _args, lock=None: rendered)
     with caplog.at_level("WARNING"):
         run(lambda: platform_resources.ServingPlatform("dev", args), stack="dev")
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [

@@ -18,6 +18,7 @@ import pulumi
 from components.kube import LABEL_COMPONENT, Obj
 from components.resources._register import TYPE_PREFIX, KubeObject, register_objects
 from components.resources.upstream import register_chart_objects, register_release, require_server_side_apply
+from components.rollout.lock import Lock
 from components.serving_platform import PlatformObjects, ServingPlatformArgs, build
 from components.upstream import KustomizeRelease, Release
 
@@ -158,10 +159,17 @@ class ServingPlatform(pulumi.ComponentResource):
     groups: dict[str, _ObjectGroup]
 
     def __init__(
-        self, name: str, args: ServingPlatformArgs, *, opts: pulumi.ResourceOptions | None = None
+        self,
+        name: str,
+        args: ServingPlatformArgs,
+        *,
+        lock: Lock | None = None,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(f"{TYPE_PREFIX}ServingPlatform", name, None, opts)
-        self.rendered = build(args)
+        # The lock is the deployed state: with it, models render at their rollout's traffic
+        # split, exactly as the GitOps render and the preview do.
+        self.rendered = build(args, lock=lock)
         for warning in self.rendered.warnings:
             # Shown by `pulumi preview` and `pulumi up` beside this component.
             pulumi.log.warn(warning, resource=self)

@@ -112,3 +112,77 @@ class RolloutOverride(StrictModel):
         changes = self.model_dump(exclude_none=True, by_alias=False)
         merged = base.model_dump(by_alias=False) | changes
         return RolloutPolicy.model_validate(merged)
+
+
+STANDARD_CANARY_SINCE = (0, 20)
+"""The KServe release that added Standard mode's ``spec.canary[]``."""
+
+
+def _release(version: str) -> tuple[int, ...]:
+    core = version.lstrip("v").split("-", 1)[0].split("+", 1)[0]
+    return tuple(int(part) for part in core.split(".") if part.isdigit())
+
+
+def mode_problems(
+    policy: RolloutPolicy, mode: str, *, gateway_api: bool, inherited: bool, kserve: str = "v0.20.0"
+) -> list[tuple[str, str, object]]:
+    """Why a deployment mode cannot carry out a rollout policy: ``(field, message, value)`` items.
+
+    ``inherited`` says the policy comes from the stack's ``rollout`` section, which the message
+    names so the reader knows where to change it. (A/B in modelmesh mode is refused by the stack
+    validation itself.)
+    """
+    where = " (from the stack's rollout policy)" if inherited else ""
+    problems: list[tuple[str, str, object]] = []
+    if policy.shadow is not None:
+        if policy.strategy != "canary":
+            problems.append(
+                (
+                    "shadow",
+                    f"a shadow phase runs before the first canary step; strategy {policy.strategy!r} has "
+                    f"no steps{where}: use strategy canary or remove shadow",
+                    policy.strategy,
+                )
+            )
+        elif mode != "standard":
+            problems.append(
+                (
+                    "shadow",
+                    f"shadow traffic needs standard mode with Gateway API (an HTTPRoute RequestMirror); "
+                    f"{mode} mode cannot mirror requests{where}: remove shadow or use deploymentMode standard",
+                    mode,
+                )
+            )
+        elif not gateway_api:
+            problems.append(
+                (
+                    "shadow",
+                    "shadow traffic mirrors requests with a Gateway API HTTPRoute, but "
+                    f"controlPlane.ingress.gatewayApi is false{where}: enable gatewayApi or remove shadow",
+                    False,
+                )
+            )
+    if (
+        mode == "standard"
+        and policy.strategy in ("canary", "ab")
+        and _release(kserve) < STANDARD_CANARY_SINCE
+    ):
+        problems.append(
+            (
+                "strategy",
+                f"Standard mode splits traffic with spec.canary, which KServe has since v0.20.0; "
+                f"versions.kserve is {kserve}{where}: upgrade KServe or use strategy direct",
+                policy.strategy,
+            )
+        )
+    if mode == "standard" and not gateway_api and policy.strategy in ("canary", "ab"):
+        problems.append(
+            (
+                "strategy",
+                "KServe splits Standard-mode traffic with Gateway API HTTPRoute weights; with "
+                f"controlPlane.ingress.gatewayApi false a {policy.strategy} split would be silently "
+                f"ignored{where}: enable gatewayApi or use strategy direct",
+                policy.strategy,
+            )
+        )
+    return problems
