@@ -380,7 +380,7 @@ def _unique(objects: list[Obj]) -> list[Obj]:
 
 def build(args: ServingPlatformArgs, *, catalog: dict[str, RuntimeSpec] | None = None) -> PlatformObjects:
     """Every object and upstream chart of a stack, in render order. Pure and deterministic."""
-    from components import control_plane, gpu_operator
+    from components import control_plane, gpu_operator, monitoring
     from components.kube import sorted_objects
 
     ctx = BuildContext(
@@ -392,6 +392,7 @@ def build(args: ServingPlatformArgs, *, catalog: dict[str, RuntimeSpec] | None =
         control_plane.contribute(args, ctx),
         gpu_operator.contribute(args, ctx),
         model_mesh.contribute(args, ctx),
+        monitoring.contribute(args, ctx),
     ]
     objects: list[Obj] = _tenant_objects(args, ctx) + _runtime_objects(args, ctx) + _model_objects(args, ctx)
     for part in parts:
