@@ -253,7 +253,9 @@ def user_config(args: ModelMeshArgs) -> dict[str, Any]:
         "podsPerRuntime": args.pods_per_runtime,
         "restProxy": {"enabled": args.rest_proxy},
         "scaleToZero": {"enabled": args.scale_to_zero, "gracePeriodSeconds": 60},
-        "metrics": {"enabled": True},
+        # Plain HTTP inside the cluster: the tenant NetworkPolicy admits only the monitoring
+        # namespace, and Prometheus need not skip TLS verification of a self-signed certificate.
+        "metrics": {"enabled": True, "scheme": "http"},
         "headlessService": True,
     }
 

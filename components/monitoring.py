@@ -1,11 +1,26 @@
-"""Prometheus monitoring of every runtime, with the queries that also gate canaries."""
+"""Prometheus monitoring of every model, with the queries that also gate canaries.
+
+Prometheus comes from kube-prometheus-stack at the pinned version (or an existing Prometheus
+operator). What modelplane authors is the scrape configuration, one PodMonitor per tenant
+namespace that knows each runtime's metrics port and copies the model, version and runtime pod
+labels onto every series, and the recording rules and SLO burn-rate alerts per model, built
+from the same PromQL the rollout gates judge canaries with.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from pydantic import Field
 
-from components.base import StrictModel
+from components.base import Contribution, StrictModel
+from components.kube import LABEL_MODEL, LABEL_RUNTIME, LABEL_VERSION, Obj, labels
+from components.runtimes import RuntimeSpec
 from components.types import DnsLabel, Duration
+from components.upstream import Chart, Versions
+
+if TYPE_CHECKING:
+    from components.serving_platform import BuildContext, ServingPlatformArgs
 
 
 class MonitoringArgs(StrictModel):
@@ -29,3 +44,135 @@ class MonitoringArgs(StrictModel):
     latency_objective_ms: int = Field(
         default=500, ge=1, le=600000, description="p99 latency objective per model, in milliseconds."
     )
+
+
+MODEL_LABELS: tuple[str, ...] = (LABEL_MODEL, LABEL_VERSION, LABEL_RUNTIME)
+"""Pod labels copied onto every scraped series (as ``modelplane_dev_model`` and so on)."""
+
+QUEUE_PROXY_PORT = "http-usermetric"
+"""Knative's queue-proxy port that serves per-revision request metrics."""
+
+MODELMESH_METRICS_PORT = "prometheus"
+
+
+def chart(args: MonitoringArgs, versions: Versions, *, tier: str) -> Chart:
+    """kube-prometheus-stack, configured to pick up modelplane's monitors and rules in every namespace."""
+    ha = tier != "dev"
+    selectors = {
+        "podMonitorSelectorNilUsesHelmValues": False,
+        "serviceMonitorSelectorNilUsesHelmValues": False,
+        "ruleSelectorNilUsesHelmValues": False,
+        "probeSelectorNilUsesHelmValues": False,
+    }
+    return Chart(
+        release="kube-prometheus-stack",
+        namespace=args.namespace,
+        repository="https://prometheus-community.github.io/helm-charts",
+        chart="kube-prometheus-stack",
+        version=versions.prometheus_stack,
+        values={
+            "prometheus": {
+                "prometheusSpec": {
+                    **selectors,
+                    "replicas": 2 if ha else 1,
+                    "retention": "15d" if ha else "2d",
+                    "scrapeInterval": args.scrape_interval,
+                    "enableAdminAPI": False,
+                }
+            },
+            "alertmanager": {"alertmanagerSpec": {"replicas": 2 if ha else 1}},
+            "grafana": {"sidecar": {"dashboards": {"enabled": True, "searchNamespace": "ALL"}}},
+        },
+        needed_by_groups=("monitoring.coreos.com",),
+        crds=True,
+        wave=0,
+    )
+
+
+def _pod_monitor(
+    namespace: str, *, stack: str, interval: str, runtimes: list[RuntimeSpec], knative: bool
+) -> Obj:
+    endpoints: list[dict[str, Any]] = []
+    for spec in runtimes:
+        endpoints.append(
+            {
+                "portNumber": spec.metrics_port,
+                "path": spec.metrics_path,
+                "interval": interval,
+                "relabelings": [
+                    {
+                        "action": "keep",
+                        "sourceLabels": ["__meta_kubernetes_pod_label_modelplane_dev_runtime"],
+                        "regex": spec.name,
+                    }
+                ],
+            }
+        )
+    if knative:
+        endpoints.append({"port": QUEUE_PROXY_PORT, "path": "/metrics", "interval": interval})
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PodMonitor",
+        "metadata": {
+            "name": "modelplane-models",
+            "namespace": namespace,
+            "labels": labels(stack, "monitoring"),
+        },
+        "spec": {
+            "selector": {"matchExpressions": [{"key": LABEL_MODEL, "operator": "Exists"}]},
+            "podTargetLabels": list(MODEL_LABELS),
+            "podMetricsEndpoints": endpoints,
+        },
+    }
+
+
+def _mesh_monitor(namespace: str, *, stack: str, interval: str) -> Obj:
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": {
+            "name": "modelplane-mesh",
+            "namespace": namespace,
+            "labels": labels(stack, "monitoring"),
+        },
+        "spec": {
+            "selector": {"matchLabels": {"modelmesh-service": "modelmesh-serving"}},
+            "endpoints": [{"port": MODELMESH_METRICS_PORT, "scheme": "http", "interval": interval}],
+        },
+    }
+
+
+def contribute(args: ServingPlatformArgs, ctx: BuildContext) -> Contribution:
+    """Monitoring's part of a stack's render: the Prometheus stack, and a monitor per tenant namespace."""
+    mon = args.monitoring
+    result = Contribution()
+    if not mon.enabled:
+        return result
+    if mon.install_prometheus:
+        result.charts.append(chart(mon, args.versions, tier=args.stack.tier))
+    by_namespace: dict[str, dict[str, Any]] = {}
+    for model, mode in zip(args.models, ctx.modes, strict=True):
+        namespace = args.tenant(model.tenant).namespace_name
+        entry = by_namespace.setdefault(namespace, {"runtimes": set(), "knative": False, "mesh": False})
+        if mode == "modelmesh":
+            entry["mesh"] = True
+            continue
+        entry["runtimes"].add(model.runtime)
+        entry["knative"] |= mode == "knative"
+    for namespace, entry in sorted(by_namespace.items()):
+        runtimes = [ctx.catalog[name] for name in sorted(entry["runtimes"])]
+        if runtimes or entry["knative"]:
+            result.objects.append(
+                _pod_monitor(
+                    namespace,
+                    stack=args.stack.name,
+                    interval=mon.scrape_interval,
+                    runtimes=runtimes,
+                    knative=entry["knative"],
+                )
+            )
+        if entry["mesh"]:
+            result.objects.append(
+                _mesh_monitor(namespace, stack=args.stack.name, interval=mon.scrape_interval)
+            )
+    return result

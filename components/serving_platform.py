@@ -528,7 +528,7 @@ def build(
     under their rollout state with the stack's changes applied: canary splits, side objects,
     shadow routes. Without one, every model renders as its stack entry alone.
     """
-    from components import control_plane, gpu_operator
+    from components import control_plane, gpu_operator, monitoring
     from components.kube import sorted_objects
 
     rollouts = None
@@ -546,6 +546,7 @@ def build(
         control_plane.contribute(args, ctx),
         gpu_operator.contribute(args, ctx),
         model_mesh.contribute(args, ctx),
+        monitoring.contribute(args, ctx),
     ]
     objects: list[Obj] = _tenant_objects(args, ctx) + _runtime_objects(args, ctx) + _model_objects(args, ctx)
     for part in parts:

@@ -54,11 +54,41 @@ def _charts(stack: ServingPlatformArgs) -> dict[str, Chart]:
 @pytest.mark.parametrize(
     ("stack", "releases"),
     [
-        ("dev", ["cert-manager", "envoy-gateway", "knative-operator", "kserve", "kserve-crd"]),
-        ("staging", ["cert-manager", "envoy-gateway", "gpu-operator", "keda", "kserve", "kserve-crd"]),
+        (
+            "dev",
+            [
+                "cert-manager",
+                "envoy-gateway",
+                "knative-operator",
+                "kserve",
+                "kserve-crd",
+                "kube-prometheus-stack",
+            ],
+        ),
+        (
+            "staging",
+            [
+                "cert-manager",
+                "envoy-gateway",
+                "gpu-operator",
+                "keda",
+                "kserve",
+                "kserve-crd",
+                "kube-prometheus-stack",
+            ],
+        ),
         (
             "prod",
-            ["cert-manager", "envoy-gateway", "gpu-operator", "keda", "kserve", "kserve-crd", "modelmesh"],
+            [
+                "cert-manager",
+                "envoy-gateway",
+                "gpu-operator",
+                "keda",
+                "kserve",
+                "kserve-crd",
+                "kube-prometheus-stack",
+                "modelmesh",
+            ],
         ),
     ],
 )
@@ -472,6 +502,7 @@ def test_component_tree(registrations: dict[str, Registration]) -> None:
         "cp-knative-operator": "kubernetes:helm.sh/v3:Release",
         "cp-kserve-crd": "kubernetes:helm.sh/v3:Release",
         "cp-kserve": "kubernetes:helm.sh/v3:Release",
+        "cp-kube-prometheus-stack": "kubernetes:helm.sh/v3:Release",
         "knative-operator-namespace:knative-serving": "kubernetes:core/v1:Namespace",
         "knative-operator-knativeserving:knative-serving/knative-serving": "kubernetes:operator.knative.dev/v1beta1:KnativeServing",
     }

@@ -465,6 +465,7 @@ def test_serving_platform_installs_the_mesh_and_registers_its_groups(
             "gpu-pool",
             "model",
             "modelmesh",
+            "monitoring",
             "runtime",
             "tenant",
         ]

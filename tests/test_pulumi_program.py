@@ -156,6 +156,7 @@ def _owner(label: str) -> type[pulumi.ComponentResource]:
         "model": platform_resources.ModelCatalog,
         "modelmesh": mesh_resources.ModelMesh,
         "gpu-pool": mesh_resources.GpuRuntimePool,
+        "monitoring": platform_resources.Monitoring,
     }
     return owners.get(label, platform_resources.PlatformConfig)
 

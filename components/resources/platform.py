@@ -140,6 +140,10 @@ class PlatformConfig(_ObjectGroup):
     """modelplane-authored configuration of the platform's own software."""
 
 
+class Monitoring(_ObjectGroup):
+    """PodMonitors, ServiceMonitors and PrometheusRules (recording rules and SLO alerts) of the models."""
+
+
 def _creates_namespaces(objects: Sequence[Obj]) -> bool:
     return any(o["kind"] == "Namespace" for o in objects)
 
@@ -148,6 +152,7 @@ _GROUPS: dict[str, type[_ObjectGroup]] = {
     "tenant": Tenants,
     "runtime": RuntimeCatalog,
     "model": ModelCatalog,
+    "monitoring": Monitoring,
 }
 
 

@@ -101,5 +101,6 @@ def test_long_lists_are_capped_and_counted(monkeypatch: pytest.MonkeyPatch) -> N
 def test_destructive_count_is_the_total_even_when_the_list_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(markdown, "MAX_LIST", 1)
     text = to_markdown(preview({**BASE, "models": BASE["models"][:1]}))
-    assert "> **3 destructive changes**: merging deletes or recreates what serves now." in text
-    assert "> - _2 more destructive changes; run `modelplane preview --format json` for all_" in text
+    # Two InferenceServices, the mesh runtime and the mesh's ServiceMonitor go with the two models.
+    assert "> **4 destructive changes**: merging deletes or recreates what serves now." in text
+    assert "> - _3 more destructive changes; run `modelplane preview --format json` for all_" in text
