@@ -9,6 +9,7 @@ on a 2-core machine, with time growing linearly.
 from __future__ import annotations
 
 import gc
+import json
 import math
 import resource
 import sys
@@ -20,6 +21,7 @@ from typing import Any
 import yaml
 
 from components.render import stream_objects, to_yaml_stream
+from components.rollout.cli import without_cyclic_gc
 from components.serving_platform import build
 from components.stack import load_stack
 
@@ -55,11 +57,19 @@ def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure(models: int, directory: Path) -> dict[str, float]:
-    """Seconds per stage for one catalog size."""
+def measure(models: int, directory: Path, *, as_json: bool = False) -> dict[str, float]:
+    """Seconds per stage for one catalog size, as the CLI runs it (cyclic GC off)."""
     path = directory / f"bench-{models}.yaml"
-    path.write_text(yaml.dump(stack_data(models), Dumper=yaml.CSafeDumper, sort_keys=False))
+    data = stack_data(models)
+    path.write_text(
+        json.dumps(data, indent=1) if as_json else yaml.dump(data, Dumper=yaml.CSafeDumper, sort_keys=False)
+    )
     gc.collect()
+    with without_cyclic_gc():
+        return _stages(path)
+
+
+def _stages(path: Path) -> dict[str, float]:
     t0 = time.perf_counter()
     stack = load_stack(path)
     t1 = time.perf_counter()
@@ -78,24 +88,27 @@ def measure(models: int, directory: Path) -> dict[str, float]:
 
 
 def main(sizes: list[int] | None = None) -> None:
-    """Print the render table."""
+    """Print the render table, for a stack file written as YAML and as JSON."""
     sizes = sizes or [1_000, 5_000, 20_000]
-    print("Render: stack file -> validated args -> objects -> YAML stream (one process)")
     print(
-        f"{'models':>8} {'objects':>8} {'load s':>8} {'build s':>8} {'yaml s':>8} {'total s':>8} {'out MiB':>8}"
+        "Render: stack file -> validated args -> objects -> YAML stream (one process, cyclic GC off as in the CLI)"
     )
-    rows: dict[int, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for n in sizes:
-            rows[n] = row = measure(n, Path(tmp))
-            print(
-                f"{n:>8} {int(row['objects']):>8} {row['load']:>8.2f} {row['build']:>8.2f} "
-                f"{row['yaml']:>8.2f} {row['total']:>8.2f} {row['mib']:>8.1f}"
-            )
-    if len(sizes) >= 2 and sizes[-2] > 0:
-        a, b = sizes[-2], sizes[-1]
-        exponent = math.log(rows[b]["total"] / rows[a]["total"]) / math.log(b / a)
-        print(f"growth exponent {a}->{b}: {exponent:.2f} (1.0 is linear); peak RSS {_rss_mib():.0f} MiB")
+    header = ("file", "models", "objects", "load s", "build s", "yaml s", "total s", "out MiB")
+    print(" ".join(f"{h:>8}" for h in header))
+    for as_json in (False, True):
+        rows: dict[int, dict[str, float]] = {}
+        kind = "json" if as_json else "yaml"
+        with tempfile.TemporaryDirectory() as tmp:
+            for n in sizes:
+                rows[n] = row = measure(n, Path(tmp), as_json=as_json)
+                cells = (kind, n, int(row["objects"]))
+                timings = (row["load"], row["build"], row["yaml"], row["total"], row["mib"])
+                print(" ".join(f"{c:>8}" for c in cells) + " " + " ".join(f"{t:>8.2f}" for t in timings))
+        if len(sizes) >= 2 and sizes[-2] > 0:
+            a, b = sizes[-2], sizes[-1]
+            exponent = math.log(rows[b]["total"] / rows[a]["total"]) / math.log(b / a)
+            print(f"{kind}: growth exponent {a}->{b}: {exponent:.2f} (1.0 is linear)")
+    print(f"peak RSS {_rss_mib():.0f} MiB")
 
 
 if __name__ == "__main__":

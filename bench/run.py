@@ -86,7 +86,26 @@ def bench_plan_speed() -> None:
     _table(["models", "validate", "plan", "GPUs at max", "mesh runtimes"], rows)
 
 
-BENCHMARKS: dict[str, Callable[[], None]] = {"packing": bench_packing, "plan-speed": bench_plan_speed}
+def bench_render() -> None:
+    """Stack file to GitOps YAML stream at 1k/5k/20k models (``bench/render_bench.py``)."""
+    import render_bench
+
+    render_bench.main()
+
+
+def bench_rollout() -> None:
+    """Render + diff of a 1% version bump (``bench/rollout_bench.py``)."""
+    import rollout_bench
+
+    rollout_bench.main()
+
+
+BENCHMARKS: dict[str, Callable[[], None]] = {
+    "render": bench_render,
+    "rollout": bench_rollout,
+    "packing": bench_packing,
+    "plan-speed": bench_plan_speed,
+}
 
 
 def main(argv: list[str]) -> int:
@@ -96,6 +115,7 @@ def main(argv: list[str]) -> int:
         print(f"unknown benchmark(s): {', '.join(unknown)} (known: {', '.join(BENCHMARKS)})", file=sys.stderr)
         return 2
     for name in names:
+        print(f"\n## {name}\n")
         BENCHMARKS[name]()
     return 0
 

@@ -278,8 +278,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:
         # --help and usage errors: return their code, so in-process callers get an int too.
         return exit_.code if isinstance(exit_.code, int) else EXIT_INPUT
+    from components.rollout.cli import without_cyclic_gc
+
     try:
-        code: int = args.func(args)
+        with without_cyclic_gc():
+            code: int = args.func(args)
         return code
     except StackError as err:
         for line in err.problems:

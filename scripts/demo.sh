@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The modelplane demo: validate, render and summarise the example stacks.
+# The modelplane demo: validate, render and summarise the example stacks, plan prod's
+# capacity, and preview and advance a canary rollout.
 #
 # `make demo` has already created .venv and installed modelplane; this script sets up
 # nothing else. It runs from the project root and writes deploy/<stack>/ for each stack.
@@ -41,3 +42,9 @@ for stack in "${STACKS[@]}"; do
 done
 
 # -- Further parts of the demo (rollout preview, capacity plan) go below this line. --
+
+heading "4. Capacity plan of prod (GPU bin packing, mesh density, pod and IP budgets)"
+"$MODELPLANE" plan stacks/prod.yaml
+
+heading "5. A canary rollout, derived by diffing, previewed as a pull request would see it"
+bash scripts/demo_rollout.sh

@@ -572,3 +572,36 @@ def test_cli_validate_reports_every_file(in_tmp: Path) -> None:
         result.stderr
         == "bad.yaml: <root>: the file is empty; a stack file is a mapping with at least `stack`\n"
     )
+
+
+# -- stack files written as JSON (a subset of YAML, read by a faster path) ------------------------
+
+
+def test_a_json_stack_loads_exactly_like_its_yaml(tmp_path: Path) -> None:
+    import json
+
+    import yaml
+
+    source = Path(__file__).resolve().parent.parent / "stacks" / "staging.yaml"
+    data = yaml.safe_load(source.read_text(encoding="utf-8"))
+    as_json = tmp_path / "staging.yaml"
+    as_json.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    assert load_stack(as_json) == load_stack(source)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            '{"stack": {"name": "x", "tier": "dev"}, "stack": {}}',
+            "stack: duplicate key (first at line 1, again at line 1)",
+        ),
+        ('{"stack": {"name": "x", "tier": "dev"}, "models": NaN}', 'models: must be a list (got "NaN")'),
+    ],
+)
+def test_json_that_json_cannot_vouch_for_is_read_as_yaml(tmp_path: Path, text: str, problem: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(StackError) as raised:
+        load_stack(path)
+    assert raised.value.problems == [f"{path}: {problem}"]
