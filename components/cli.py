@@ -288,6 +288,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in err.problems:
             print(line, file=sys.stderr)
         return EXIT_INPUT
+    except LockError as err:
+        # Lock problems are already `FILE: field.path: message` lines.
+        print(str(err), file=sys.stderr)
+        return EXIT_INPUT
     except PlatformError as err:
         print(f"modelplane: {err}", file=sys.stderr)
         return EXIT_INPUT

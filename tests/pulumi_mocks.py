@@ -182,3 +182,28 @@ def run_program(stack: str, *, stack_file: Path | None = None) -> Recording:
     """Run the real ``platform/__main__.py`` for a Pulumi stack, as ``pulumi up -s <stack>`` would."""
     config = {"modelplane:stackFile": str(stack_file)} if stack_file is not None else None
     return run(lambda: runpy.run_path(str(PROGRAM), run_name="__main__"), stack=stack, config=config)
+
+
+class ResourceRecorder(pulumi.runtime.Mocks):
+    """The plainest recording mock: every registration's ``MockResourceArgs``, in order.
+
+    For component tests run with ``@pulumi.runtime.test`` that only need type tokens, names
+    and inputs (the program tests use ``RecordingMocks``, which also sees options).
+    """
+
+    def __init__(self) -> None:
+        self.resources: list[pulumi.runtime.MockResourceArgs] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        self.resources.append(args)
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        return {}
+
+
+def install_recorder() -> ResourceRecorder:
+    """A fresh ``ResourceRecorder`` set as Pulumi's mocks."""
+    mocks = ResourceRecorder()
+    pulumi.runtime.set_mocks(mocks, preview=False)
+    return mocks

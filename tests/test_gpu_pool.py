@@ -17,6 +17,8 @@ from components.stack import parse_stack
 from components.tenant import TenantArgs, quota_resources
 from components.validation import CrdSchemas
 from tests.conftest import schema_problems
+from tests.pulumi_mocks import ResourceRecorder as _Recorder
+from tests.pulumi_mocks import install_recorder
 
 EXCLUSIVE = {"name": "h100", "product": "NVIDIA-H100", "gpusPerNode": 8, "maxNodes": 4}
 MIG = {
@@ -362,23 +364,9 @@ def test_tenant_with_gpu_quota_gets_a_resource_quota() -> None:
     assert quota["spec"] == {"hard": {"requests.nvidia.com/gpu.shared": "6"}}
 
 
-class _Recorder(pulumi.runtime.Mocks):
-    def __init__(self) -> None:
-        self.resources: list[pulumi.runtime.MockResourceArgs] = []
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        self.resources.append(args)
-        return f"{args.name}-id", dict(args.inputs)
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
-        return {}
-
-
 @pytest.fixture
 def recorder() -> _Recorder:
-    mocks = _Recorder()
-    pulumi.runtime.set_mocks(mocks, preview=False)
-    return mocks
+    return install_recorder()
 
 
 @pulumi.runtime.test

@@ -20,6 +20,8 @@ from components.stack import parse_stack
 from components.upstream import Versions
 from components.validation import CrdSchemas
 from tests.conftest import REFERENCE_DIR, schema_problems
+from tests.pulumi_mocks import ResourceRecorder as _Recorder
+from tests.pulumi_mocks import install_recorder
 
 POOL = {
     "name": "l4",
@@ -375,23 +377,9 @@ def test_etcd_pods_meet_pod_security_restricted() -> None:
             assert container["resources"]["limits"] and container["resources"]["requests"]
 
 
-class _Recorder(pulumi.runtime.Mocks):
-    def __init__(self) -> None:
-        self.resources: list[pulumi.runtime.MockResourceArgs] = []
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        self.resources.append(args)
-        return f"{args.name}-id", dict(args.inputs)
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
-        return {}
-
-
 @pytest.fixture
 def recorder() -> _Recorder:
-    mocks = _Recorder()
-    pulumi.runtime.set_mocks(mocks, preview=False)
-    return mocks
+    return install_recorder()
 
 
 @pulumi.runtime.test

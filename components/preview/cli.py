@@ -19,7 +19,7 @@ import sys
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from components.errors import LockError, PreviewError
+from components.errors import PreviewError
 
 EXIT_DESTRUCTIVE = 3
 GIT_TIMEOUT = 30.0
@@ -91,23 +91,15 @@ def cmd_preview(ns: argparse.Namespace) -> int:
     """Preview what merging a change to a stack does: rollouts, objects, capacity, warnings."""
     from components.preview.markdown import to_markdown
     from components.preview.preview import Side, build_preview, is_destructive
-    from components.rollout.cli import without_cyclic_gc
     from components.rollout.lock import lock_path, read_lock
     from components.stack import load_stack
 
-    try:
-        with without_cyclic_gc():
-            file = Path(ns.file)
-            args = load_stack(file)
-            head = Side(args, read_lock(lock_path(file), stack=args.stack.name), str(file))
-            base = read_base(file, ns.base)
-            preview = build_preview(head, base)
-    except LockError as err:
-        print(str(err), file=sys.stderr)
-        return 2
-    except PreviewError as err:
-        print(f"modelplane: {err}", file=sys.stderr)
-        return 2
+    # Input errors (stack, lock, base) reach components.cli.main, which reports them (exit 2).
+    file = Path(ns.file)
+    args = load_stack(file)
+    head = Side(args, read_lock(lock_path(file), stack=args.stack.name), str(file))
+    base = read_base(file, ns.base)
+    preview = build_preview(head, base)
     if ns.format == "json":
         sys.stdout.write(json.dumps(preview, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     else:

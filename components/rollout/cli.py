@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import gc
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from components.errors import LockError, RolloutError
+from components.errors import RolloutError
 from components.rollout import state
 from components.rollout.diff import DECISION_TEXT, ModelDecision, model_decisions
 from components.rollout.lock import Lock, ModelRecord, empty_lock, lock_path, read_lock, same_lock, write_lock
@@ -111,19 +110,6 @@ def without_cyclic_gc() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-def _run(func: Any, ns: argparse.Namespace) -> int:
-    try:
-        with without_cyclic_gc():
-            code: int = func(ns)
-        return code
-    except LockError as err:
-        print(str(err), file=sys.stderr)
-        return 2
-    except RolloutError as err:
-        print(f"modelplane: {err}", file=sys.stderr)
-        return 2
 
 
 # --- apply -------------------------------------------------------------------------------
@@ -357,7 +343,7 @@ def add_rollout_parser(sub: Any) -> None:
             )
 
     def attach(p: argparse.ArgumentParser, func: Any) -> None:
-        p.set_defaults(func=lambda ns: _run(func, ns))
+        p.set_defaults(func=func)
 
     p = commands.add_parser("status", help="where each model stands", description=cmd_status.__doc__)
     common(p)

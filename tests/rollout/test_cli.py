@@ -154,7 +154,7 @@ def test_render_refuses_a_corrupt_lock(stack: Path, capsys: pytest.CaptureFixtur
     assert run("render", str(stack), "-o", "-") == 2
     assert (
         capsys.readouterr().err
-        == f"modelplane: {lock_path(stack)}: stack: the lock is for stack 'other', not 'test'\n"
+        == f"{lock_path(stack)}: stack: the lock is for stack 'other', not 'test'\n"
     )
 
 
