@@ -56,7 +56,7 @@ def test_e2e_script_names_what_is_missing() -> None:
 def test_kind_pulumi_up() -> None:
     missing = _missing_tools()
     if missing:
-        pytest.skip("e2e needs " + "; ".join(missing))
+        pytest.skip("e2e cannot run here: " + "; ".join(missing))
     if os.environ.get("MODELPLANE_E2E") != "1":
         pytest.skip("e2e takes many minutes; set MODELPLANE_E2E=1 to run it")
     result = subprocess.run(["bash", str(SCRIPT)], timeout=3600, check=False)

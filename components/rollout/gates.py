@@ -25,6 +25,10 @@ metric comes from depends on the deployment mode, because KServe exposes no unif
   requests sent to it by name (smoke tests), so these gates judge those.
 
 A gate with no data fails (nothing proves the candidate healthy), except in a dry run.
+
+``model_queries`` builds these queries for any selector: ``candidate_selector`` for a gate, and
+``model_selector`` (every version of a model) for the SLO recording rules and burn-rate alerts
+that ``components.monitoring`` renders, so a canary is judged on what the model's SLO measures.
 """
 
 from __future__ import annotations
@@ -91,67 +95,104 @@ def _sel(*matchers: str) -> str:
     return "{" + ",".join(matchers) + "}"
 
 
-def _queries(target: Target) -> dict[str, str | tuple[None, str]]:
-    """PromQL per built-in gate metric for a target: a query, or (None, why not)."""
+Query = str | tuple[None, str]
+"""A PromQL query, or (None, why the runtime cannot answer it)."""
+
+
+def candidate_selector(target: Target) -> list[str]:
+    """Label matchers that select a rollout candidate's series (and nothing of the stable version)."""
     ns = f'namespace="{target.namespace}"'
-    w = target.window
     if target.mode == "knative":
-        sel = [
+        return [
             ns,
             f'configuration_name="{target.model}-predictor"',
             f'modelplane_dev_version="{target.version}"',
         ]
-        return {
-            "error-rate": _ERROR_RATIO.format(
-                failed="revision_app_request_count" + _sel(*sel, 'response_code_class="5xx"'),
-                total="revision_app_request_count" + _sel(*sel),
-                window=w,
-            ),
-            "latency-p99": _P99.format(bucket="revision_app_request_latencies_bucket" + _sel(*sel), window=w)
-            + " / 1000",
-        }
     if target.mode == "modelmesh":
-        sel = [ns, f'vModelId="{side_name(target.model, target.name)}"']
+        return [ns, f'vModelId="{side_name(target.model, target.name)}"']
+    return [ns, f'pod=~"{target.model}-{target.name}-predictor-.*"']
+
+
+def model_selector(mode: str, namespace: str, model: str) -> list[str]:
+    """Label matchers that select every version of a model: what its SLO is measured on.
+
+    Knative: the model's predictor configuration (all its revisions). ModelMesh: the model's
+    ``vModelId`` (a candidate's side object has its own). Standard: the pods of the unnamed
+    predictor (``<model>-predictor-*``) and of every named one (``<model>-<name>-predictor-*``,
+    stable and canary), narrowed by the ``modelplane_dev_model`` pod label so that a model named
+    ``a-b`` is not counted as a version of ``a``.
+    """
+    ns = f'namespace="{namespace}"'
+    if mode == "knative":
+        return [ns, f'configuration_name="{model}-predictor"']
+    if mode == "modelmesh":
+        return [ns, f'vModelId="{model}"']
+    return [
+        ns,
+        f'pod=~"{model}-predictor-.*|{model}-.+-predictor-.*"',
+        f'modelplane_dev_model="{model}"',
+    ]
+
+
+def model_queries(mode: str, runtime: str, selector: list[str], window: str) -> dict[str, Query]:
+    """PromQL per built-in gate metric (``error-rate``, ``latency-p99``), or why there is none.
+
+    ``selector`` picks the pods or model (``candidate_selector`` for a gate, ``model_selector``
+    for an SLO); ``window`` is the rate window. Rollout gates and the SLO recording rules both
+    come from here, so a canary is judged on exactly what the model's SLO measures.
+    """
+    w = window
+    if mode == "knative":
         return {
             "error-rate": _ERROR_RATIO.format(
-                failed="modelmesh_api_request_milliseconds_count" + _sel(*sel, 'code!="OK"'),
-                total="modelmesh_api_request_milliseconds_count" + _sel(*sel),
+                failed="revision_app_request_count" + _sel(*selector, 'response_code_class="5xx"'),
+                total="revision_app_request_count" + _sel(*selector),
                 window=w,
             ),
             "latency-p99": _P99.format(
-                bucket="modelmesh_api_request_milliseconds_bucket" + _sel(*sel), window=w
+                bucket="revision_app_request_latencies_bucket" + _sel(*selector), window=w
             )
             + " / 1000",
         }
-    pods = [ns, f'pod=~"{target.model}-{target.name}-predictor-.*"']
-    runtime = target.runtime
+    if mode == "modelmesh":
+        return {
+            "error-rate": _ERROR_RATIO.format(
+                failed="modelmesh_api_request_milliseconds_count" + _sel(*selector, 'code!="OK"'),
+                total="modelmesh_api_request_milliseconds_count" + _sel(*selector),
+                window=w,
+            ),
+            "latency-p99": _P99.format(
+                bucket="modelmesh_api_request_milliseconds_bucket" + _sel(*selector), window=w
+            )
+            + " / 1000",
+        }
     no_failures = (None, f"runtime {runtime!r} counts no failed requests in standard mode")
     no_latency = (None, f"runtime {runtime!r} exposes no latency histogram in standard mode")
     if runtime in KSERVE_SDK_RUNTIMES:
         return {
             "error-rate": no_failures,
-            "latency-p99": _P99.format(bucket="request_predict_seconds_bucket" + _sel(*pods), window=w),
+            "latency-p99": _P99.format(bucket="request_predict_seconds_bucket" + _sel(*selector), window=w),
         }
     if runtime == "huggingface":
         return {
             "error-rate": no_failures,
             "latency-p99": _P99.format(
-                bucket="vllm:e2e_request_latency_seconds_bucket" + _sel(*pods), window=w
+                bucket="vllm:e2e_request_latency_seconds_bucket" + _sel(*selector), window=w
             ),
         }
     if runtime == "mlserver":
-        failed = "model_infer_request_failure_total" + _sel(*pods)
+        failed = "model_infer_request_failure_total" + _sel(*selector)
         return {
-            "error-rate": f"sum(rate({failed}[{w}])) / (sum(rate(model_infer_request_success_total{_sel(*pods)}[{w}])) + sum(rate({failed}[{w}])))",
+            "error-rate": f"sum(rate({failed}[{w}])) / (sum(rate(model_infer_request_success_total{_sel(*selector)}[{w}])) + sum(rate({failed}[{w}])))",
             "latency-p99": _P99.format(
-                bucket="rest_server_request_duration_seconds_bucket" + _sel(*pods, 'path=~".*/infer"'),
+                bucket="rest_server_request_duration_seconds_bucket" + _sel(*selector, 'path=~".*/infer"'),
                 window=w,
             ),
         }
     if runtime == "triton":
-        failed = "nv_inference_request_failure" + _sel(*pods)
+        failed = "nv_inference_request_failure" + _sel(*selector)
         return {
-            "error-rate": f"sum(rate({failed}[{w}])) / (sum(rate(nv_inference_request_success{_sel(*pods)}[{w}])) + sum(rate({failed}[{w}])))",
+            "error-rate": f"sum(rate({failed}[{w}])) / (sum(rate(nv_inference_request_success{_sel(*selector)}[{w}])) + sum(rate({failed}[{w}])))",
             "latency-p99": (
                 None,
                 "Triton exports cumulative duration counters, not a histogram, so a p99 cannot be computed",
@@ -180,7 +221,7 @@ def fill_custom(query: str, target: Target) -> str:
 
 def compile_gates(gates: list[Gate], target: Target) -> list[CompiledGate]:
     """Every gate as PromQL for the target's mode and runtime."""
-    built = _queries(target)
+    built = model_queries(target.mode, target.runtime, candidate_selector(target), target.window)
     result: list[CompiledGate] = []
     for gate in gates:
         if gate.metric == "custom":
