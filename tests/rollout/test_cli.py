@@ -153,8 +153,7 @@ def test_render_refuses_a_corrupt_lock(stack: Path, capsys: pytest.CaptureFixtur
     lock_path(stack).write_text("schemaVersion: 1\nstack: other\nmodels: {}\n")
     assert run("render", str(stack), "-o", "-") == 2
     assert (
-        capsys.readouterr().err
-        == f"{lock_path(stack)}: stack: the lock is for stack 'other', not 'test'\n"
+        capsys.readouterr().err == f"{lock_path(stack)}: stack: the lock is for stack 'other', not 'test'\n"
     )
 
 
