@@ -277,20 +277,6 @@ class GpuPoolArgs(StrictModel):
             }
         return {"nvidia.com/gpu": self.gpus_per_node}
 
-    def gpu_fraction(self, resource: str) -> float:
-        """Physical GPUs one unit of a resource stands for (a share, a MIG slice, a whole GPU)."""
-        sharing = self.sharing
-        if isinstance(sharing, TimeSlicingSharing):
-            return 1 / sharing.replicas
-        if isinstance(sharing, MigSharing):
-            profile = (
-                next(iter(sharing.profiles))
-                if sharing.strategy == "single"
-                else resource.split("mig-", 1)[-1]
-            )
-            return MIG_PROFILES[profile]["slices"] / 7
-        return 1.0
-
     def tolerations(self) -> list[dict[str, str]]:
         """Tolerations matching the pool's taints."""
         result = []

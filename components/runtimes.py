@@ -26,6 +26,9 @@ from components.types import ImageRef, Quantity
 
 Protocol = Literal["v1", "v2", "grpc-v1", "grpc-v2"]
 
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader where PyYAML has it: every runtime render parses its template's output."""
+
 RUNTIMES_DIR_ENV = "MODELPLANE_RUNTIMES"
 """Environment variable naming another runtime catalog directory."""
 
@@ -357,7 +360,7 @@ def render_runtime(
     }
     text = _template((directory or catalog_dir()).resolve()).render(**context)
     try:
-        rendered = yaml.safe_load(text)
+        rendered = yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError as err:  # pragma: no cover - a broken template is a bug, not bad input
         raise PlatformError(f"runtime template produced invalid YAML for {name}: {err}") from err
     if not isinstance(rendered, dict):  # pragma: no cover

@@ -24,7 +24,6 @@ Metric = Literal["concurrency", "rps", "cpu", "memory", "queue-depth", "gpu-util
 
 KNATIVE_METRICS: tuple[str, ...] = ("concurrency", "rps")
 HPA_METRICS: tuple[str, ...] = ("cpu", "memory")
-KEDA_METRICS: tuple[str, ...] = ("concurrency", "rps", "queue-depth", "gpu-utilization", "tokens-per-second")
 
 DEFAULT_TARGETS: dict[str, int] = {
     "concurrency": 10,

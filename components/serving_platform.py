@@ -9,7 +9,7 @@ model asks) and report every problem at once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -348,11 +348,6 @@ class BuildContext:
         """Whether any model runs in Knative mode."""
         return "knative" in self.modes
 
-    @property
-    def uses_mesh(self) -> bool:
-        """Whether any model runs in the model mesh."""
-        return "modelmesh" in self.modes
-
 
 def uses_keda(args: ServingPlatformArgs, ctx: BuildContext) -> bool:
     """Whether any Standard-mode model scales on a Prometheus metric through KEDA."""
@@ -381,41 +376,67 @@ def _runtime_objects(args: ServingPlatformArgs, ctx: BuildContext) -> list[Obj]:
     return result
 
 
+def _render_model(
+    args: ServingPlatformArgs,
+    ctx: BuildContext,
+    version: ModelArgs,
+    *,
+    mode: DeploymentMode,
+    namespace: str,
+    predictor_overrides: dict[str, Any] | None = None,
+    canary: list[dict[str, Any]] | None = None,
+) -> list[Obj]:
+    """One model entry's objects (``components.model.objects``) with the stack's context filled in."""
+    from components import model
+    from components.scaling import prometheus_address
+
+    return model.objects(
+        version,
+        stack=args.stack.name,
+        namespace=namespace,
+        mode=mode,
+        runtime=ctx.catalog[version.runtime],
+        pool=args.pool(version.resources.pool),
+        predictor_overrides=predictor_overrides,
+        canary=canary,
+        prometheus=prometheus_address(args.monitoring.namespace),
+    )
+
+
+def _custom_runtime(
+    args: ServingPlatformArgs, ctx: BuildContext, version: ModelArgs, *, namespace: str, name: str
+) -> list[Obj]:
+    """The namespaced ServingRuntime a ``custom`` model brings its image in; nothing for catalog runtimes."""
+    from components.kube import labels
+    from components.runtimes import FormatSpec, render_runtime
+
+    if version.runtime != "custom":
+        return []
+    return [
+        render_runtime(
+            ctx.catalog["custom"],
+            name=name,
+            namespace=namespace,
+            labels=labels(args.stack.name, "runtime"),
+            image=version.image,
+            formats=[FormatSpec(name=version.format.name, version=version.format.version, auto_select=False)],
+        )
+    ]
+
+
 def _model_objects(args: ServingPlatformArgs, ctx: BuildContext) -> list[Obj]:
     """Every model's objects (and the ServingRuntime of each `custom` model)."""
-    from components import model
-    from components.kube import dns_name, labels
-    from components.runtimes import FormatSpec, render_runtime
-    from components.scaling import prometheus_address
+    from components.kube import dns_name
 
     result: list[Obj] = []
     for m, mode in zip(args.models, ctx.modes, strict=True):
         namespace = args.tenant(m.tenant).namespace_name
-        spec = ctx.catalog[m.runtime]
         record = ctx.rollouts.get(f"{namespace}/{m.name}") if ctx.rollouts is not None else None
         if record is not None:
             result += _rollout_objects(args, ctx, m, mode, namespace, record)
             continue
-        if m.runtime == "custom":
-            result.append(
-                render_runtime(
-                    spec,
-                    name=dns_name(m.name, "runtime"),
-                    namespace=namespace,
-                    labels=labels(args.stack.name, "runtime"),
-                    image=m.image,
-                    formats=[FormatSpec(name=m.format.name, version=m.format.version, auto_select=False)],
-                )
-            )
-        result += model.objects(
-            m,
-            stack=args.stack.name,
-            namespace=namespace,
-            mode=mode,
-            runtime=spec,
-            pool=args.pool(m.resources.pool),
-            prometheus=prometheus_address(args.monitoring.namespace),
-        )
+        result += _custom_runtime(args, ctx, m, namespace=namespace, name=dns_name(m.name, "runtime"))
+        result += _render_model(args, ctx, m, mode=mode, namespace=namespace)
     return result
 
 
@@ -428,13 +449,7 @@ def _rollout_objects(
     record: ModelRecord,
 ) -> list[Obj]:
     """A model's objects under its rollout state (see ``components.rollout.compile``)."""
-    from typing import Any
-
-    from components import model
-    from components.kube import labels
     from components.rollout.compile import Routing, model_objects
-    from components.runtimes import FormatSpec, render_runtime
-    from components.scaling import prometheus_address
 
     def render(
         version: ModelArgs,
@@ -442,33 +457,18 @@ def _rollout_objects(
         predictor_overrides: dict[str, Any] | None = None,
         canary: list[dict[str, Any]] | None = None,
     ) -> list[Obj]:
-        return model.objects(
+        return _render_model(
+            args,
+            ctx,
             version,
-            stack=args.stack.name,
-            namespace=namespace,
             mode=mode,
-            runtime=ctx.catalog[version.runtime],
-            pool=args.pool(version.resources.pool),
+            namespace=namespace,
             predictor_overrides=predictor_overrides,
             canary=canary,
-            prometheus=prometheus_address(args.monitoring.namespace),
         )
 
     def custom_runtime(version: ModelArgs, name: str) -> list[Obj]:
-        if version.runtime != "custom":
-            return []
-        return [
-            render_runtime(
-                ctx.catalog["custom"],
-                name=name,
-                namespace=namespace,
-                labels=labels(args.stack.name, "runtime"),
-                image=version.image,
-                formats=[
-                    FormatSpec(name=version.format.name, version=version.format.version, auto_select=False)
-                ],
-            )
-        ]
+        return _custom_runtime(args, ctx, version, namespace=namespace, name=name)
 
     ingress = args.control_plane.ingress
     routing = Routing(

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic.alias_generators import to_snake
 
-from components.kube import LABEL_MODEL, Obj, ObjectKey, key_of, sort_key
+from components.kube import Obj, ObjectKey, key_of, sort_key
 from components.rollout.lock import Lock, VersionRecord, model_key
 from components.rollout.version import IN_PLACE_FIELDS, changed_fields, digest_of, version_spec
 
@@ -364,9 +364,3 @@ def model_decisions(
             )
     decisions.sort(key=lambda d: d.key)
     return decisions
-
-
-def model_of(obj: Obj) -> str | None:
-    """The model an object belongs to, from its labels."""
-    value = obj.get("metadata", {}).get("labels", {}).get(LABEL_MODEL)
-    return value if isinstance(value, str) else None

@@ -134,6 +134,31 @@ def model_selector(mode: str, namespace: str, model: str) -> list[str]:
     ]
 
 
+_SIDECAR_METRICS: dict[str, tuple[str, str, str]] = {
+    # mode: (request counter, matcher of failed requests, latency histogram in milliseconds)
+    "knative": (
+        "revision_app_request_count",
+        'response_code_class="5xx"',
+        "revision_app_request_latencies_bucket",
+    ),
+    "modelmesh": (
+        "modelmesh_api_request_milliseconds_count",
+        'code!="OK"',
+        "modelmesh_api_request_milliseconds_bucket",
+    ),
+}
+"""Modes where something beside the runtime (queue-proxy, ModelMesh) counts every request."""
+
+
+def _failure_ratio(success: str, failure: str, selector: list[str], window: str) -> str:
+    """Failures over all requests, from a runtime's separate success and failure counters."""
+    failed = failure + _sel(*selector)
+    return (
+        f"sum(rate({failed}[{window}])) / "
+        f"(sum(rate({success}{_sel(*selector)}[{window}])) + sum(rate({failed}[{window}])))"
+    )
+
+
 def model_queries(mode: str, runtime: str, selector: list[str], window: str) -> dict[str, Query]:
     """PromQL per built-in gate metric (``error-rate``, ``latency-p99``), or why there is none.
 
@@ -142,29 +167,14 @@ def model_queries(mode: str, runtime: str, selector: list[str], window: str) -> 
     come from here, so a canary is judged on exactly what the model's SLO measures.
     """
     w = window
-    if mode == "knative":
+    if mode in _SIDECAR_METRICS:
+        counter, failed, bucket = _SIDECAR_METRICS[mode]
         return {
             "error-rate": _ERROR_RATIO.format(
-                failed="revision_app_request_count" + _sel(*selector, 'response_code_class="5xx"'),
-                total="revision_app_request_count" + _sel(*selector),
-                window=w,
+                failed=counter + _sel(*selector, failed), total=counter + _sel(*selector), window=w
             ),
-            "latency-p99": _P99.format(
-                bucket="revision_app_request_latencies_bucket" + _sel(*selector), window=w
-            )
-            + " / 1000",
-        }
-    if mode == "modelmesh":
-        return {
-            "error-rate": _ERROR_RATIO.format(
-                failed="modelmesh_api_request_milliseconds_count" + _sel(*selector, 'code!="OK"'),
-                total="modelmesh_api_request_milliseconds_count" + _sel(*selector),
-                window=w,
-            ),
-            "latency-p99": _P99.format(
-                bucket="modelmesh_api_request_milliseconds_bucket" + _sel(*selector), window=w
-            )
-            + " / 1000",
+            # Both histograms are in milliseconds; gates and SLOs speak seconds.
+            "latency-p99": _P99.format(bucket=bucket + _sel(*selector), window=w) + " / 1000",
         }
     no_failures = (None, f"runtime {runtime!r} counts no failed requests in standard mode")
     no_latency = (None, f"runtime {runtime!r} exposes no latency histogram in standard mode")
@@ -181,18 +191,20 @@ def model_queries(mode: str, runtime: str, selector: list[str], window: str) -> 
             ),
         }
     if runtime == "mlserver":
-        failed = "model_infer_request_failure_total" + _sel(*selector)
         return {
-            "error-rate": f"sum(rate({failed}[{w}])) / (sum(rate(model_infer_request_success_total{_sel(*selector)}[{w}])) + sum(rate({failed}[{w}])))",
+            "error-rate": _failure_ratio(
+                "model_infer_request_success_total", "model_infer_request_failure_total", selector, w
+            ),
             "latency-p99": _P99.format(
                 bucket="rest_server_request_duration_seconds_bucket" + _sel(*selector, 'path=~".*/infer"'),
                 window=w,
             ),
         }
     if runtime == "triton":
-        failed = "nv_inference_request_failure" + _sel(*selector)
         return {
-            "error-rate": f"sum(rate({failed}[{w}])) / (sum(rate(nv_inference_request_success{_sel(*selector)}[{w}])) + sum(rate({failed}[{w}])))",
+            "error-rate": _failure_ratio(
+                "nv_inference_request_success", "nv_inference_request_failure", selector, w
+            ),
             "latency-p99": (
                 None,
                 "Triton exports cumulative duration counters, not a histogram, so a p99 cannot be computed",

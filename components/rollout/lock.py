@@ -73,10 +73,6 @@ class VersionRecord(StrictModel):
         description="The version-defining fields (see `components.rollout.version`)."
     )
 
-    def same_as(self, other: VersionRecord) -> bool:
-        """Whether two records define the same version."""
-        return self.digest == other.digest
-
 
 class HistoryEvent(StrictModel):
     """Something that happened to a model's deployment."""
