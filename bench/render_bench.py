@@ -20,10 +20,10 @@ from typing import Any
 
 import yaml
 
-from components.render import stream_objects, to_yaml_stream
-from components.rollout.cli import without_cyclic_gc
-from components.serving_platform import build
-from components.stack import load_stack
+from modelplane.render import stream_objects, to_yaml_stream
+from modelplane.rollout.cli import without_cyclic_gc
+from modelplane.serving_platform import build
+from modelplane.stack import load_stack
 
 RUNTIMES = [
     ("sklearn", {"name": "sklearn", "version": "1"}),

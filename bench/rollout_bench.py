@@ -16,12 +16,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from components.rollout.diff import diff_objects, model_decisions
-from components.rollout.lock import dump_lock, lock_from_bytes
-from components.rollout.state import apply
-from components.runtimes import load_catalog
-from components.serving_platform import ServingPlatformArgs, build
-from components.stack import parse_stack
+from modelplane.rollout.diff import diff_objects, model_decisions
+from modelplane.rollout.lock import dump_lock, lock_from_bytes
+from modelplane.rollout.state import apply
+from modelplane.runtimes import load_catalog
+from modelplane.serving_platform import ServingPlatformArgs, build
+from modelplane.stack import parse_stack
 
 SIZES = (1_000, 5_000, 20_000)
 NOW = "2026-09-01T09:00:00Z"
@@ -93,7 +93,7 @@ def table(sizes: tuple[int, ...] = SIZES) -> str:
     Measured twice: with Python's cyclic garbage collector on (the library called from a
     long-running program) and off (as ``modelplane preview`` and ``modelplane rollout`` run).
     """
-    from components.rollout.cli import without_cyclic_gc
+    from modelplane.rollout.cli import without_cyclic_gc
 
     results = {n: measure(n) for n in sizes}
     with without_cyclic_gc():

@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from workloads import stack
 
-from components import capacity
-from components.serving_platform import ServingPlatformArgs
+from modelplane import capacity
+from modelplane.serving_platform import ServingPlatformArgs
 
 
 def _table(headers: list[str], rows: list[list[object]]) -> None:

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pulumi
 
-from components import LockError, ServingPlatform, StackError, load_stack
-from components.rollout.lock import empty_lock, lock_path, read_lock
+from modelplane import LockError, ServingPlatform, StackError, load_stack
+from modelplane.rollout.lock import empty_lock, lock_path, read_lock
 
 config = pulumi.Config("modelplane")
 stack_name = pulumi.get_stack()

@@ -13,9 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from components.serving_platform import build
-from components.stack import load_stack
-from components.status import read_live, stack_status
+from modelplane.serving_platform import build
+from modelplane.stack import load_stack
+from modelplane.status import read_live, stack_status
 
 PLATFORM_NAMESPACES = ("cert-manager", "envoy-gateway-system", "kserve")
 

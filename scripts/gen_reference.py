@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
-from components import types as field_types  # noqa: E402
-from components.serving_platform import ServingPlatformArgs  # noqa: E402
+from modelplane import types as field_types  # noqa: E402
+from modelplane.serving_platform import ServingPlatformArgs  # noqa: E402
 
 OUTPUT = ROOT / "docs" / "stack-reference.md"
 """Where the reference is committed."""
@@ -90,7 +90,7 @@ def _is_model(annotation: Any) -> bool:
 
 
 def _named_types() -> dict[tuple[Callable[..., Any], ...], str]:
-    """The reusable field types of ``components.types``, keyed by their validator functions."""
+    """The reusable field types of ``modelplane.types``, keyed by their validator functions."""
     named: dict[tuple[Callable[..., Any], ...], str] = {}
     for name, value in sorted(vars(field_types).items()):
         if name.startswith("_") or typing.get_origin(value) is not typing.Annotated:
@@ -102,7 +102,7 @@ def _named_types() -> dict[tuple[Callable[..., Any], ...], str]:
 
 
 def _type_docs() -> dict[str, str]:
-    """The docstring written under each ``Name = Annotated[...]`` in ``components/types.py``."""
+    """The docstring written under each ``Name = Annotated[...]`` in ``components/modelplane/types.py``."""
     tree = ast.parse(inspect.getsource(field_types))
     docs: dict[str, str] = {}
     for node, after in itertools.pairwise(tree.body):

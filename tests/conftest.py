@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from components.kube import Obj
-from components.serving_platform import ServingPlatformArgs, build
-from components.stack import load_stack
-from components.validation import CrdSchemas, validate_objects
+from modelplane.kube import Obj
+from modelplane.serving_platform import ServingPlatformArgs, build
+from modelplane.stack import load_stack
+from modelplane.validation import CrdSchemas, validate_objects
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ROOT / "stacks"

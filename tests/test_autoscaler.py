@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from components.autoscaler import AutoscalerArgs, config_autoscaler_data, knative_config
+from modelplane.autoscaler import AutoscalerArgs, config_autoscaler_data, knative_config
 from tests.conftest import REFERENCE_DIR
 
 REFERENCE = REFERENCE_DIR / "knative-config-autoscaler.yaml"

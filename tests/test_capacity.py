@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 import yaml
 
-from components import capacity
-from components.cli import main
-from components.errors import CapacityError
-from components.serving_platform import ServingPlatformArgs
+from modelplane import capacity
+from modelplane.cli import main
+from modelplane.errors import CapacityError
+from modelplane.serving_platform import ServingPlatformArgs
 from tests.conftest import STACKS
 
 GPU = "nvidia.com/gpu"
@@ -226,7 +226,7 @@ def test_summary_has_the_documented_keys() -> None:
 
 
 def test_prod_example_fits_at_min_and_max() -> None:
-    from components.stack import load_stack
+    from modelplane.stack import load_stack
 
     result = capacity.plan(load_stack(STACKS / "prod.yaml"))
     assert result.errors == [] and result.fits_max

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import cli
-from components.render import stream_objects, to_yaml_stream
-from components.rollout.lock import lock_path, read_lock
-from components.serving_platform import build
-from components.stack import load_stack
+from modelplane import cli
+from modelplane.render import stream_objects, to_yaml_stream
+from modelplane.rollout.lock import lock_path, read_lock
+from modelplane.serving_platform import build
+from modelplane.stack import load_stack
 from tests.conftest import CRD_DIR, EXAMPLE_STACKS, STACKS
 
 SUBCOMMANDS = [["validate"], ["render"], ["summary"], ["schemas"], ["schemas", "fetch"]]
@@ -284,7 +284,7 @@ def broken_build(monkeypatch: pytest.MonkeyPatch) -> None:
     def build(*_: object, **__: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("components.serving_platform.build", build)
+    monkeypatch.setattr("modelplane.serving_platform.build", build)
 
 
 @pytest.mark.usefixtures("broken_build")

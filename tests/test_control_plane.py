@@ -10,9 +10,9 @@ import pulumi
 import pytest
 import yaml
 
-from components import control_plane
-from components.control_plane import ControlPlaneArgs, charts
-from components.render import (
+from modelplane import control_plane
+from modelplane.control_plane import ControlPlaneArgs, charts
+from modelplane.render import (
     argocd_objects,
     chart_objects,
     flux_objects,
@@ -20,10 +20,10 @@ from components.render import (
     gitops_tree,
     staged_charts,
 )
-from components.serving_platform import ServingPlatformArgs, build
-from components.stack import load_stack
-from components.upstream import Chart, Versions
-from components.validation import CrdSchemas, validate_objects
+from modelplane.serving_platform import ServingPlatformArgs, build
+from modelplane.stack import load_stack
+from modelplane.upstream import Chart, Versions
+from modelplane.validation import CrdSchemas, validate_objects
 from tests.conftest import CRD_DIR, STACKS, schema_problems
 
 KNATIVE_SERVING_CRD = CRD_DIR / "operator.knative.dev" / "knativeserving.yaml"
@@ -320,7 +320,7 @@ def test_disallowed_runtime_is_refused() -> None:
 
 
 def _control_plane_objects(stack: ServingPlatformArgs) -> list[dict[str, Any]]:
-    from components.kube import LABEL_COMPONENT
+    from modelplane.kube import LABEL_COMPONENT
 
     return [
         o
@@ -481,7 +481,7 @@ def registrations(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Registr
 
 
 def _control_plane(stack_file: Path, protect: bool) -> Any:
-    from components.resources.platform import ControlPlane
+    from modelplane.resources.platform import ControlPlane
 
     rendered = build(load_stack(stack_file))
     return ControlPlane("cp", rendered.charts, protect_crds=protect)
@@ -557,7 +557,7 @@ def test_knative_serving_waits_for_ready(registrations: dict[str, Registration])
 
 def test_group_dependencies_include_chart_objects(registrations: dict[str, Registration]) -> None:
     rendered = build(load_stack(STACKS / "dev.yaml"))
-    from components.resources.platform import ControlPlane
+    from modelplane.resources.platform import ControlPlane
 
     cp = ControlPlane("cp", rendered.charts, protect_crds=False)
     deps = cp.group_dependencies(rendered.charts)
@@ -570,7 +570,7 @@ def test_group_dependencies_include_chart_objects(registrations: dict[str, Regis
 
 
 def test_client_side_apply_is_refused(registrations: dict[str, Registration]) -> None:
-    from components.resources.upstream import ServerSideApplyDisabledError
+    from modelplane.resources.upstream import ServerSideApplyDisabledError
 
     pulumi.runtime.set_config("kubernetes:enableServerSideApply", "false")
     try:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from components.render import flux_objects, flux_sync
-from components.serving_platform import ServingPlatformArgs, build
-from components.validation import CrdSchemas
+from modelplane.render import flux_objects, flux_sync
+from modelplane.serving_platform import ServingPlatformArgs, build
+from modelplane.validation import CrdSchemas
 from tests.conftest import schema_problems
 
 

@@ -9,13 +9,13 @@ import pulumi
 import pytest
 import yaml
 
-from components import gpu_operator
-from components.errors import StackError
-from components.gpu_pool import GpuPoolArgs, problems
-from components.serving_platform import ServingPlatformArgs, build
-from components.stack import parse_stack
-from components.tenant import TenantArgs, quota_resources
-from components.validation import CrdSchemas
+from modelplane import gpu_operator
+from modelplane.errors import StackError
+from modelplane.gpu_pool import GpuPoolArgs, problems
+from modelplane.serving_platform import ServingPlatformArgs, build
+from modelplane.stack import parse_stack
+from modelplane.tenant import TenantArgs, quota_resources
+from modelplane.validation import CrdSchemas
 from tests.conftest import schema_problems
 from tests.pulumi_mocks import ResourceRecorder as _Recorder
 from tests.pulumi_mocks import install_recorder
@@ -371,7 +371,7 @@ def recorder() -> _Recorder:
 
 @pulumi.runtime.test
 def test_gpu_runtime_pool_registers_each_object_under_its_kubernetes_type(recorder: _Recorder) -> Any:
-    from components.resources.mesh import GpuRuntimePool
+    from modelplane.resources.mesh import GpuRuntimePool
 
     pools = [GpuPoolArgs.model_validate(MIG | {"provisioner": "karpenter"})]
     objects = gpu_operator.objects(pools, stack="t")

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGE = ROOT / "components"
+PACKAGE = ROOT / "components" / "modelplane"
 PULUMI_ALLOWED = PACKAGE / "resources"
 
 
@@ -32,7 +32,7 @@ def test_pure_modules_do_not_import_pulumi_or_resources() -> None:
         str(path.relative_to(ROOT)): sorted(
             n
             for n in _imports(path)
-            if n.split(".")[0] in ("pulumi", "pulumi_kubernetes") or n.startswith("components.resources")
+            if n.split(".")[0] in ("pulumi", "pulumi_kubernetes") or n.startswith("modelplane.resources")
         )
         for path in _pure_modules()
     }
@@ -41,7 +41,7 @@ def test_pure_modules_do_not_import_pulumi_or_resources() -> None:
 
 def test_importing_the_package_and_cli_loads_no_pulumi() -> None:
     code = (
-        "import sys, components, components.cli, components.stack, components.render, components.serving_platform;"
+        "import sys, modelplane, modelplane.cli, modelplane.stack, modelplane.render, modelplane.serving_platform;"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi', 'pulumi_kubernetes')))"
     )
     out = subprocess.run(

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from components.gpu_pool import GpuPoolArgs
-from components.model import ModelArgs, objects, storage_service_account_name
-from components.runtimes import load_catalog
-from components.validation import CrdSchemas
+from modelplane.gpu_pool import GpuPoolArgs
+from modelplane.model import ModelArgs, objects, storage_service_account_name
+from modelplane.runtimes import load_catalog
+from modelplane.validation import CrdSchemas
 
 CATALOG = load_catalog()
 

@@ -10,15 +10,15 @@ import pulumi
 import pytest
 import yaml
 
-from components import mesh_etcd, model_mesh
-from components.errors import StackError
-from components.model_mesh import ModelMeshArgs
-from components.render import argocd_objects, flux_objects
-from components.runtimes import load_catalog
-from components.serving_platform import ServingPlatformArgs, build
-from components.stack import parse_stack
-from components.upstream import Versions
-from components.validation import CrdSchemas
+from modelplane import mesh_etcd, model_mesh
+from modelplane.errors import StackError
+from modelplane.model_mesh import ModelMeshArgs
+from modelplane.render import argocd_objects, flux_objects
+from modelplane.runtimes import load_catalog
+from modelplane.serving_platform import ServingPlatformArgs, build
+from modelplane.stack import parse_stack
+from modelplane.upstream import Versions
+from modelplane.validation import CrdSchemas
 from tests.conftest import REFERENCE_DIR, schema_problems
 from tests.pulumi_mocks import ResourceRecorder as _Recorder
 from tests.pulumi_mocks import install_recorder
@@ -384,7 +384,7 @@ def recorder() -> _Recorder:
 
 @pulumi.runtime.test
 def test_model_mesh_install_applies_each_path_through_its_overlay(recorder: _Recorder, tmp_path: Path) -> Any:
-    from components.resources import mesh
+    from modelplane.resources import mesh
 
     release = _release()
     install = mesh.ModelMeshInstall("mm", release, overlay_root=tmp_path)
@@ -405,7 +405,7 @@ def test_model_mesh_install_applies_each_path_through_its_overlay(recorder: _Rec
 
 @pulumi.runtime.test
 def test_model_mesh_component_registers_namespaced_objects(recorder: _Recorder) -> Any:
-    from components.resources.mesh import ModelMesh
+    from modelplane.resources.mesh import ModelMesh
 
     objects = model_mesh.objects(ModelMeshArgs.model_validate({"enabled": True}), stack="t", tier="prod")
     component = ModelMesh("mesh", objects)
@@ -442,7 +442,7 @@ def test_serving_platform_installs_the_mesh_and_registers_its_groups(
 ) -> Any:
     import tempfile
 
-    from components.resources.platform import ServingPlatform
+    from modelplane.resources.platform import ServingPlatform
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     platform = ServingPlatform("t", ServingPlatformArgs.model_validate(_stack()))

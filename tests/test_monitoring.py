@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 import yaml
 
-from components.kube import Obj
-from components.monitoring import LATENCY_RECORD, error_ratio_record
-from components.rollout.gates import model_queries, model_selector
-from components.serving_platform import ServingPlatformArgs, build
-from components.stack import parse_stack
-from components.validation import CrdSchemas
+from modelplane.kube import Obj
+from modelplane.monitoring import LATENCY_RECORD, error_ratio_record
+from modelplane.rollout.gates import model_queries, model_selector
+from modelplane.serving_platform import ServingPlatformArgs, build
+from modelplane.stack import parse_stack
+from modelplane.validation import CrdSchemas
 from tests.conftest import schema_problems
 
 MONITORING_KINDS = ("PodMonitor", "ServiceMonitor", "PrometheusRule")

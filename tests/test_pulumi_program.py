@@ -17,16 +17,16 @@ import pulumi
 import pytest
 import yaml
 
-from components.kube import LABEL_COMPONENT, Obj, key_of, resource_name, type_token
-from components.render import gitops_tree, to_yaml
-from components.resources import mesh as mesh_resources
-from components.resources import model as model_resources
-from components.resources import platform as platform_resources
-from components.rollout.lock import lock_path, read_lock
-from components.serving_platform import PlatformObjects, ServingPlatformArgs, build
-from components.stack import load_stack
-from components.upstream import KustomizeRelease, Release
-from components.validation import group_of
+from modelplane.kube import LABEL_COMPONENT, Obj, key_of, resource_name, type_token
+from modelplane.render import gitops_tree, to_yaml
+from modelplane.resources import mesh as mesh_resources
+from modelplane.resources import model as model_resources
+from modelplane.resources import platform as platform_resources
+from modelplane.rollout.lock import lock_path, read_lock
+from modelplane.serving_platform import PlatformObjects, ServingPlatformArgs, build
+from modelplane.stack import load_stack
+from modelplane.upstream import KustomizeRelease, Release
+from modelplane.validation import group_of
 from tests.conftest import EXAMPLE_STACKS, STACKS, example_stack_ids
 from tests.pulumi_mocks import Recording, Registration, run, run_program
 
@@ -482,9 +482,9 @@ class ModelRun:
 @pytest.fixture(scope="module")
 def model_run() -> ModelRun:
     """One model of the staging stack (it has a storage ServiceAccount) as a ``Model`` component."""
-    from components.model import objects
-    from components.resources._register import KubeObject
-    from components.runtimes import load_catalog
+    from modelplane.model import objects
+    from modelplane.resources._register import KubeObject
+    from modelplane.runtimes import load_catalog
 
     args = load_stack(STACKS / "staging.yaml")
     model = next(m for m in args.models if m.storage.secret_name)

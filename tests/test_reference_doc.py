@@ -12,7 +12,7 @@ from types import ModuleType
 import pytest
 from pydantic import BaseModel
 
-from components.serving_platform import ServingPlatformArgs
+from modelplane.serving_platform import ServingPlatformArgs
 from tests.conftest import ROOT
 
 GENERATOR = ROOT / "scripts" / "gen_reference.py"

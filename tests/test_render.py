@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from components.errors import RenderError
-from components.kube import KIND_ORDER, Obj, key_of
-from components.render import (
+from modelplane.errors import RenderError
+from modelplane.kube import KIND_ORDER, Obj, key_of
+from modelplane.render import (
     PLATFORM_WAVE,
     GitOpsEngine,
     file_name,
@@ -27,10 +27,10 @@ from components.render import (
     to_yaml_stream,
     write_tree,
 )
-from components.serving_platform import PlatformObjects, ServingPlatformArgs, build
-from components.stack import load_stack
-from components.upstream import Chart, KustomizeRelease, Release
-from components.validation import CrdSchemas
+from modelplane.serving_platform import PlatformObjects, ServingPlatformArgs, build
+from modelplane.stack import load_stack
+from modelplane.upstream import Chart, KustomizeRelease, Release
+from modelplane.validation import CrdSchemas
 from tests import pss
 from tests.conftest import EXAMPLE_STACKS, example_stack_ids, schema_problems
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from components.errors import PlatformError
-from components.runtimes import RuntimeSpec, load_catalog, render_runtime
-from components.validation import CrdSchemas
+from modelplane.errors import PlatformError
+from modelplane.runtimes import RuntimeSpec, load_catalog, render_runtime
+from modelplane.validation import CrdSchemas
 
 CATALOG = load_catalog()
 REQUIRED = ["custom", "huggingface", "lightgbm", "mlserver", "sklearn", "torchserve", "triton", "xgboost"]
@@ -63,7 +63,7 @@ def test_mesh_runtime_is_multi_model_with_the_adapter(name: str, crd_schemas: Cr
 
 
 def test_custom_runtime_is_namespaced_with_the_models_image_and_format(crd_schemas: CrdSchemas) -> None:
-    from components.runtimes import FormatSpec
+    from modelplane.runtimes import FormatSpec
 
     obj = render_runtime(
         CATALOG["custom"],

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from components.gpu_pool import GpuPoolArgs
-from components.scaling import (
+from modelplane.gpu_pool import GpuPoolArgs
+from modelplane.scaling import (
     PROGRESS_DEADLINE_ANNOTATION,
     ScalingArgs,
     predictor_scaling,

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from components.errors import StackError
-from components.stack import MAX_STACK_BYTES, load_stack
+from modelplane.errors import StackError
+from modelplane.stack import MAX_STACK_BYTES, load_stack
 
 FILE = "bad.yaml"
 
@@ -525,7 +525,7 @@ def test_endless_stream_is_refused_after_the_size_limit() -> None:
 
 def _validate(directory: Path, *files: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "components.cli", "validate", *files],
+        [sys.executable, "-m", "modelplane.cli", "validate", *files],
         cwd=directory,
         capture_output=True,
         text=True,

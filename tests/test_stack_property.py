@@ -19,9 +19,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from components.errors import StackError
-from components.serving_platform import build
-from components.stack import load_stack, parse_stack, read_yaml
+from modelplane.errors import StackError
+from modelplane.serving_platform import build
+from modelplane.stack import load_stack, parse_stack, read_yaml
 from tests.conftest import EXAMPLE_STACKS
 
 FILE = "stacks/mutant.yaml"

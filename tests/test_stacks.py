@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from components.control_plane import controller_replicas
-from components.serving_platform import ServingPlatformArgs
-from components.stack import load_stack
+from modelplane.control_plane import controller_replicas
+from modelplane.serving_platform import ServingPlatformArgs
+from modelplane.stack import load_stack
 from tests.conftest import EXAMPLE_STACKS, STACKS
 
 

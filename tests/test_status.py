@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from components import cli, status
-from components.kube import Obj
-from components.serving_platform import build
-from components.stack import load_stack
-from components.status import differences, drift, model_status, stack_status
-from components.validation import CrdSchemas
+from modelplane import cli, status
+from modelplane.kube import Obj
+from modelplane.serving_platform import build
+from modelplane.stack import load_stack
+from modelplane.status import differences, drift, model_status, stack_status
+from modelplane.validation import CrdSchemas
 from tests.conftest import STACKS
 
 DEV = STACKS / "dev.yaml"

@@ -9,7 +9,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.yamlout import dump
+from modelplane.yamlout import dump
 
 scalars = st.one_of(
     st.none(),

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from components.preview.capacity import CPU_POOL, capacity_delta, capacity_summary
-from components.rollout import state
+from modelplane.preview.capacity import CPU_POOL, capacity_delta, capacity_summary
+from modelplane.rollout import state
 from tests.rollout.builders import T0, T1, bump, edit, load, stack_data
 
 CANARY = {"strategy": "canary", "steps": [10, 50, 100], "stepInterval": "10m"}
@@ -98,7 +98,7 @@ def _planner(monkeypatch: pytest.MonkeyPatch, fits_min: bool) -> None:
     import sys
     import types
 
-    module = types.ModuleType("components.capacity")
+    module = types.ModuleType("modelplane.capacity")
 
     def summary(args: Any) -> dict[str, Any]:
         nodes = 1 + len(args.models)
@@ -109,11 +109,11 @@ def _planner(monkeypatch: pytest.MonkeyPatch, fits_min: bool) -> None:
         }
 
     module.summary = summary  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "components.capacity", module)
+    monkeypatch.setitem(sys.modules, "modelplane.capacity", module)
 
 
 def test_the_capacity_planner_is_used_when_present(monkeypatch: pytest.MonkeyPatch) -> None:
-    from components.preview.markdown import to_markdown
+    from modelplane.preview.markdown import to_markdown
     from tests.preview.test_preview import BASE, preview, valid
 
     _planner(monkeypatch, fits_min=True)
@@ -137,5 +137,5 @@ def test_without_a_planner_there_is_no_plan(monkeypatch: pytest.MonkeyPatch) -> 
 
     from tests.preview.test_preview import BASE, preview
 
-    monkeypatch.setitem(sys.modules, "components.capacity", None)  # makes the import fail
+    monkeypatch.setitem(sys.modules, "modelplane.capacity", None)  # makes the import fail
     assert "plan" not in preview(BASE)["capacity"]

@@ -7,8 +7,8 @@ from typing import Any
 import jinja2
 import pytest
 
-from components.preview import markdown
-from components.preview.markdown import cell, marker, to_markdown
+from modelplane.preview import markdown
+from modelplane.preview.markdown import cell, marker, to_markdown
 from tests.preview.test_preview import BASE, preview
 from tests.rollout.builders import bump, edit
 

@@ -11,14 +11,14 @@ import jsonschema
 import pytest
 import yaml
 
-from components.cli import main
-from components.preview.preview import Side, build_preview
-from components.rollout import state
-from components.rollout.lock import lock_path, write_lock
+from modelplane.cli import main
+from modelplane.preview.preview import Side, build_preview
+from modelplane.rollout import state
+from modelplane.rollout.lock import lock_path, write_lock
 from tests.rollout.builders import T0, bump, edit, load, stack_data, write_stack
 
 SCHEMA = json.loads(
-    (Path(__file__).resolve().parents[2] / "components/preview/preview.schema.json").read_text()
+    (Path(__file__).resolve().parents[2] / "components/modelplane/preview/preview.schema.json").read_text()
 )
 CANARY = {"strategy": "canary", "steps": [5, 25, 50, 100], "stepInterval": "15m"}
 BASE = stack_data("standard", "knative", "modelmesh", rollout=CANARY)

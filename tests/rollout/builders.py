@@ -8,8 +8,8 @@ from typing import Any
 
 import yaml
 
-from components.serving_platform import ServingPlatformArgs
-from components.stack import parse_stack
+from modelplane.serving_platform import ServingPlatformArgs
+from modelplane.stack import parse_stack
 
 T0 = "2026-03-01T10:00:00Z"
 T1 = "2026-03-01T10:20:00Z"

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
-from components.cli import main
-from components.rollout import state
-from components.rollout.lock import lock_path, read_lock
+from modelplane.cli import main
+from modelplane.rollout import state
+from modelplane.rollout.lock import lock_path, read_lock
 from tests.rollout.builders import T0, T1, T2, T3, bump, stack_data, write_stack
 
 CANARY = {"strategy": "canary", "steps": [10, 50, 100], "stepInterval": "10m"}

@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from components.render import to_yaml_stream
-from components.rollout import state
-from components.rollout.compile import AUTOSCALING_FIELDS, rendered_mirrors, rendered_traffic
-from components.rollout.lock import Lock, empty_lock
-from components.serving_platform import ServingPlatformArgs, build
-from components.validation import CrdSchemas
+from modelplane.render import to_yaml_stream
+from modelplane.rollout import state
+from modelplane.rollout.compile import AUTOSCALING_FIELDS, rendered_mirrors, rendered_traffic
+from modelplane.rollout.lock import Lock, empty_lock
+from modelplane.serving_platform import ServingPlatformArgs, build
+from modelplane.validation import CrdSchemas
 from tests.conftest import schema_problems
 from tests.rollout.builders import KEYS, NAMES, T0, T1, T2, bump, edit, load, stack_data
 
@@ -270,7 +270,7 @@ def test_unapplied_version_bump_renders_its_first_step() -> None:
 def test_steady_example_stacks_render_with_their_locks(
     example_stack: ServingPlatformArgs, crd_schemas: CrdSchemas
 ) -> None:
-    from components.rollout.lock import read_lock
+    from modelplane.rollout.lock import read_lock
     from tests.conftest import STACKS
 
     lock = read_lock(STACKS / f"{example_stack.stack.name}.lock.yaml", stack=example_stack.stack.name)

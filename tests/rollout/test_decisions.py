@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from components.rollout import state
-from components.rollout.diff import ModelDecision, model_decisions
-from components.rollout.lock import Lock
+from modelplane.rollout import state
+from modelplane.rollout.diff import ModelDecision, model_decisions
+from modelplane.rollout.lock import Lock
 from tests.rollout.builders import T0, T1, bump, edit, load, stack_data
 
 BASE = stack_data("standard")

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from components.kube import ObjectKey
-from components.rollout.diff import diff_objects, diff_values, dotted
+from modelplane.kube import ObjectKey
+from modelplane.rollout.diff import diff_objects, diff_values, dotted
 
 
 def obj(

@@ -6,9 +6,9 @@ import socket
 
 import pytest
 
-from components.errors import RolloutError
-from components.rollout.gates import CompiledGate, Target, compile_gates, fill_custom, judge, query_prometheus
-from components.rollout.policy import Gate
+from modelplane.errors import RolloutError
+from modelplane.rollout.gates import CompiledGate, Target, compile_gates, fill_custom, judge, query_prometheus
+from modelplane.rollout.policy import Gate
 
 DEFAULT = [
     Gate(name="error-rate", metric="error-rate", max=0.01),

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.errors import LockError
-from components.rollout.lock import dump_lock, empty_lock, lock_path, read_lock, same_lock, write_lock
-from components.rollout.state import apply
+from modelplane.errors import LockError
+from modelplane.rollout.lock import dump_lock, empty_lock, lock_path, read_lock, same_lock, write_lock
+from modelplane.rollout.state import apply
 from tests.rollout.builders import T0, load, stack_data
 
 

@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from components.cli import main
-from components.rollout import state
-from components.rollout.gates import Target, compile_gates, evaluate
-from components.rollout.lock import lock_path, read_lock, write_lock
-from components.rollout.policy import Gate
+from modelplane.cli import main
+from modelplane.rollout import state
+from modelplane.rollout.gates import Target, compile_gates, evaluate
+from modelplane.rollout.lock import lock_path, read_lock, write_lock
+from modelplane.rollout.policy import Gate
 from tests.rollout.builders import T0, T1, T2, bump, load, stack_data, write_stack
 
 START = int(state.parse_time(T1).timestamp())

@@ -9,14 +9,14 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from components.errors import RolloutError
-from components.kube import LABEL_VERSION
-from components.rollout import state
-from components.rollout.compile import ANNOTATION_CANDIDATE_OF, AUTOSCALING_FIELDS, rendered_traffic
-from components.rollout.diff import model_decisions
-from components.rollout.lock import Lock, ModelRecord
-from components.runtimes import load_catalog
-from components.serving_platform import BuildContext, ServingPlatformArgs, _model_objects
+from modelplane.errors import RolloutError
+from modelplane.kube import LABEL_VERSION
+from modelplane.rollout import state
+from modelplane.rollout.compile import ANNOTATION_CANDIDATE_OF, AUTOSCALING_FIELDS, rendered_traffic
+from modelplane.rollout.diff import model_decisions
+from modelplane.rollout.lock import Lock, ModelRecord
+from modelplane.runtimes import load_catalog
+from modelplane.serving_platform import BuildContext, ServingPlatformArgs, _model_objects
 from tests.rollout.builders import KEYS, load, stack_data
 
 MODES = {"kn": "knative", "std": "standard", "mesh": "modelmesh"}

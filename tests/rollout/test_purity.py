@@ -6,17 +6,17 @@ import subprocess
 import sys
 
 MODULES = [
-    "components.rollout.version",
-    "components.rollout.lock",
-    "components.rollout.diff",
-    "components.rollout.state",
-    "components.rollout.compile",
-    "components.rollout.gates",
-    "components.rollout.cli",
-    "components.preview.preview",
-    "components.preview.markdown",
-    "components.preview.capacity",
-    "components.preview.cli",
+    "modelplane.rollout.version",
+    "modelplane.rollout.lock",
+    "modelplane.rollout.diff",
+    "modelplane.rollout.state",
+    "modelplane.rollout.compile",
+    "modelplane.rollout.gates",
+    "modelplane.rollout.cli",
+    "modelplane.preview.preview",
+    "modelplane.preview.markdown",
+    "modelplane.preview.capacity",
+    "modelplane.preview.cli",
 ]
 
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from components.errors import RolloutError
-from components.rollout import state
-from components.rollout.lock import HISTORY_LIMIT, Lock, ModelRecord
+from modelplane.errors import RolloutError
+from modelplane.rollout import state
+from modelplane.rollout.lock import HISTORY_LIMIT, Lock, ModelRecord
 from tests.rollout.builders import KEYS, T0, T1, T2, T3, T4, bump, load, stack_data
 
 CANARY = {"strategy": "canary", "steps": [10, 25, 50, 100], "stepInterval": "10m"}

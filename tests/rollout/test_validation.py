@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from components.errors import StackError
+from modelplane.errors import StackError
 from tests.rollout.builders import load, stack_data
 
 CANARY = {"strategy": "canary", "steps": [10, 50, 100]}

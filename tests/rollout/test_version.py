@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from components.rollout.version import changed_fields, digest_of, version_name, version_spec, with_spec
+from modelplane.rollout.version import changed_fields, digest_of, version_name, version_spec, with_spec
 from tests.rollout.builders import edit, load, stack_data
 
 

@@ -1,0 +1,632 @@
+"""The serving control plane: KServe, cert-manager, Gateway API and (when used) Knative.
+
+Upstream software comes from its pinned releases (see ``modelplane.upstream``); what this
+module authors is their configuration, computed from typed arguments rather than raw
+chart values, the few objects the platform owns around them (the inference Gateway, the
+hardened storage initializer, controller availability policy, the ``KnativeServing`` the
+Knative operator reconciles) and the order everything must be installed in.
+
+Install order, enforced by ``depends_on`` in Pulumi and by ``dependsOn``/sync waves in the
+GitOps output (failure modes 1, 2 and 4 of the security anchors):
+
+1. cert-manager, Envoy Gateway (which ships the Gateway API CRDs), KEDA, Istio base;
+2. KServe's CRDs (after cert-manager, whose CA injection their conversion webhook uses);
+3. the Knative operator, then the ``KnativeServing`` it reconciles, until it is Ready;
+4. the KServe controller, last: it decides at start-up whether to watch Knative Services and
+   KEDA ScaledObjects, so both CRDs must exist before it starts;
+5. modelplane's own objects (runtimes, models, the Gateway, policies).
+
+Chart values keys: cert-manager's are checked against its chart's ``values.yaml``, Envoy
+Gateway's against its chart README, KServe's against the ``kserve-resources`` values table
+published with v0.17. KServe's chart has since been regenerated and its v0.20 values could
+not be checked key by key; the keys marked "unverified" below are the ones to confirm when
+the pinned KServe version moves. Nothing here depends on a value the chart may ignore for
+safety: controller replicas and their disruption budget are authored objects.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field
+
+from modelplane.base import Contribution, Problem, StrictModel
+from modelplane.kube import Obj, labels
+from modelplane.types import DnsLabel, DnsSubdomain, Quantity
+from modelplane.upstream import Chart, Versions
+
+if TYPE_CHECKING:
+    from modelplane.runtimes import RuntimeSpec
+    from modelplane.serving_platform import BuildContext, ServingPlatformArgs
+
+DeploymentMode = Literal["knative", "standard", "modelmesh"]
+"""How a model is served: a Knative Service, a plain Deployment, or the model mesh."""
+
+KSERVE_MODE_NAMES: dict[str, str] = {"knative": "Knative", "standard": "Standard", "modelmesh": "ModelMesh"}
+"""The value of ``serving.kserve.io/deploymentMode`` for each deployment mode."""
+
+KNATIVE_NAMESPACE = "knative-serving"
+KSERVE_CONTROLLER = "kserve-controller-manager"
+"""Deployment (and ``control-plane`` pod label) of KServe's controller and webhook server."""
+
+ENVOY_GATEWAY_CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
+WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"
+"""Makes Pulumi wait for a custom resource's Ready condition (pulumi-kubernetes >= 4.18)."""
+
+STORAGE_URI_PREFIXES: tuple[str, ...] = ("gs://", "s3://", "hdfs://", "webhdfs://", "hf://", "modelscope://")
+STORAGE_URI_REGEXES: tuple[str, ...] = (
+    "https://(.+?).blob.core.windows.net/(.+)",
+    "https://(.+?).file.core.windows.net/(.+)",
+    "https?://(.+)/(.+)",
+)
+"""The storage URIs KServe's shipped ``default`` ClusterStorageContainer serves."""
+
+
+class IngressArgs(StrictModel):
+    """How inference traffic reaches models."""
+
+    domain: DnsSubdomain = Field(
+        default="example.com", description="Ingress domain; model URLs are `<model>-<namespace>.<domain>`."
+    )
+    gateway_api: bool = Field(
+        default=True,
+        description="Route Standard-mode models with Gateway API HTTPRoutes (needed for weighted canaries).",
+    )
+    install_gateway: bool = Field(
+        default=True,
+        description="Install Envoy Gateway (with the Gateway API CRDs) and author the GatewayClass and Gateway; "
+        "false to use an existing Gateway API implementation and Gateway.",
+    )
+    gateway_name: DnsLabel = Field(
+        default="kserve-ingress-gateway", description="Gateway that routes inference."
+    )
+    gateway_namespace: DnsLabel = Field(default="kserve", description="Namespace of that Gateway.")
+    gateway_class: DnsLabel = Field(default="envoy", description="GatewayClass of the inference Gateway.")
+    url_scheme: Literal["http", "https"] = Field(
+        default="https", description="Scheme of published model URLs."
+    )
+    tls_secret_name: DnsSubdomain | None = Field(
+        default=None,
+        description="TLS Secret (in the Gateway's namespace) for an HTTPS listener; referenced by name only. "
+        "No HTTPS listener when unset.",
+    )
+
+
+class StorageInitializerArgs(StrictModel):
+    """Resources of KServe's storage-initializer, which downloads models before a server starts."""
+
+    cpu: Quantity = Field(default="100m", description="CPU request of the storage initializer.")
+    memory: Quantity = Field(default="256Mi", description="Memory request of the storage initializer.")
+    cpu_limit: Quantity = Field(default="1", description="CPU limit of the storage initializer.")
+    memory_limit: Quantity = Field(default="1Gi", description="Memory limit of the storage initializer.")
+
+
+class ControlPlaneArgs(StrictModel):
+    """KServe's controller and its dependencies."""
+
+    namespace: DnsLabel = Field(default="kserve", description="Namespace of the KServe controller.")
+    default_deployment_mode: DeploymentMode = Field(
+        default="standard",
+        description="Mode of models that name none. `standard` needs no Knative; `knative` scales to zero.",
+    )
+    network_layer: Literal["kourier", "istio"] = Field(
+        default="kourier",
+        description="Knative networking layer, installed only when a model uses Knative mode. "
+        "`istio` also installs Istio (base, istiod, ingress gateway).",
+    )
+    controller_replicas: int | None = Field(
+        default=None,
+        ge=1,
+        le=5,
+        description="KServe controller replicas. Default: 1 in the dev tier, 2 in staging and prod (with a PDB).",
+    )
+    ingress: IngressArgs = Field(default_factory=IngressArgs, description="Inference ingress.")
+    storage_initializer: StorageInitializerArgs = Field(
+        default_factory=StorageInitializerArgs, description="Storage-initializer resources."
+    )
+    logger_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://\S+$",
+        description="Default URL of the inference logger sink (CloudEvents) for models that enable request "
+        "logging; KServe's default broker when unset.",
+    )
+    allowed_runtimes: list[str] | None = Field(
+        default=None,
+        description="Runtime catalog names models may use (e.g. `[sklearn, triton]`); every catalog runtime "
+        "when unset. KServe's own built-in ClusterServingRuntimes are never installed.",
+    )
+
+
+def controller_replicas(args: ControlPlaneArgs, tier: str) -> int:
+    """KServe controller replicas: the stack's, else 1 in dev and 2 elsewhere."""
+    if args.controller_replicas is not None:
+        return args.controller_replicas
+    return 1 if tier == "dev" else 2
+
+
+def _anti_affinity(label_key: str, label_value: str) -> dict[str, Any]:
+    """Prefer spreading replicas over nodes; preferred, so a small cluster still schedules them."""
+    return {
+        "podAntiAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "weight": 100,
+                    "podAffinityTerm": {
+                        "labelSelector": {"matchLabels": {label_key: label_value}},
+                        "topologyKey": "kubernetes.io/hostname",
+                    },
+                }
+            ]
+        }
+    }
+
+
+def _waves(charts: list[Chart]) -> list[Chart]:
+    """Charts with waves derived from their dependencies, so GitOps order matches ``depends_on``.
+
+    A chart comes one wave after each dependency, and two after one that carries objects
+    (those objects take the wave in between).
+    """
+    by_name = {c.release: c for c in charts}
+    waves: dict[str, int] = {}
+
+    def wave(name: str) -> int:
+        if name not in waves:
+            chart = by_name[name]
+            deps = [d for d in chart.depends_on if d in by_name]
+            waves[name] = max((wave(d) + (2 if by_name[d].objects else 1) for d in deps), default=0)
+        return waves[name]
+
+    return [c.model_copy(update={"wave": wave(c.release)}) for c in charts]
+
+
+def knative_serving(
+    args: ControlPlaneArgs,
+    versions: Versions,
+    *,
+    stack: str,
+    tier: str,
+    config: dict[str, dict[str, str]],
+) -> list[Obj]:
+    """The ``knative-serving`` namespace and the ``KnativeServing`` the Knative operator reconciles.
+
+    ``config`` holds the ``spec.config`` sections other parts own (the autoscaler's and the
+    feature flags GPU pools need); this function adds networking and the domain.
+    """
+    common = labels(stack, "control-plane")
+    istio = args.network_layer == "istio"
+    sections: dict[str, dict[str, str]] = {
+        "domain": {args.ingress.domain: ""},
+        "network": {
+            "ingress-class": f"{'istio' if istio else 'kourier'}.ingress.networking.knative.dev",
+        },
+        # As KServe's own KnativeServing template: large serving images are not resolved to digests.
+        "deployment": {"registries-skipping-tag-resolving": "nvcr.io,index.docker.io"},
+        **config,
+    }
+    spec: dict[str, Any] = {
+        "version": versions.knative.lstrip("v"),
+        "ingress": {"istio" if istio else "kourier": {"enabled": True}},
+        "config": {name: dict(sorted(data.items())) for name, data in sorted(sections.items())},
+    }
+    if tier != "dev":
+        spec["high-availability"] = {"replicas": 2}
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": KNATIVE_NAMESPACE, "labels": common},
+        },
+        {
+            "apiVersion": "operator.knative.dev/v1beta1",
+            "kind": "KnativeServing",
+            "metadata": {
+                "name": "knative-serving",
+                "namespace": KNATIVE_NAMESPACE,
+                "labels": common,
+                "annotations": {WAIT_FOR_ANNOTATION: "condition=Ready"},
+            },
+            "spec": spec,
+        },
+    ]
+
+
+def _kserve_values(args: ControlPlaneArgs, *, knative: bool, ha: bool) -> dict[str, Any]:
+    ingress = args.ingress
+    si = args.storage_initializer
+    gateway: dict[str, Any] = {
+        "domain": ingress.domain,
+        "urlScheme": ingress.url_scheme,
+        "ingressGateway": {
+            "enableGatewayApi": ingress.gateway_api,
+            "kserveGateway": f"{ingress.gateway_namespace}/{ingress.gateway_name}",
+            # modelplane authors the Gateway itself (hardened, listeners it controls).
+            "createGateway": False,
+        },
+    }
+    if knative and args.network_layer != "istio":
+        # Without Istio, KServe must not create Istio VirtualServices for Knative-mode models.
+        gateway["disableIstioVirtualHost"] = True
+    controller: dict[str, Any] = {
+        "deploymentMode": KSERVE_MODE_NAMES[args.default_deployment_mode],
+        "gateway": gateway,
+    }
+    if ha:
+        controller["affinity"] = _anti_affinity("control-plane", KSERVE_CONTROLLER)
+        controller["topologySpreadConstraints"] = [
+            {
+                "maxSkew": 1,
+                "topologyKey": "topology.kubernetes.io/zone",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": {"control-plane": KSERVE_CONTROLLER}},
+            }
+        ]
+    kserve: dict[str, Any] = {
+        "controller": controller,
+        "storage": {
+            "resources": {
+                "requests": {"cpu": si.cpu, "memory": si.memory},
+                "limits": {"cpu": si.cpu_limit, "memory": si.memory_limit},
+            },
+        },
+        # The chart's `default` ClusterStorageContainer is replaced by the hardened one authored
+        # below (two owners of one object would overwrite each other). Key from the v0.17 values.
+        "storagecontainer": {"enabled": False},
+    }
+    if args.logger_url:
+        # unverified: the chart key that sets inferenceservice-config's logger.defaultUrl.
+        kserve["logger"] = {"defaultUrl": args.logger_url}
+    return {"kserve": kserve}
+
+
+def charts(
+    args: ControlPlaneArgs,
+    versions: Versions,
+    *,
+    tier: str,
+    knative: bool,
+    keda: bool,
+    stack: str = "modelplane",
+    knative_config: dict[str, dict[str, str]] | None = None,
+) -> list[Chart]:
+    """The upstream releases of the control plane, with dependencies and derived install waves."""
+    replicas = controller_replicas(args, tier)
+    ha = replicas > 1
+    pdb = {"enabled": ha, "minAvailable": 1}
+    result = [
+        Chart(
+            release="cert-manager",
+            namespace="cert-manager",
+            repository="https://charts.jetstack.io",
+            chart="cert-manager",
+            version=versions.cert_manager,
+            values={
+                "crds": {"enabled": True, "keep": True},
+                "replicaCount": 2 if ha else 1,
+                "podDisruptionBudget": pdb,
+                "webhook": {"replicaCount": 2 if ha else 1, "podDisruptionBudget": pdb},
+                "cainjector": {"replicaCount": 2 if ha else 1, "podDisruptionBudget": pdb},
+            },
+            needed_by_groups=("cert-manager.io",),
+            crds=True,
+        ),
+        Chart(
+            release="kserve-crd",
+            namespace=args.namespace,
+            repository="oci://ghcr.io/kserve/charts",
+            chart="kserve-crd",
+            version=versions.kserve,
+            needed_by_groups=("serving.kserve.io",),
+            depends_on=("cert-manager",),
+            crds=True,
+        ),
+    ]
+    kserve_depends = ["cert-manager", "kserve-crd"]
+    if args.ingress.install_gateway:
+        values: dict[str, Any] = {"deployment": {"replicas": 2 if ha else 1}}
+        if ha:
+            values["deployment"]["pod"] = {
+                "affinity": _anti_affinity("app.kubernetes.io/name", "envoy-gateway")
+            }
+            values["podDisruptionBudget"] = {"minAvailable": 1}
+        result.append(
+            Chart(
+                release="envoy-gateway",
+                namespace="envoy-gateway-system",
+                repository="oci://docker.io/envoyproxy",
+                chart="gateway-helm",
+                version=versions.envoy_gateway,
+                values=values,
+                needed_by_groups=("gateway.networking.k8s.io", "gateway.envoyproxy.io"),
+                crds=True,
+            )
+        )
+        kserve_depends.append("envoy-gateway")
+    if keda:
+        result.append(
+            Chart(
+                release="keda",
+                namespace="keda",
+                repository="https://kedacore.github.io/charts",
+                chart="keda",
+                version=versions.keda,
+                values={"operator": {"replicaCount": 2 if ha else 1}},
+                needed_by_groups=("keda.sh",),
+                crds=True,
+            )
+        )
+        kserve_depends.append("keda")
+    if knative:
+        operator_depends: tuple[str, ...] = ()
+        if args.network_layer == "istio":
+            istio_repo = "https://istio-release.storage.googleapis.com/charts"
+            result += [
+                Chart(
+                    release="istio-base",
+                    namespace="istio-system",
+                    repository=istio_repo,
+                    chart="base",
+                    version=versions.istio,
+                    needed_by_groups=("networking.istio.io", "security.istio.io"),
+                    crds=True,
+                ),
+                Chart(
+                    release="istiod",
+                    namespace="istio-system",
+                    repository=istio_repo,
+                    chart="istiod",
+                    version=versions.istio,
+                    values={"pilot": {"autoscaleMin": 2 if ha else 1}},
+                    depends_on=("istio-base",),
+                ),
+                Chart(
+                    release="istio-ingressgateway",
+                    namespace="istio-system",
+                    repository=istio_repo,
+                    chart="gateway",
+                    version=versions.istio,
+                    values={"autoscaling": {"minReplicas": 2 if ha else 1}},
+                    depends_on=("istiod",),
+                ),
+            ]
+            operator_depends = ("istio-ingressgateway",)
+        result.append(
+            Chart(
+                release="knative-operator",
+                namespace="knative-operator",
+                repository="https://knative.github.io/operator",
+                chart="knative-operator",
+                version=versions.knative,
+                needed_by_groups=("operator.knative.dev",),
+                depends_on=operator_depends,
+                crds=True,
+                objects=tuple(
+                    knative_serving(args, versions, stack=stack, tier=tier, config=knative_config or {})
+                ),
+            )
+        )
+        kserve_depends.append("knative-operator")
+    result.append(
+        Chart(
+            release="kserve",
+            namespace=args.namespace,
+            repository="oci://ghcr.io/kserve/charts",
+            chart="kserve-resources",
+            version=versions.kserve,
+            values=_kserve_values(args, knative=knative, ha=ha),
+            needed_by_groups=("serving.kserve.io",),
+            depends_on=tuple(kserve_depends),
+        )
+    )
+    return sorted(_waves(result), key=lambda c: (c.wave, c.release))
+
+
+def storage_container(args: ControlPlaneArgs, versions: Versions, *, stack: str) -> Obj:
+    """KServe's ``default`` ClusterStorageContainer, hardened to Pod Security "restricted".
+
+    The storage initializer runs as an init container inside every model pod, so a pod in a
+    namespace that enforces "restricted" is rejected unless this container complies too.
+    Its root filesystem stays writable: the downloader keeps caches under its home directory.
+    """
+    si = args.storage_initializer
+    formats: list[dict[str, str]] = [{"prefix": p} for p in STORAGE_URI_PREFIXES]
+    formats += [{"regex": r} for r in STORAGE_URI_REGEXES]
+    return {
+        "apiVersion": "serving.kserve.io/v1alpha1",
+        "kind": "ClusterStorageContainer",
+        "metadata": {"name": "default", "labels": labels(stack, "control-plane")},
+        "spec": {
+            "container": {
+                "name": "storage-initializer",
+                "image": f"kserve/storage-initializer:{versions.kserve}",
+                "resources": {
+                    "requests": {"cpu": si.cpu, "memory": si.memory},
+                    "limits": {"cpu": si.cpu_limit, "memory": si.memory_limit},
+                },
+                "securityContext": {
+                    "allowPrivilegeEscalation": False,
+                    "capabilities": {"drop": ["ALL"]},
+                    "privileged": False,
+                    "runAsNonRoot": True,
+                    "runAsUser": 1000,
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                },
+            },
+            "supportedUriFormats": formats,
+            "supportsMultiModelDownload": True,
+            "workloadType": "initContainer",
+        },
+    }
+
+
+def gateway_objects(args: ControlPlaneArgs, *, stack: str) -> list[Obj]:
+    """The GatewayClass (Envoy Gateway) and the inference Gateway KServe's HTTPRoutes attach to.
+
+    Routes are admitted only from this stack's tenant namespaces, not from every namespace.
+    """
+    ingress = args.ingress
+    common = labels(stack, "control-plane")
+    allowed = {
+        "namespaces": {
+            "from": "Selector",
+            "selector": {
+                "matchLabels": {"app.kubernetes.io/component": "tenant", "modelplane.dev/stack": stack}
+            },
+        }
+    }
+    listeners: list[dict[str, Any]] = [
+        {"name": "http", "port": 80, "protocol": "HTTP", "allowedRoutes": allowed},
+    ]
+    if ingress.tls_secret_name:
+        listeners.append(
+            {
+                "name": "https",
+                "port": 443,
+                "protocol": "HTTPS",
+                "tls": {
+                    "mode": "Terminate",
+                    "certificateRefs": [{"kind": "Secret", "name": ingress.tls_secret_name}],
+                },
+                "allowedRoutes": allowed,
+            }
+        )
+    return [
+        {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "GatewayClass",
+            "metadata": {"name": ingress.gateway_class, "labels": common},
+            "spec": {"controllerName": ENVOY_GATEWAY_CONTROLLER},
+        },
+        {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "Gateway",
+            "metadata": {
+                "name": ingress.gateway_name,
+                "namespace": ingress.gateway_namespace,
+                "labels": common,
+            },
+            "spec": {"gatewayClassName": ingress.gateway_class, "listeners": listeners},
+        },
+    ]
+
+
+def availability_objects(args: ControlPlaneArgs, *, stack: str, tier: str) -> list[Obj]:
+    """A PodDisruptionBudget and a replica floor for the KServe controller outside the dev tier.
+
+    The controller also serves every KServe admission webhook (``failurePolicy: Fail``), so one
+    pod means no InferenceService can change while it restarts. KServe's chart has no replica
+    value, so an HPA with ``minReplicas == maxReplicas`` holds the count: the HPA controller
+    raises a Deployment to ``minReplicas`` before it reads any metric, so this works without a
+    metrics server, and it works the same in Pulumi, Flux and Argo CD.
+    """
+    replicas = controller_replicas(args, tier)
+    if replicas < 2:
+        return []
+    common = labels(stack, "control-plane")
+    meta = {"name": KSERVE_CONTROLLER, "namespace": args.namespace, "labels": common}
+    return [
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": meta,
+            "spec": {"minAvailable": 1, "selector": {"matchLabels": {"control-plane": KSERVE_CONTROLLER}}},
+        },
+        {
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": meta,
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": KSERVE_CONTROLLER},
+                "minReplicas": replicas,
+                "maxReplicas": replicas,
+            },
+        },
+    ]
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    """A field path as the stack loader prints it: ``models[2].scaling.minReplicas``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def _gpu_scale_to_zero_risks(args: ServingPlatformArgs) -> list[tuple[tuple[str | int, ...], str]]:
+    from modelplane.scaling import scale_to_zero_risk
+
+    result: list[tuple[tuple[str | int, ...], str]] = []
+    for i, model in enumerate(args.models):
+        pool = args.pool(model.resources.pool)
+        reason = scale_to_zero_risk(
+            args.mode(model),
+            model.scaling,
+            pool,
+            grace_seconds=args.autoscaler.grace_seconds,
+            scale_to_zero=args.autoscaler.scale_to_zero_enabled,
+        )
+        if reason:
+            result.append((("models", i, "scaling", "minReplicas"), reason))
+    return result
+
+
+def problems(args: ServingPlatformArgs, catalog: dict[str, RuntimeSpec] | None = None) -> list[Problem]:
+    """Cross-field problems of the control plane's settings against the rest of the stack."""
+    result: list[Problem] = []
+    allowed = args.control_plane.allowed_runtimes
+    if allowed is not None:
+        if catalog is not None:
+            for j, name in enumerate(allowed):
+                if name not in catalog:
+                    result.append(
+                        Problem(
+                            ("controlPlane", "allowedRuntimes", j),
+                            f"unknown runtime (catalog: {', '.join(sorted(catalog))})",
+                            name,
+                        )
+                    )
+        for i, model in enumerate(args.models):
+            if model.runtime not in allowed:
+                result.append(
+                    Problem(
+                        ("models", i, "runtime"),
+                        f"runtime is not allowed on this platform (controlPlane.allowedRuntimes: "
+                        f"{', '.join(allowed) or 'none'}); use one of those or add it there",
+                        model.runtime,
+                    )
+                )
+    if args.stack.tier != "dev":
+        for path, reason in _gpu_scale_to_zero_risks(args):
+            result.append(Problem(path, reason, 0))
+    return result
+
+
+def contribute(args: ServingPlatformArgs, ctx: BuildContext) -> Contribution:
+    """The control plane's part of a stack's render: upstream charts, their objects and warnings."""
+    from modelplane.autoscaler import knative_config
+    from modelplane.serving_platform import uses_keda
+
+    cp = args.control_plane
+    stack = args.stack.name
+    tier = args.stack.tier
+    objects: list[Obj] = [storage_container(cp, args.versions, stack=stack)]
+    if cp.ingress.install_gateway:
+        objects += gateway_objects(cp, stack=stack)
+    objects += availability_objects(cp, stack=stack, tier=tier)
+    warnings = []
+    if tier == "dev":
+        for path, reason in _gpu_scale_to_zero_risks(args):
+            warnings.append(f"{_dotted(path)}: {reason}")
+    return Contribution(
+        objects=objects,
+        charts=charts(
+            cp,
+            args.versions,
+            tier=tier,
+            knative=ctx.uses_knative,
+            keda=uses_keda(args, ctx),
+            stack=stack,
+            knative_config=knative_config(args.autoscaler, gpu_pools=bool(args.gpu_pools)),
+        ),
+        warnings=warnings,
+    )

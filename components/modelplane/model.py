@@ -1,0 +1,389 @@
+"""One served model, compiled into an InferenceService correct for its deployment mode.
+
+The stack says what a model is (format, storage, version, resources, scaling, runtime);
+``objects()`` turns it into the InferenceService KServe expects in that mode (the mode
+annotation, scaling fields as that mode accepts them, GPU limits and pool placement) and
+the ServiceAccount that carries its storage credentials by reference.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from modelplane.base import Problem, ProblemError, StrictModel
+from modelplane.control_plane import KSERVE_MODE_NAMES, DeploymentMode
+from modelplane.gpu_pool import GpuPoolArgs
+from modelplane.kube import LABEL_MODEL, LABEL_RUNTIME, LABEL_TENANT, LABEL_VERSION, Obj, dns_name, labels
+from modelplane.rollout.policy import RolloutOverride
+from modelplane.runtimes import RuntimeSpec, hardened_security_context
+from modelplane.scaling import PROMETHEUS_ADDRESS, ScalingArgs, predictor_scaling
+from modelplane.types import DnsLabel, DnsSubdomain, ImageRef, LabelKey, LabelValue, ModelName, Quantity
+
+STORAGE_SCHEMES: tuple[str, ...] = ("s3", "gs", "pvc", "hf", "oci", "https", "hdfs", "webhdfs")
+_URI = re.compile(r"^(?P<scheme>[a-z0-9]+)://(?P<rest>\S+)$")
+
+
+class ModelFormat(StrictModel):
+    """The format a model is stored in."""
+
+    name: str = Field(
+        pattern=r"^[A-Za-z][A-Za-z0-9_-]*$",
+        description="Format name as KServe spells it (`onnx`, `sklearn`, ...).",
+    )
+    version: str | None = Field(default=None, pattern=r"^[0-9][0-9.]*$", description="Format major version.")
+
+
+class StorageArgs(StrictModel):
+    """Where the model's files live and which credentials read them (by reference only)."""
+
+    uri: str = Field(description=f"Model location; schemes: {', '.join(STORAGE_SCHEMES)}.")
+    secret_name: DnsSubdomain | None = Field(
+        default=None,
+        description="Secret with storage credentials (KServe's annotations); modelplane references it by name.",
+    )
+    service_account_name: DnsSubdomain | None = Field(
+        default=None, description="Existing ServiceAccount that carries storage credentials."
+    )
+
+    @model_validator(mode="after")
+    def _uri_and_credentials(self) -> StorageArgs:
+        problems: list[Problem] = []
+        match = _URI.fullmatch(self.uri)
+        if match is None or match.group("scheme") not in STORAGE_SCHEMES:
+            problems.append(
+                Problem(
+                    ("uri",),
+                    f"must be <scheme>://<path> with scheme one of {', '.join(STORAGE_SCHEMES)}",
+                    self.uri,
+                )
+            )
+        elif "@" in match.group("rest").split("/", 1)[0]:
+            # The value itself is the secret here, so it is not echoed back.
+            problems.append(
+                Problem(("uri",), "must not embed credentials; reference a secret with secretName")
+            )
+        if self.secret_name and self.service_account_name:
+            problems.append(
+                Problem(
+                    ("serviceAccountName",),
+                    f"set secretName ({self.secret_name!r}) or serviceAccountName, not both",
+                    self.service_account_name,
+                )
+            )
+        if problems:
+            raise ProblemError(problems)
+        return self
+
+
+class ResourceArgs(StrictModel):
+    """What one replica of the model needs."""
+
+    cpu: Quantity | None = Field(default=None, description="CPU request. Default: the runtime's.")
+    memory: Quantity | None = Field(default=None, description="Memory request. Default: the runtime's.")
+    cpu_limit: Quantity | None = Field(
+        default=None, description="CPU limit. Default: the runtime's (or cpu if larger)."
+    )
+    memory_limit: Quantity | None = Field(
+        default=None, description="Memory limit. Default: the runtime's (or memory if larger)."
+    )
+    gpu: int = Field(default=0, ge=0, le=16, description="GPUs (or GPU shares / MIG slices) per replica.")
+    mig_profile: str | None = Field(
+        default=None, description="MIG profile to request on a mixed-strategy MIG pool."
+    )
+    exclusive_gpu_memory: bool = Field(
+        default=False,
+        description="The model needs GPU memory no other workload can touch (refused on time-sliced pools).",
+    )
+    pool: DnsLabel | None = Field(
+        default=None, description="GPU pool the model runs on; required when gpu > 0."
+    )
+
+
+class ProtocolArgs(StrictModel):
+    """The inference protocol a model speaks."""
+
+    version: Literal["v1", "v2"] = Field(
+        default="v2", description="KServe V1 or the Open Inference Protocol (V2)."
+    )
+    transport: Literal["http", "grpc"] = Field(default="http", description="HTTP/REST or gRPC.")
+
+    @property
+    def kserve_value(self) -> str:
+        """KServe's ``protocolVersion`` value."""
+        return f"grpc-{self.version}" if self.transport == "grpc" else self.version
+
+
+class SidecarComponentArgs(StrictModel):
+    """A transformer or explainer: your image, hardened and sized like the predictor."""
+
+    image: ImageRef = Field(description="Container image, pinned by tag or digest.")
+    args: list[str] = Field(default_factory=list, description="Container arguments.")
+    cpu: Quantity = Field(default="250m", description="CPU request (and limit x2).")
+    memory: Quantity = Field(default="512Mi", description="Memory request and limit.")
+    port: int = Field(default=8080, ge=1024, le=65535, description="HTTP port the component listens on.")
+
+
+class ModelArgs(StrictModel):
+    """One served model."""
+
+    name: ModelName = Field(description="Model name; the InferenceService name.")
+    tenant: DnsLabel = Field(description="Owning tenant; the model lives in its namespace.")
+    runtime: str = Field(description="Runtime catalog name (`triton`, `mlserver`, `sklearn`, ..., `custom`).")
+    format: ModelFormat = Field(description="Model format (and version).")
+    storage: StorageArgs = Field(description="Where the model is stored.")
+    version: LabelValue = Field(description="Model version label; a change starts a rollout.")
+    image: ImageRef | None = Field(default=None, description="Server image, for runtime `custom` only.")
+    deployment_mode: DeploymentMode | None = Field(
+        default=None,
+        description="knative | standard | modelmesh. Default: controlPlane.defaultDeploymentMode.",
+    )
+    resources: ResourceArgs = Field(default_factory=ResourceArgs, description="Per-replica resources.")
+    scaling: ScalingArgs = Field(
+        default_factory=ScalingArgs, description="Replica bounds and autoscaling intent."
+    )
+    protocol: ProtocolArgs = Field(default_factory=ProtocolArgs, description="Inference protocol.")
+    transformer: SidecarComponentArgs | None = Field(
+        default=None, description="Pre/post-processing in front."
+    )
+    explainer: SidecarComponentArgs | None = Field(
+        default=None, description="Explanations beside the predictor."
+    )
+    rollout: RolloutOverride | None = Field(
+        default=None, description="Changes to the stack's rollout policy."
+    )
+    labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict, description="Extra labels on the model's objects."
+    )
+
+    @model_validator(mode="after")
+    def _shape(self) -> ModelArgs:
+        problems: list[Problem] = []
+        scaling, resources = self.scaling, self.resources
+        if scaling.min_replicas > scaling.max_replicas:
+            problems.append(
+                Problem(
+                    ("scaling", "minReplicas"),
+                    f"is greater than scaling.maxReplicas {scaling.max_replicas}; "
+                    "lower minReplicas or raise maxReplicas",
+                    scaling.min_replicas,
+                )
+            )
+        if self.image is not None and self.runtime != "custom":
+            problems.append(
+                Problem(
+                    ("image",),
+                    f"is only for runtime 'custom' (runtime is {self.runtime!r}); "
+                    "remove image, or set runtime: custom",
+                    self.image,
+                )
+            )
+        if self.runtime == "custom" and self.image is None:
+            problems.append(Problem(("image",), "runtime 'custom' needs image, the model server to run"))
+        if resources.gpu and resources.pool is None:
+            problems.append(
+                Problem(
+                    ("resources", "pool"),
+                    f"resources.gpu is {resources.gpu}, so the model needs a GPU pool; name one of gpuPools here",
+                )
+            )
+        if resources.pool is not None and not resources.gpu:
+            problems.append(
+                Problem(
+                    ("resources", "pool"),
+                    "names a GPU pool but resources.gpu is 0 (a CPU model); set resources.gpu or remove pool",
+                    resources.pool,
+                )
+            )
+        if problems:
+            raise ProblemError(problems)
+        return self
+
+
+def storage_service_account_name(secret_name: str) -> str:
+    """The ServiceAccount that carries a storage secret for the models of a namespace."""
+    return dns_name("storage", secret_name.replace(".", "-"))
+
+
+def mode_of(model: ModelArgs, default: DeploymentMode) -> DeploymentMode:
+    """The deployment mode a model runs in."""
+    return model.deployment_mode or default
+
+
+def runtime_object_name(model: ModelArgs, *, mesh: bool) -> str:
+    """Name of the ServingRuntime/ClusterServingRuntime a model runs on."""
+    if model.runtime == "custom":
+        return dns_name(model.name, "runtime")
+    return f"modelplane-{model.runtime}-mesh" if mesh else f"modelplane-{model.runtime}"
+
+
+def _max_quantity(a: str, b: str) -> str:
+    from modelplane.types import parse_quantity
+
+    return a if parse_quantity(a) >= parse_quantity(b) else b
+
+
+def container_resources(
+    model: ModelArgs, runtime: RuntimeSpec, pool: GpuPoolArgs | None
+) -> dict[str, dict[str, str | int]]:
+    """Requests and limits of the model container: the model's, else the runtime's; GPUs as limits."""
+    res = model.resources
+    cpu = res.cpu or runtime.resources.cpu
+    memory = res.memory or runtime.resources.memory
+    cpu_limit = res.cpu_limit or _max_quantity(runtime.resources.cpu_limit, cpu)
+    memory_limit = res.memory_limit or _max_quantity(runtime.resources.memory_limit, memory)
+    requests: dict[str, str | int] = {"cpu": cpu, "memory": memory}
+    limits: dict[str, str | int] = {"cpu": cpu_limit, "memory": memory_limit}
+    if res.gpu and pool is not None:
+        gpu_resource = pool.resource_name(res.mig_profile)
+        limits[gpu_resource] = str(res.gpu)
+        requests[gpu_resource] = str(res.gpu)
+    return {"limits": dict(sorted(limits.items())), "requests": dict(sorted(requests.items()))}
+
+
+def pod_security_context() -> dict[str, Any]:
+    """Pod-level security context of every model pod (Pod Security "restricted")."""
+    return {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def _sidecar(component: SidecarComponentArgs, replicas: dict[str, Any]) -> dict[str, Any]:
+    from modelplane.types import parse_quantity
+
+    cpu_limit = format(parse_quantity(component.cpu) * 2, "f").rstrip("0").rstrip(".")
+    probe = {
+        "tcpSocket": {"port": component.port},
+        "periodSeconds": 10,
+        "failureThreshold": 3,
+        "timeoutSeconds": 5,
+    }
+    return {
+        "containers": [
+            {
+                "name": "kserve-container",
+                "image": component.image,
+                "args": list(component.args),
+                "ports": [{"containerPort": component.port, "name": "http1", "protocol": "TCP"}],
+                "resources": {
+                    "limits": {"cpu": cpu_limit, "memory": component.memory},
+                    "requests": {"cpu": component.cpu, "memory": component.memory},
+                },
+                "securityContext": hardened_security_context(1000, read_only_root=True),
+                "readinessProbe": probe,
+                "livenessProbe": probe | {"periodSeconds": 30},
+                "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+            }
+        ],
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],
+        "securityContext": pod_security_context(),
+        **replicas,
+    }
+
+
+def objects(
+    model: ModelArgs,
+    *,
+    stack: str,
+    namespace: str,
+    mode: DeploymentMode,
+    runtime: RuntimeSpec,
+    pool: GpuPoolArgs | None = None,
+    predictor_overrides: dict[str, Any] | None = None,
+    prometheus: str = PROMETHEUS_ADDRESS,
+    canary: list[dict[str, Any]] | None = None,
+) -> list[Obj]:
+    """The objects that serve one model: its InferenceService and, when needed, a storage ServiceAccount.
+
+    ``predictor_overrides`` lets the rollout engine add fields (such as
+    ``canaryTrafficPercent``) without this module knowing about rollouts; ``canary`` becomes
+    ``spec.canary`` (Standard mode's canary predictors, compiled by ``modelplane.rollout``);
+    ``prometheus`` is the address KEDA-scaled models query (from the stack's monitoring settings).
+    """
+    common = labels(
+        stack,
+        "model",
+        **{LABEL_MODEL: model.name, LABEL_TENANT: model.tenant, LABEL_VERSION: model.version},
+    )
+    common = dict(sorted((common | dict(model.labels)).items()))
+    result: list[Obj] = []
+    service_account = model.storage.service_account_name
+    mesh = mode == "modelmesh"
+    if mesh:
+        # ModelMesh pulls with its own puller from the namespace's `storage-config` secret and
+        # ignores ServiceAccounts: secretName names the entry of that secret to use.
+        service_account = None
+    elif model.storage.secret_name:
+        # One ServiceAccount per (namespace, secret), shared by every model reading with it.
+        service_account = storage_service_account_name(model.storage.secret_name)
+        result.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ServiceAccount",
+                "metadata": {
+                    "name": service_account,
+                    "namespace": namespace,
+                    "labels": labels(stack, "model", **{LABEL_TENANT: model.tenant}),
+                },
+                "automountServiceAccountToken": False,
+                "secrets": [{"name": model.storage.secret_name}],
+            }
+        )
+    annotations = {"serving.kserve.io/deploymentMode": KSERVE_MODE_NAMES[mode]}
+    scaling_annotations, scaling_fields = predictor_scaling(
+        mode,
+        model.scaling,
+        runtime=model.runtime,
+        namespace=namespace,
+        model=model.name,
+        pool=pool,
+        prometheus=prometheus,
+    )
+    annotations |= scaling_annotations
+    if mesh and model.storage.secret_name:
+        annotations["serving.kserve.io/secretKey"] = model.storage.secret_name
+    model_spec: dict[str, Any] = {
+        "modelFormat": model.format.model_dump(exclude_none=True),
+        "runtime": runtime_object_name(model, mesh=mode == "modelmesh"),
+        "storageUri": model.storage.uri,
+    }
+    predictor: dict[str, Any] = {"model": model_spec, **scaling_fields}
+    if mode != "modelmesh":
+        model_spec["protocolVersion"] = model.protocol.kserve_value
+        model_spec["resources"] = container_resources(model, runtime, pool)
+        predictor["securityContext"] = pod_security_context()
+        predictor["labels"] = {
+            LABEL_MODEL: model.name,
+            LABEL_RUNTIME: model.runtime,
+            LABEL_VERSION: model.version,
+        }
+        if pool is not None:
+            predictor["nodeSelector"] = pool.selector
+            predictor["tolerations"] = pool.tolerations()
+            predictor["priorityClassName"] = pool.priority_class_name
+    if service_account:
+        predictor["serviceAccountName"] = service_account
+    if predictor_overrides:
+        predictor |= predictor_overrides
+    spec: dict[str, Any] = {"predictor": predictor}
+    if canary:
+        spec["canary"] = canary
+    replicas = {k: v for k, v in scaling_fields.items() if k in ("minReplicas", "maxReplicas")}
+    if model.transformer is not None:
+        spec["transformer"] = _sidecar(model.transformer, replicas)
+    if model.explainer is not None:
+        spec["explainer"] = _sidecar(model.explainer, replicas)
+    result.append(
+        {
+            "apiVersion": "serving.kserve.io/v1beta1",
+            "kind": "InferenceService",
+            "metadata": {
+                "name": model.name,
+                "namespace": namespace,
+                "labels": common,
+                "annotations": dict(sorted(annotations.items())),
+            },
+            "spec": spec,
+        }
+    )
+    return result

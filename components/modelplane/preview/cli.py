@@ -1,0 +1,134 @@
+"""``modelplane preview FILE --base GIT_REV|FILE [--format markdown|json] [--fail-on destructive]``.
+
+The base is a file when that path exists, otherwise a Git revision: the stack and its lock are
+read with ``git show REV:path`` from the repository that holds FILE, so a preview needs the
+repository and nothing else (no cluster, no credentials). A stack that does not exist at the
+base revision previews as entirely new.
+
+Exit codes: 0 previewed; 2 input errors (an unreadable stack or lock, an unknown revision);
+3 with ``--fail-on destructive`` when the change deletes or recreates something live.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from modelplane.errors import PreviewError
+
+EXIT_DESTRUCTIVE = 3
+GIT_TIMEOUT = 30.0
+
+
+def _git(cwd: Path, *argv: str) -> subprocess.CompletedProcess[bytes]:
+    try:
+        return subprocess.run(
+            ["git", *argv],
+            cwd=cwd,
+            capture_output=True,
+            timeout=GIT_TIMEOUT,
+            check=False,
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"},
+        )
+    except FileNotFoundError:
+        raise PreviewError("git is not installed; pass --base FILE instead of a revision") from None
+    except subprocess.TimeoutExpired:
+        raise PreviewError(f"git {' '.join(argv)} took longer than {GIT_TIMEOUT:.0f}s") from None
+
+
+def git_show(file: Path, rev: str, relative: PurePosixPath | None = None) -> tuple[bytes | None, str]:
+    """The bytes of ``file`` (or of ``relative`` to the repository root) at revision ``rev``.
+
+    Returns (bytes, source name); the bytes are None when the revision does not have the file.
+
+    Raises:
+        PreviewError: not in a Git repository, or ``rev`` is not a revision.
+    """
+    directory = file.resolve().parent
+    top = _git(directory, "rev-parse", "--show-toplevel")
+    if top.returncode != 0:
+        raise PreviewError(
+            f"{file}: --base {rev!r} is neither a file nor usable as a Git revision (not in a Git repository)"
+        )
+    root = Path(top.stdout.decode().strip())
+    check = _git(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+    if check.returncode != 0:
+        raise PreviewError(f"--base {rev!r} is neither an existing file nor a Git revision")
+    rel = relative or PurePosixPath(file.resolve().relative_to(root.resolve()).as_posix())
+    source = f"{rev}:{rel}"
+    shown = _git(root, "show", source)
+    if shown.returncode != 0:
+        return None, source
+    return shown.stdout, source
+
+
+def read_base(file: Path, base: str) -> Any:
+    """The base side of a preview: from a file when ``base`` is one, else from Git."""
+    from modelplane.preview.preview import Side
+    from modelplane.rollout.lock import lock_from_bytes, lock_path, read_lock
+    from modelplane.stack import load_stack, parse_stack, read_yaml
+
+    candidate = Path(base)
+    if candidate.is_file():
+        args = load_stack(candidate)
+        return Side(args, read_lock(lock_path(candidate), stack=args.stack.name), str(candidate))
+    raw, source = git_show(file, base)
+    if raw is None:
+        return Side(None, None, source)
+    args = parse_stack(read_yaml(raw, source), source)
+    rel = PurePosixPath(source.split(":", 1)[1])
+    lock_raw, lock_source = git_show(file, base, rel.with_name(f"{rel.stem}.lock.yaml"))
+    lock = lock_from_bytes(lock_raw, lock_source, stack=args.stack.name) if lock_raw is not None else None
+    return Side(args, lock, source)
+
+
+def cmd_preview(ns: argparse.Namespace) -> int:
+    """Preview what merging a change to a stack does: rollouts, objects, capacity, warnings."""
+    from modelplane.preview.markdown import to_markdown
+    from modelplane.preview.preview import Side, build_preview, is_destructive
+    from modelplane.rollout.lock import lock_path, read_lock
+    from modelplane.stack import load_stack
+
+    # Input errors (stack, lock, base) reach modelplane.cli.main, which reports them (exit 2).
+    file = Path(ns.file)
+    args = load_stack(file)
+    head = Side(args, read_lock(lock_path(file), stack=args.stack.name), str(file))
+    base = read_base(file, ns.base)
+    preview = build_preview(head, base)
+    if ns.format == "json":
+        sys.stdout.write(json.dumps(preview, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(to_markdown(preview))
+    if ns.fail_on == "destructive" and is_destructive(preview):
+        print(
+            f"{ns.file}: destructive changes ({preview['summary']['destructive']}); failing as asked",
+            file=sys.stderr,
+        )
+        return EXIT_DESTRUCTIVE
+    return 0
+
+
+def add_preview_parser(sub: Any) -> None:
+    """Add ``modelplane preview`` to the top-level subcommands."""
+    p = sub.add_parser(
+        "preview",
+        help="preview a change to a stack (for pull requests)",
+        description=__doc__.split("\n\n")[0],
+    )
+    p.add_argument("file", metavar="FILE", help="stack file (the head of the change)")
+    p.add_argument(
+        "--base",
+        metavar="GIT_REV|FILE",
+        required=True,
+        help="the stack before the change: a file, or a Git revision",
+    )
+    p.add_argument(
+        "--format", choices=("markdown", "json"), default="markdown", help="output format (default markdown)"
+    )
+    p.add_argument("--fail-on", choices=("destructive",), help="exit 3 when the change is destructive")
+    p.set_defaults(func=cmd_preview)

@@ -1,0 +1,302 @@
+"""The preview of a change to a stack: what merging it would do, as data.
+
+Both sides render from files alone (the base from Git or a file, the head from the working
+tree), each with its own lock, and with the stack's changes applied to the lock the way
+``modelplane rollout apply`` will apply them after merge. So the objects compared are exactly
+what GitOps would commit and Pulumi would apply, and no cluster credentials are needed.
+
+The result is one dict (``PREVIEW_SCHEMA_VERSION``, documented by ``preview.schema.json``) that
+the Markdown and JSON outputs both come from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from modelplane.preview.capacity import capacity_delta, capacity_summary, placement
+from modelplane.rollout import state
+from modelplane.rollout.diff import (
+    DECISION_TEXT,
+    ModelDecision,
+    ObjectChange,
+    diff_objects,
+    dotted,
+    model_decisions,
+)
+from modelplane.rollout.gates import Target, compile_gates
+from modelplane.rollout.lock import Lock, ModelRecord, empty_lock
+
+if TYPE_CHECKING:
+    from modelplane.serving_platform import ServingPlatformArgs
+
+PREVIEW_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a preview: a stack (None when it does not exist there), its lock, its source."""
+
+    args: ServingPlatformArgs | None
+    lock: Lock | None
+    source: str
+
+
+def _object_entry(change: ObjectChange) -> dict[str, Any]:
+    key = change.key
+    return {
+        "apiVersion": key.api_version,
+        "kind": key.kind,
+        "namespace": key.namespace,
+        "name": key.name,
+        "action": change.action,
+        "destructive": change.destructive,
+        "reasons": list(change.reasons),
+        "changes": [
+            {
+                "op": item.operation,
+                "path": list(item.path),
+                "field": dotted(item.path),
+                "old": item.old,
+                "new": item.new,
+            }
+            for item in change.items
+        ],
+    }
+
+
+def _gates(
+    args: ServingPlatformArgs, models: Models, decision: ModelDecision, record: ModelRecord
+) -> list[dict[str, Any]]:
+    rollout = record.rollout
+    if rollout is None:
+        return []
+    model = models[(decision.namespace, decision.name)]
+    policy = args.policy(model)
+    target = Target(
+        mode=record.mode,
+        runtime=model.runtime,
+        namespace=decision.namespace,
+        model=model.name,
+        version=rollout.candidate.version,
+        name=rollout.candidate.name,
+        window=policy.step_interval,
+    )
+    return [
+        {
+            "name": g.name,
+            "metric": g.metric,
+            "threshold": g.threshold,
+            "query": g.query,
+            "measurable": g.query is not None,
+            "reason": g.unmeasurable,
+        }
+        for g in compile_gates(policy.gates, target)
+    ]
+
+
+Models = dict[tuple[str, str], Any]
+"""A stack's models by (namespace, name)."""
+
+
+def _models(args: ServingPlatformArgs) -> Models:
+    tenants = {t.name: t.namespace_name for t in args.tenants}
+    return {(tenants[m.tenant], m.name): m for m in args.models}
+
+
+def _rollout_entry(
+    args: ServingPlatformArgs, models: Models, decision: ModelDecision, record: ModelRecord | None
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "model": decision.name,
+        "namespace": decision.namespace,
+        "mode": decision.mode,
+        "decision": decision.kind,
+        "description": DECISION_TEXT[decision.kind],
+        "destructive": decision.destructive,
+        "from": decision.from_version,
+        "to": decision.to_version,
+        "fields": list(decision.fields),
+        "strategy": None,
+        "phase": None,
+        "state": None,
+        "step": None,
+        "steps": [],
+        "trafficPercent": 0,
+        "mirrorPercent": 0,
+        "stepInterval": None,
+        "dryRun": False,
+        "gates": [],
+        "detail": decision.detail,
+    }
+    if decision.kind == "removal" or record is None:
+        return entry
+    if decision.kind in ("new", "replace"):
+        return entry | {"strategy": "direct", "trafficPercent": 100}
+    rollout = record.rollout
+    policy = args.policy(models[(decision.namespace, decision.name)])
+    if rollout is None:
+        if decision.kind in ("start", "restart"):
+            entry |= {"strategy": "direct", "trafficPercent": 100}
+        return entry
+    entry |= {
+        "strategy": rollout.strategy,
+        "phase": rollout.phase,
+        "state": rollout.state,
+        "steps": list(rollout.steps),
+        "step": rollout.step + 1 if rollout.phase == "canary" else None,
+        "trafficPercent": state.candidate_share(record),
+        "mirrorPercent": state.mirror_percent(record),
+        "stepInterval": policy.step_interval,
+        "dryRun": policy.dry_run,
+        "gates": _gates(args, models, decision, record),
+    }
+    return entry
+
+
+def _warnings(models: Models, rollouts: list[dict[str, Any]], records: dict[str, ModelRecord]) -> list[str]:
+    warnings: list[str] = []
+    for r in rollouts:
+        key = f"{r['namespace']}/{r['model']}"
+        if r["state"] in ("progressing", "paused") and not r["dryRun"]:
+            for gate in r["gates"]:
+                if not gate["measurable"]:
+                    warnings.append(
+                        f"{key}: gate {gate['name']} cannot be measured ({gate['reason']}); "
+                        "it will hold the rollout at its first step"
+                    )
+        record = records.get(key)
+        if (
+            record is not None
+            and record.mode == "standard"
+            and r["state"] in ("progressing", "paused")
+            and models[(r["namespace"], r["model"])].scaling.min_replicas == 0
+        ):
+            warnings.append(
+                f"{key}: minReplicas is 0, so KServe gives the canary ceil(0 x share) = 0 replicas: it never "
+                "becomes Ready and gets no traffic; keep minReplicas at 1 or more while a rollout runs"
+            )
+        if (
+            record is not None
+            and record.rollout is not None
+            and record.mode == "standard"
+            and r["decision"] in ("start", "restart")
+            and record.rollout.candidate.spec.get("storageUri") == record.stable.spec.get("storageUri")
+        ):
+            warnings.append(
+                f"{key}: the candidate keeps the stable storage URI, so promotion restarts the stable pods "
+                "(KServe refuses a predictor.name change without a model change)"
+            )
+    return warnings
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def summary_text(
+    stack: str, rollouts: list[dict[str, Any]], objects: list[dict[str, Any]], capacity: dict[str, Any]
+) -> str:
+    """The preview's one-line summary."""
+    parts: list[str] = []
+    started = [r for r in rollouts if r["decision"] in ("start", "restart")]
+    for r in started[:3]:
+        how = (
+            f"{r['strategy']} at {r['trafficPercent']}%"
+            if r["strategy"] != "direct"
+            else "direct, 100% at once"
+        )
+        if r["phase"] == "shadow":
+            how = f"shadow, {r['mirrorPercent']}% mirrored"
+        elif r["phase"] == "loading":
+            how = "loaded beside, then switched"
+        parts.append(f"{r['model']} {r['from']} → {r['to']} ({how})")
+    if len(started) > 3:
+        parts.append(f"{len(started) - 3} more rollouts")
+    for kind, one, many in (
+        ("new", "new model", "new models"),
+        ("removal", "model removed", "models removed"),
+        ("replace", "model recreated", "models recreated"),
+        ("in-place", "in-place change", "in-place changes"),
+    ):
+        n = sum(1 for r in rollouts if r["decision"] == kind)
+        if n:
+            parts.append(f"{n} {one if n == 1 else many}")
+    destructive = sum(1 for o in objects if o["destructive"])
+    parts.append(_plural(len(objects), "object") + " changed" if objects else "no object changes")
+    parts.append(_plural(destructive, "destructive change"))
+    delta = capacity["total"]["delta"]
+    parts.append(f"{delta['podsMin']:+d} pods / {delta['gpusMin']:+d} GPUs at min replicas")
+    return f"{stack}: " + "; ".join(parts)
+
+
+def build_preview(head: Side, base: Side) -> dict[str, Any]:
+    """The whole preview of changing ``base`` into ``head``."""
+    from modelplane.serving_platform import build
+
+    assert head.args is not None
+    stack = head.args.stack.name
+    head_lock = head.lock or empty_lock(stack)
+    head_render = build(head.args, lock=head_lock)
+    head_records = head_render.rollouts or {}
+    base_objects: list[dict[str, Any]] = []
+    base_capacity = None
+    if base.args is not None:
+        base_render = build(base.args, lock=base.lock or empty_lock(base.args.stack.name))
+        base_objects = base_render.objects
+        base_capacity = capacity_summary(base.args, base_render.rollouts)
+    changes = diff_objects(base_objects, head_render.objects)
+    objects = [_object_entry(c) for c in changes]
+    decisions = model_decisions(head.args, head.lock, base=base.args)
+    models = _models(head.args)
+    rollouts = [
+        _rollout_entry(head.args, models, d, head_records.get(d.key)) for d in decisions if d.kind != "steady"
+    ]
+    capacity = capacity_delta(base_capacity, capacity_summary(head.args, head_records))
+    warnings = list(head_render.warnings) + _warnings(models, rollouts, head_records)
+    head_plan = placement(head.args)
+    if head_plan is not None:
+        capacity["plan"] = {
+            "base": placement(base.args) if base.args is not None else None,
+            "head": head_plan,
+        }
+        fits = head_plan.get("fits", {})
+        if fits.get("min") is False:
+            warnings.insert(
+                0, f"{stack}: the stack does not fit its pools at minimum replicas (see `modelplane plan`)"
+            )
+        elif fits.get("max") is False:
+            warnings.append(
+                f"{stack}: the stack does not fit its pools at maximum replicas (see `modelplane plan`)"
+            )
+    if head.lock is None:
+        warnings.insert(0, f"{stack}: no lock file: every model is treated as new (nothing deployed yet)")
+    counts = {
+        a: sum(1 for o in objects if o["action"] == a) for a in ("added", "changed", "removed", "replaced")
+    }
+    decision_counts = {k: sum(1 for d in decisions if d.kind == k) for k in DECISION_TEXT}
+    # A model removed or recreated is also an object removed or replaced: count the objects.
+    destructive = max(
+        sum(1 for o in objects if o["destructive"]), sum(1 for r in rollouts if r["destructive"])
+    )
+    return {
+        "schemaVersion": PREVIEW_SCHEMA_VERSION,
+        "stack": stack,
+        "base": {"source": base.source, "exists": base.args is not None},
+        "head": {"source": head.source},
+        "summary": {
+            "text": summary_text(stack, rollouts, objects, capacity),
+            "destructive": destructive,
+            "objects": counts,
+            "models": decision_counts,
+        },
+        "objects": objects,
+        "rollouts": rollouts,
+        "capacity": capacity,
+        "warnings": warnings,
+    }
+
+
+def is_destructive(preview: dict[str, Any]) -> bool:
+    """Whether anything in the preview deletes or recreates something live."""
+    return bool(preview["summary"]["destructive"])

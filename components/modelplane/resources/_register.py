@@ -1,0 +1,72 @@
+"""Registering plain Kubernetes objects and upstream charts as Pulumi resources."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pulumi
+from pulumi_kubernetes import _utilities as k8s_utilities
+
+from modelplane.kube import Obj, resource_name, type_token
+
+TYPE_PREFIX = "modelplane:index:"
+"""Type-token prefix of every modelplane component. Tokens are part of URNs: never rename one."""
+
+
+class KubeObject(pulumi.CustomResource):
+    """Any Kubernetes object, registered under its own pulumi-kubernetes type token.
+
+    pulumi-kubernetes resources are plain objects on the wire; registering the object we
+    rendered, unchanged, under its ``kubernetes:<group>/<version>:<Kind>`` token keeps
+    Pulumi's inputs byte-for-byte what the GitOps render writes.
+    """
+
+    def __init__(self, name: str, obj: Obj, opts: pulumi.ResourceOptions | None = None) -> None:
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(version=k8s_utilities.get_version()))  # type: ignore[no-untyped-call]
+        super().__init__(type_token(obj), name, dict(obj), opts)
+
+
+def register_objects(
+    parent: pulumi.Resource,
+    objects: Sequence[Obj],
+    *,
+    dependencies: dict[str, list[pulumi.Resource]] | None = None,
+    namespaces: dict[str, pulumi.Resource] | None = None,
+    depends_on: Sequence[pulumi.Resource] = (),
+    protect: bool = False,
+) -> dict[str, KubeObject]:
+    """Register objects as children of ``parent``.
+
+    ``dependencies`` maps an API group to the resources that must be ready before any
+    object of that group (the release that installs its CRD or webhooks); ``namespaces``
+    maps a namespace to the resource that creates it, and gains every Namespace registered
+    here, so objects in a namespace created in the same batch (or a later one) wait for it;
+    ``depends_on`` applies to every object. Namespaces are registered first, whatever
+    their position in ``objects``.
+    """
+    from modelplane.validation import group_of
+
+    dependencies = dependencies or {}
+    namespaces = namespaces if namespaces is not None else {}
+    result: dict[str, KubeObject] = {}
+    ordered = [o for o in objects if _is_namespace(o)] + [o for o in objects if not _is_namespace(o)]
+    for obj in ordered:
+        depends: list[pulumi.Resource] = [*depends_on, *dependencies.get(group_of(obj["apiVersion"]), [])]
+        namespace = obj.get("metadata", {}).get("namespace")
+        if namespace and namespace in namespaces:
+            depends.append(namespaces[namespace])
+        name = resource_name(obj)
+        if name in result:
+            raise ValueError(f"two objects register as {name!r}: {obj['kind']} {namespace or ''}")
+        result[name] = KubeObject(
+            name,
+            obj,
+            pulumi.ResourceOptions(parent=parent, depends_on=depends, protect=protect),
+        )
+        if _is_namespace(obj):
+            namespaces[obj["metadata"]["name"]] = result[name]
+    return result
+
+
+def _is_namespace(obj: Obj) -> bool:
+    return bool(obj["apiVersion"] == "v1" and obj["kind"] == "Namespace")

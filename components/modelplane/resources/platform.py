@@ -1,0 +1,220 @@
+"""Pulumi components of the serving platform.
+
+``ServingPlatform`` builds every object of a stack with the pure ``build()`` and hands
+each group to the component that owns it: upstream charts to ``ControlPlane``, namespaces
+and policies to ``Tenants``, serving runtimes to ``RuntimeCatalog``, models to
+``ModelCatalog``. Registrations stay at one per object (no wrapper component per model),
+because Pulumi's cost grows faster than linearly with registered resources.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import pulumi
+
+from modelplane.kube import LABEL_COMPONENT, Obj
+from modelplane.resources._register import TYPE_PREFIX, KubeObject, register_objects
+from modelplane.resources.upstream import register_chart_objects, register_release, require_server_side_apply
+from modelplane.rollout.lock import Lock
+from modelplane.serving_platform import PlatformObjects, ServingPlatformArgs, build
+from modelplane.upstream import KustomizeRelease, Release
+
+
+class ControlPlane(pulumi.ComponentResource):
+    """Upstream releases (cert-manager, Envoy Gateway, KServe, Knative, KEDA, ...) in dependency order.
+
+    Each release depends on the releases it names, and on the objects those carry: the KServe
+    controller waits until the ``KnativeServing`` is Ready, because KServe decides at start-up
+    whether to watch Knative Services. Releases that install CRDs are retained when the stack
+    is removed and, with ``protect_crds``, protected (see ``modelplane.resources.upstream``).
+    Kustomize releases (ModelMesh Serving) are installed with their Namespace first.
+    """
+
+    releases: dict[str, pulumi.Resource]
+    chart_objects: dict[str, list[pulumi.Resource]]
+    namespaces: dict[str, pulumi.Resource]
+    """Namespace name → what creates it: a Namespace the control plane registers (a kustomize
+    release's, or one a chart carries), else the first Helm release installing into it."""
+
+    def __init__(
+        self,
+        name: str,
+        charts: Sequence[Release],
+        *,
+        protect_crds: bool,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        from modelplane.resources.mesh import register_kustomize
+
+        super().__init__(f"{TYPE_PREFIX}ControlPlane", name, None, opts)
+        require_server_side_apply()
+        self.releases = {}
+        self.chart_objects = {}
+        created: dict[str, pulumi.Resource] = {}
+        by_release: dict[str, pulumi.Resource] = {}
+        for chart in sorted(charts, key=lambda c: (c.wave, c.release)):
+            earlier: list[pulumi.Resource] = []
+            for dep in chart.depends_on:
+                if dep in self.releases:
+                    earlier.append(self.releases[dep])
+                    earlier += self.chart_objects[dep]
+            if isinstance(chart, KustomizeRelease):
+                install = register_kustomize(self, name, chart, depends_on=earlier, protect=protect_crds)
+                self.releases[chart.release] = install.release
+                self.chart_objects[chart.release] = []
+                created[chart.namespace] = install.namespace
+                continue
+            release = register_release(self, name, chart, depends_on=earlier, protect=protect_crds)
+            self.releases[chart.release] = release
+            self.chart_objects[chart.release] = list(
+                register_chart_objects(self, chart, release, protect=protect_crds)
+            )
+            # Helm creates the release's namespace (create_namespace) when it installs.
+            by_release.setdefault(chart.namespace, release)
+            for obj, registered in zip(chart.objects, self.chart_objects[chart.release], strict=True):
+                if obj["apiVersion"] == "v1" and obj["kind"] == "Namespace":
+                    created[obj["metadata"]["name"]] = registered
+        self.namespaces = by_release | created
+        self.register_outputs({"releases": {n: getattr(r, "status", None) for n, r in self.releases.items()}})
+
+    def group_dependencies(self, charts: Sequence[Release]) -> dict[str, list[pulumi.Resource]]:
+        """API group → releases (and their objects) whose readiness objects of that group need."""
+        result: dict[str, list[pulumi.Resource]] = defaultdict(list)
+        for chart in charts:
+            for group in chart.needed_by_groups:
+                result[group].append(self.releases[chart.release])
+                result[group] += self.chart_objects.get(chart.release, [])
+        return dict(result)
+
+
+class _ObjectGroup(pulumi.ComponentResource):
+    """A component that registers a group of rendered objects as its children.
+
+    Its type token is ``modelplane:index:<class name>``, so a subclass cannot forget to
+    name itself (tokens are part of URNs).
+    """
+
+    objects: dict[str, KubeObject]
+
+    def __init__(
+        self,
+        name: str,
+        objects: Sequence[Obj],
+        *,
+        dependencies: dict[str, list[pulumi.Resource]] | None = None,
+        namespaces: dict[str, pulumi.Resource] | None = None,
+        protect: bool = False,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(f"{TYPE_PREFIX}{type(self).__name__}", name, None, opts)
+        self.objects = register_objects(
+            self, objects, dependencies=dependencies, namespaces=namespaces, protect=protect
+        )
+        self.register_outputs({"count": len(self.objects)})
+
+
+class Tenants(_ObjectGroup):
+    """Tenant namespaces (Pod Security "restricted") and their NetworkPolicies."""
+
+    def namespaces(self) -> dict[str, pulumi.Resource]:
+        """Namespace name → the Namespace resource."""
+        return {
+            name.removeprefix("namespace:"): res
+            for name, res in self.objects.items()
+            if name.startswith("namespace:")
+        }
+
+
+class RuntimeCatalog(_ObjectGroup):
+    """ServingRuntimes and ClusterServingRuntimes of the models' runtimes."""
+
+
+class ModelCatalog(_ObjectGroup):
+    """Every model's InferenceService and storage ServiceAccount."""
+
+
+class PlatformConfig(_ObjectGroup):
+    """modelplane-authored configuration of the platform's own software."""
+
+
+class Monitoring(_ObjectGroup):
+    """PodMonitors, ServiceMonitors and PrometheusRules (recording rules and SLO alerts) of the models."""
+
+
+def _creates_namespaces(objects: Sequence[Obj]) -> bool:
+    return any(o["kind"] == "Namespace" for o in objects)
+
+
+_GROUPS: dict[str, type[_ObjectGroup]] = {
+    "tenant": Tenants,
+    "runtime": RuntimeCatalog,
+    "model": ModelCatalog,
+    "monitoring": Monitoring,
+}
+
+
+class ServingPlatform(pulumi.ComponentResource):
+    """The whole serving platform of one stack."""
+
+    rendered: PlatformObjects
+    control_plane: ControlPlane
+    groups: dict[str, _ObjectGroup]
+
+    def __init__(
+        self,
+        name: str,
+        args: ServingPlatformArgs,
+        *,
+        lock: Lock | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(f"{TYPE_PREFIX}ServingPlatform", name, None, opts)
+        # The lock is the deployed state: with it, models render at their rollout's traffic
+        # split, exactly as the GitOps render and the preview do.
+        self.rendered = build(args, lock=lock)
+        for warning in self.rendered.warnings:
+            # Shown by `pulumi preview` and `pulumi up` beside this component.
+            pulumi.log.warn(warning, resource=self)
+        child = pulumi.ResourceOptions(parent=self)
+        protect = args.stack.tier != "dev"
+        self.control_plane = ControlPlane(
+            f"{name}-control-plane", self.rendered.charts, protect_crds=protect, opts=child
+        )
+        dependencies = self.control_plane.group_dependencies(self.rendered.charts)
+        by_component: dict[str, list[Obj]] = defaultdict(list)
+        for obj in self.rendered.objects:
+            by_component[obj["metadata"].get("labels", {}).get(LABEL_COMPONENT, "config")].append(obj)
+        by_component.setdefault("tenant", [])
+        # Groups that create namespaces go first, so every object in a namespace modelplane
+        # creates can depend on its Namespace, whichever component owns the Namespace; objects
+        # in a namespace an upstream release creates (ModelMesh's, KServe's) wait for it too.
+        namespaces: dict[str, pulumi.Resource] = dict(self.control_plane.namespaces)
+        self.groups = {}
+        from modelplane.resources.mesh import GROUPS as MESH_GROUPS
+
+        for component in sorted(by_component, key=lambda c: (not _creates_namespaces(by_component[c]), c)):
+            cls = _GROUPS.get(component) or MESH_GROUPS.get(component, PlatformConfig)
+            self.groups[component] = cls(
+                f"{name}-{'tenants' if component == 'tenant' else component}",
+                by_component[component],
+                dependencies=dependencies,
+                namespaces=namespaces,
+                opts=child,
+            )
+        outputs: dict[str, Any] = {
+            "stack": args.stack.name,
+            "tier": args.stack.tier,
+            "models": {
+                f"{args.tenant(m.tenant).namespace_name}/{m.name}": {
+                    "version": m.version,
+                    "mode": args.mode(m),
+                }
+                for m in args.models
+            },
+            "charts": {c.release: f"{c.chart}@{c.version}" for c in self.rendered.charts},
+        }
+        self.outputs = outputs
+        self.register_outputs(outputs)

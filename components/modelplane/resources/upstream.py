@@ -1,0 +1,99 @@
+"""Registering upstream releases, and the objects they carry, with the options that keep them safe.
+
+A release that installs CRDs is retained when a stack is removed and protected outside the
+dev tier, because deleting a CRD deletes every custom resource of its kind: removing a
+stack must never delete every InferenceService. Releases go through Helm (``helm.v3.Release``),
+which creates and patches objects without the ``last-applied-configuration`` annotation, so
+the InferenceService CRD (~638 KB, over the 256 KiB annotation limit) installs; modelplane's
+own objects are applied by pulumi-kubernetes with server-side apply, which this module
+refuses to run without.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from modelplane.errors import PlatformError
+from modelplane.kube import resource_name
+from modelplane.resources._register import KubeObject
+from modelplane.upstream import Chart
+
+
+class ServerSideApplyDisabledError(PlatformError):
+    """The Kubernetes provider is configured for client-side apply, which cannot install KServe's CRDs."""
+
+
+def require_server_side_apply() -> None:
+    """Refuse a stack whose Kubernetes provider has server-side apply turned off."""
+    enabled = pulumi.Config("kubernetes").get_bool("enableServerSideApply")
+    if enabled is False:
+        raise ServerSideApplyDisabledError(
+            "kubernetes:enableServerSideApply is false: client-side apply stores every object in a "
+            "last-applied annotation limited to 256 KiB, and KServe's InferenceService CRD is ~638 KB; "
+            "remove the setting (server-side apply is pulumi-kubernetes' default)"
+        )
+
+
+def register_release(
+    parent: pulumi.Resource,
+    prefix: str,
+    chart: Chart,
+    *,
+    depends_on: Sequence[pulumi.Resource],
+    protect: bool,
+) -> k8s.helm.v3.Release:
+    """Install an upstream chart as a Helm release that waits until its workloads are ready."""
+    oci = chart.repository.startswith("oci://")
+    values: dict[str, Any] = dict(chart.values)
+    return k8s.helm.v3.Release(
+        f"{prefix}-{chart.release}",
+        k8s.helm.v3.ReleaseArgs(
+            name=chart.release,
+            chart=f"{chart.repository}/{chart.chart}" if oci else chart.chart,
+            version=chart.version,
+            repository_opts=None if oci else k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
+            namespace=chart.namespace,
+            create_namespace=True,
+            values=values,
+            skip_crds=False,
+            skip_await=False,
+            atomic=False,
+            timeout=900,
+        ),
+        pulumi.ResourceOptions(
+            parent=parent,
+            depends_on=list(depends_on),
+            protect=protect and chart.crds,
+            retain_on_delete=chart.crds,
+        ),
+    )
+
+
+def register_chart_objects(
+    parent: pulumi.Resource,
+    chart: Chart,
+    release: pulumi.Resource,
+    *,
+    protect: bool,
+) -> list[KubeObject]:
+    """Register the objects an upstream release carries, each after the release is ready.
+
+    Each object depends on the one before it (the ``knative-serving`` Namespace before the
+    ``KnativeServing`` inside it), and custom resources carry ``pulumi.com/waitFor`` so that
+    whatever depends on them waits until the upstream operator reports them Ready.
+    """
+    result: list[KubeObject] = []
+    previous: pulumi.Resource = release
+    for obj in chart.objects:
+        registered = KubeObject(
+            f"{chart.release}-{resource_name(obj)}",
+            obj,
+            pulumi.ResourceOptions(parent=parent, depends_on=[previous], protect=protect),
+        )
+        result.append(registered)
+        previous = registered
+    return result

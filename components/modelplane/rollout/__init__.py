@@ -1,0 +1,15 @@
+"""Rollouts by diffing: the lock file, the diff of desired against deployed, the canary state machine.
+
+- ``version``: what defines a model version, its digest and DNS-safe name.
+- ``lock``: ``stacks/<stack>.lock.yaml``, the deployed-state record (read strictly, written atomically).
+- ``diff``: object-level and model-level diff.
+- ``state``: the state machine (``apply``, ``advance``, ``promote``, ``rollback``, ``pause``, ``resume``).
+- ``compile``: a model's rollout state as the objects its deployment mode understands.
+- ``gates``: gates as PromQL per mode, judged on Prometheus's HTTP API.
+- ``policy``: the rollout policy of a stack or a model.
+- ``cli``: ``modelplane rollout ...``.
+
+Everything here is pure data in, data out (``gates.evaluate`` and ``cli`` aside); nothing imports
+Pulumi. The modules are imported by name, not re-exported here, because ``modelplane.model``
+imports ``policy`` and this package must stay free of import cycles.
+"""

@@ -1,0 +1,366 @@
+"""The diff of desired against deployed: per object (fields) and per model (what happens to it).
+
+Object level: two sets of rendered objects, keyed by identity (apiVersion, kind, namespace,
+name), compared in linear time. Each changed object lists kopf-style items
+``(operation, path, old, new)`` in a stable order; an object whose change touches a field
+Kubernetes (or KServe's webhook) will not update in place is *replaced*: deleted and created,
+which is destructive. Text diffs are not used: at 20,000 models a line diff is quadratic and a
+YAML re-parse alone costs seconds.
+
+Model level: the stack against the lock decides, per model, whether it is steady, new, changed
+in place, starts a rollout, continues one, restarts one (the candidate changed), aborts one (the
+stack went back to the stable version), stays rolled back, is replaced (its deployment mode
+changed) or is removed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic.alias_generators import to_snake
+
+from modelplane.kube import Obj, ObjectKey, key_of, sort_key
+from modelplane.rollout.lock import Lock, VersionRecord, model_key
+from modelplane.rollout.version import IN_PLACE_FIELDS, changed_fields, digest_of, version_spec
+
+if TYPE_CHECKING:
+    from modelplane.model import ModelArgs
+    from modelplane.serving_platform import ServingPlatformArgs
+
+Path = tuple[str | int, ...]
+Operation = Literal["add", "change", "remove"]
+Action = Literal["added", "changed", "removed", "replaced"]
+
+
+@dataclass(frozen=True)
+class DiffItem:
+    """One field change: kopf's ``(operation, path, old, new)``."""
+
+    operation: Operation
+    path: Path
+    old: Any
+    new: Any
+
+    def as_tuple(self) -> tuple[Operation, Path, Any, Any]:
+        """The kopf-style tuple."""
+        return (self.operation, self.path, self.old, self.new)
+
+
+@dataclass(frozen=True)
+class ObjectChange:
+    """What happens to one object."""
+
+    key: ObjectKey
+    action: Action
+    items: tuple[DiffItem, ...] = ()
+    reasons: tuple[str, ...] = ()
+    """Why an object is replaced (the immutable fields touched), or why a removal is severe."""
+
+    @property
+    def destructive(self) -> bool:
+        """Whether the change deletes something that exists."""
+        return self.action in ("removed", "replaced")
+
+
+# Fields Kubernetes refuses to update in place (or KServe's webhook refuses), per kind:
+# changing one means delete and create. A path ending in "*" covers everything below it.
+IMMUTABLE_FIELDS: dict[str, tuple[Path, ...]] = {
+    "Deployment": (("spec", "selector"),),
+    "DaemonSet": (("spec", "selector"),),
+    "ReplicaSet": (("spec", "selector"),),
+    "StatefulSet": (
+        ("spec", "selector"),
+        ("spec", "volumeClaimTemplates"),
+        ("spec", "serviceName"),
+        ("spec", "podManagementPolicy"),
+    ),
+    "Service": (("spec", "clusterIP"), ("spec", "clusterIPs"), ("spec", "ipFamilies")),
+    "Job": (("spec", "template"), ("spec", "selector"), ("spec", "completionMode")),
+    "PersistentVolumeClaim": (
+        ("spec", "storageClassName"),
+        ("spec", "accessModes"),
+        ("spec", "volumeName"),
+        ("spec", "volumeMode"),
+        ("spec", "selector"),
+        ("spec", "dataSource"),
+    ),
+    "RoleBinding": (("roleRef",),),
+    "ClusterRoleBinding": (("roleRef",),),
+    "InferenceService": (("metadata", "annotations", "serving.kserve.io/deploymentMode"),),
+    "CustomResourceDefinition": (("spec", "scope"), ("spec", "names", "kind")),
+}
+
+SEVERE_REMOVALS: dict[str, str] = {
+    "Namespace": "deleting a Namespace deletes every object in it",
+    "CustomResourceDefinition": "deleting a CRD deletes every custom resource of its kind",
+    "PersistentVolumeClaim": "deleting a PersistentVolumeClaim can delete its data",
+    "InferenceService": "deleting an InferenceService stops serving the model",
+}
+
+
+def _diff_values(old: Any, new: Any, path: Path, out: list[DiffItem]) -> None:
+    if old == new:
+        return
+    if isinstance(old, dict) and isinstance(new, dict):
+        for k in sorted(old.keys() | new.keys()):
+            if k not in new:
+                out.append(DiffItem("remove", (*path, k), old[k], None))
+            elif k not in old:
+                out.append(DiffItem("add", (*path, k), None, new[k]))
+            else:
+                _diff_values(old[k], new[k], (*path, k), out)
+        return
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        for i, (a, b) in enumerate(zip(old, new, strict=True)):
+            _diff_values(a, b, (*path, i), out)
+        return
+    out.append(DiffItem("change", path, old, new))
+
+
+def diff_values(old: Any, new: Any) -> list[DiffItem]:
+    """Field changes from ``old`` to ``new``.
+
+    Mappings compare key by key (sorted), equal-length lists item by item, anything else as one
+    change, so the order is stable and the work linear in the size of the objects.
+    """
+    out: list[DiffItem] = []
+    _diff_values(old, new, (), out)
+    return out
+
+
+def _touches(item_path: Path, immutable: Path) -> bool:
+    n = min(len(item_path), len(immutable))
+    return item_path[:n] == immutable[:n]
+
+
+def replacement_reasons(kind: str, items: list[DiffItem]) -> list[str]:
+    """Immutable fields of a kind that these changes touch, as dotted paths."""
+    reasons: list[str] = []
+    for immutable in IMMUTABLE_FIELDS.get(kind, ()):
+        if any(_touches(item.path, immutable) for item in items):
+            reasons.append(f"{dotted(immutable)} cannot change in place")
+    return reasons
+
+
+def dotted(path: Path) -> str:
+    """A path as text: ``spec.predictor.minReplicas``, ``containers[0]``, ``labels["a.b/c"]``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.replace("_", "").replace("-", "").isalnum():
+            out += f".{part}" if out else part
+        else:
+            out += f'["{part}"]'
+    return out
+
+
+def diff_objects(old: list[Obj], new: list[Obj]) -> list[ObjectChange]:
+    """Every object added, changed, removed or replaced from ``old`` to ``new``, in render order."""
+    before = {key_of(o): o for o in old}
+    after = {key_of(o): o for o in new}
+    changes: list[tuple[tuple[int, str, str, str], ObjectChange]] = []
+    for key, obj in after.items():
+        prior = before.get(key)
+        if prior is None:
+            changes.append((sort_key(obj), ObjectChange(key, "added")))
+        elif prior != obj:
+            items = diff_values(prior, obj)
+            reasons = replacement_reasons(key.kind, items)
+            action: Action = "replaced" if reasons else "changed"
+            changes.append((sort_key(obj), ObjectChange(key, action, tuple(items), tuple(reasons))))
+    for key, obj in before.items():
+        if key not in after:
+            severe = SEVERE_REMOVALS.get(key.kind)
+            changes.append((sort_key(obj), ObjectChange(key, "removed", reasons=(severe,) if severe else ())))
+    changes.sort(key=lambda pair: (pair[0], pair[1].action))
+    return [change for _, change in changes]
+
+
+# --- model level -------------------------------------------------------------------------
+
+DecisionKind = Literal[
+    "steady", "new", "in-place", "start", "continue", "restart", "abort", "held", "replace", "removal"
+]
+
+DECISION_TEXT: dict[str, str] = {
+    "steady": "no change",
+    "new": "new model, deployed directly",
+    "in-place": "changed in place, no canary",
+    "start": "starts a rollout",
+    "continue": "rollout continues",
+    "restart": "candidate changed mid-rollout: the rollout restarts",
+    "abort": "stack is back on the stable version: the rollout is cancelled",
+    "held": "rolled back: stays on the stable version until the stack changes",
+    "replace": "deployment mode changed: the InferenceService is deleted and created",
+    "removal": "removed from the stack: it stops serving",
+}
+
+
+@dataclass(frozen=True)
+class ModelDecision:
+    """What a change of the stack does to one model."""
+
+    key: str
+    namespace: str
+    name: str
+    kind: DecisionKind
+    mode: str
+    from_version: str | None = None
+    to_version: str | None = None
+    fields: tuple[str, ...] = ()
+    """The fields behind the decision: version-defining ones for a rollout, in-place ones otherwise."""
+    detail: str = ""
+
+    @property
+    def destructive(self) -> bool:
+        """Whether the decision stops something that serves."""
+        return self.kind in ("removal", "replace")
+
+
+@dataclass
+class Head:
+    """A model of the stack with its lock key's parts, mode and version identity."""
+
+    model: ModelArgs
+    namespace: str
+    mode: str
+    spec: dict[str, Any]
+
+    @cached_property
+    def digest(self) -> str:
+        """The digest of the model's version spec (computed when first needed)."""
+        return digest_of(self.spec)
+
+    def defines(self, version: VersionRecord) -> bool:
+        """Whether the model is that version.
+
+        Equal specs need no hashing; a lock's digests were checked against its specs when read.
+        """
+        return self.spec == version.spec or self.digest == version.digest
+
+
+_IN_PLACE_ATTRS: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
+    (name, tuple(to_snake(part) for part in name.split("."))) for name in IN_PLACE_FIELDS
+)
+
+
+def _in_place_fields(old: ModelArgs, new: ModelArgs) -> tuple[str, ...]:
+    if old == new:
+        return ()
+    fields: list[str] = []
+    for name, attrs in _IN_PLACE_ATTRS:
+        a: Any = old
+        b: Any = new
+        for attr in attrs:
+            a, b = getattr(a, attr), getattr(b, attr)
+        if a != b:
+            fields.append(name)
+    return tuple(fields)
+
+
+def heads(args: ServingPlatformArgs) -> dict[str, Head]:
+    """Every model of a stack by lock key, with its version spec and digest."""
+    tenants = {t.name: t.namespace_name for t in args.tenants}
+    result: dict[str, Head] = {}
+    for m in args.models:
+        namespace = tenants[m.tenant]
+        result[model_key(namespace, m.name)] = Head(m, namespace, args.mode(m), version_spec(m))
+    return result
+
+
+def model_decisions(
+    args: ServingPlatformArgs,
+    lock: Lock | None,
+    *,
+    base: ServingPlatformArgs | None = None,
+    current: dict[str, Head] | None = None,
+) -> list[ModelDecision]:
+    """Per model, what the stack does against the deployed state in ``lock``.
+
+    ``lock`` None means nothing is deployed. ``base``, the stack as it was, lets in-place changes
+    be told from steady ones; ``current`` is ``heads(args)`` when the caller has it already.
+    Sorted by key; linear in the number of models.
+    """
+    records = lock.models if lock is not None else {}
+    current = current if current is not None else heads(args)
+    before = heads(base) if base is not None else {}
+    decisions: list[ModelDecision] = []
+    for key, head in current.items():
+        ns, name = head.namespace, head.model.name
+        record = records.get(key)
+        version = head.model.version
+        if record is None:
+            decisions.append(ModelDecision(key, ns, name, "new", head.mode, None, version))
+            continue
+        stable = record.stable
+        if record.mode != head.mode:
+            decisions.append(
+                ModelDecision(
+                    key,
+                    ns,
+                    name,
+                    "replace",
+                    head.mode,
+                    stable.version,
+                    version,
+                    detail=f"deployment mode {record.mode} -> {head.mode}",
+                )
+            )
+            continue
+        rollout = record.rollout
+        if rollout is None or rollout.state == "rolled-back":
+            if head.defines(stable):
+                prior = before.get(key)
+                fields = _in_place_fields(prior.model, head.model) if prior is not None else ()
+                kind: DecisionKind = "in-place" if fields else "steady"
+                decisions.append(ModelDecision(key, ns, name, kind, head.mode, version, version, fields))
+            elif rollout is not None and head.defines(rollout.candidate):
+                decisions.append(ModelDecision(key, ns, name, "held", head.mode, stable.version, version))
+            else:
+                fields = tuple(changed_fields(stable.spec, head.spec))
+                decisions.append(
+                    ModelDecision(key, ns, name, "start", head.mode, stable.version, version, fields)
+                )
+            continue
+        candidate = rollout.candidate
+        if head.defines(candidate):
+            decisions.append(ModelDecision(key, ns, name, "continue", head.mode, stable.version, version))
+        elif head.defines(stable):
+            decisions.append(
+                ModelDecision(
+                    key,
+                    ns,
+                    name,
+                    "abort",
+                    head.mode,
+                    candidate.version,
+                    version,
+                    detail=f"candidate {candidate.version} withdrawn",
+                )
+            )
+        else:
+            fields = tuple(changed_fields(candidate.spec, head.spec))
+            decisions.append(
+                ModelDecision(
+                    key,
+                    ns,
+                    name,
+                    "restart",
+                    head.mode,
+                    stable.version,
+                    version,
+                    fields,
+                    detail=f"candidate {candidate.version} replaced by {version}",
+                )
+            )
+    for key, record in records.items():
+        if key not in current:
+            ns, _, name = key.partition("/")
+            decisions.append(
+                ModelDecision(key, ns, name, "removal", record.mode, record.stable.version, None)
+            )
+    decisions.sort(key=lambda d: d.key)
+    return decisions

@@ -1,0 +1,113 @@
+"""What a model *version* is: the fields that define it, their digest, and its DNS-safe name.
+
+A rollout starts when what answers a request changes: the model files (``storage.uri``), what
+reads them (``format``, ``runtime``, ``image``, ``protocol``), the resources one replica runs
+with, or the ``version`` label itself. Everything else about a model (scaling, labels, storage
+credentials, transformer, explainer, rollout policy) changes in place with no canary, because it
+does not change which model answers.
+
+The digest is a sha256 over the canonical JSON of those fields, written without defaults so a
+library upgrade that adds an optional field does not make every model look new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from modelplane.model import ModelArgs
+
+VERSION_FIELDS: tuple[str, ...] = (
+    "version",
+    "storageUri",
+    "format",
+    "runtime",
+    "image",
+    "protocol",
+    "resources",
+)
+"""Keys of a version spec, in the order previews list them."""
+
+IN_PLACE_FIELDS: tuple[str, ...] = (
+    "scaling",
+    "labels",
+    "storage.secretName",
+    "storage.serviceAccountName",
+    "transformer",
+    "explainer",
+    "rollout",
+)
+"""Model fields whose change is applied in place, without a canary."""
+
+_NOT_NAME = re.compile(r"[^a-z0-9-]+")
+
+
+def version_spec(model: ModelArgs) -> dict[str, Any]:
+    """The version-defining fields of a model as plain data (camelCase, defaults left out)."""
+    spec: dict[str, Any] = {
+        "version": model.version,
+        "storageUri": model.storage.uri,
+        "format": model.format.model_dump(by_alias=True, exclude_defaults=True),
+        "runtime": model.runtime,
+    }
+    if model.image is not None:
+        spec["image"] = model.image
+    protocol = model.protocol.model_dump(by_alias=True, exclude_defaults=True)
+    if protocol:
+        spec["protocol"] = protocol
+    resources = model.resources.model_dump(by_alias=True, exclude_defaults=True)
+    if resources:
+        spec["resources"] = resources
+    return spec
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no spaces: the same data always gives the same text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def digest_of(spec: dict[str, Any]) -> str:
+    """``sha256:<hex>`` of a version spec's canonical JSON."""
+    return "sha256:" + hashlib.sha256(canonical_json(spec).encode("utf-8")).hexdigest()
+
+
+def changed_fields(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Version-defining fields that differ between two specs, in ``VERSION_FIELDS`` order."""
+    return [f for f in VERSION_FIELDS if old.get(f) != new.get(f)]
+
+
+def with_spec(model: ModelArgs, spec: dict[str, Any]) -> ModelArgs:
+    """``model`` with its version-defining fields replaced by ``spec`` (the in-place fields kept)."""
+    data = model.model_dump(by_alias=True, exclude_none=True)
+    data["version"] = spec["version"]
+    data["storage"] = {**data["storage"], "uri": spec["storageUri"]}
+    data["format"] = spec["format"]
+    data["runtime"] = spec["runtime"]
+    data["protocol"] = spec.get("protocol", {})
+    data["resources"] = spec.get("resources", {})
+    if "image" in spec:
+        data["image"] = spec["image"]
+    else:
+        data.pop("image", None)
+    return ModelArgs.model_validate(data)
+
+
+def version_name(version: str, *, model: str, digest: str, taken: frozenset[str] = frozenset()) -> str:
+    """A DNS-safe name for a version, distinct from ``taken``.
+
+    It becomes KServe's ``predictor.name`` in Standard mode (so the Deployment is
+    ``<model>-<name>-predictor``) and the suffix of the side InferenceService in ModelMesh mode,
+    so it must start with a letter and keep ``<model>-<name>-predictor`` within 63 characters
+    where it can. A version label that maps onto a taken name gets a digest suffix.
+    """
+    base = _NOT_NAME.sub("-", version.lower()).strip("-")
+    if not base or not base[0].isalpha():
+        base = f"v{base}".rstrip("-")
+    room = max(8, 63 - len(model) - len("--predictor"))
+    suffix = digest.removeprefix("sha256:")[:6]
+    name = base[:room].rstrip("-")
+    if name in taken:
+        name = f"{base[: room - 7].rstrip('-')}-{suffix}"
+    return name

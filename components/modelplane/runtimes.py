@@ -1,0 +1,370 @@
+"""The serving-runtime catalog: typed runtime data rendered into ServingRuntime objects.
+
+Each runtime is one YAML file in ``runtimes/`` (formats, protocols, ports, default
+resources, whether it can serve many models) and all of them share one template. The
+catalog is validated when loaded, so a broken runtime file is an error that names the file,
+and every rendered runtime pod is hardened the same way: non-root, seccomp RuntimeDefault,
+no privilege escalation, all capabilities dropped, and a read-only root where the server
+allows, with writable paths mounted as emptyDir volumes.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+import yaml
+from pydantic import Field, ValidationError
+
+from modelplane.base import StrictModel
+from modelplane.errors import PlatformError
+from modelplane.types import ImageRef, Quantity
+
+Protocol = Literal["v1", "v2", "grpc-v1", "grpc-v2"]
+
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader where PyYAML has it: every runtime render parses its template's output."""
+
+RUNTIMES_DIR_ENV = "MODELPLANE_RUNTIMES"
+"""Environment variable naming another runtime catalog directory."""
+
+
+class FormatSpec(StrictModel):
+    """A model format a runtime serves."""
+
+    name: str = Field(min_length=1, description="Format name as KServe spells it (`onnx`, `sklearn`, ...).")
+    version: str | None = Field(default=None, description="Format major version, when the runtime needs one.")
+    auto_select: bool = Field(
+        default=True, description="Whether KServe may pick this runtime by format alone."
+    )
+    priority: int | None = Field(
+        default=None, ge=1, description="Priority among runtimes for the same format."
+    )
+
+
+class RuntimeResources(StrictModel):
+    """Default resources of a runtime container; a model's own resources replace them."""
+
+    cpu: Quantity = Field(description="CPU request.")
+    memory: Quantity = Field(description="Memory request.")
+    cpu_limit: Quantity = Field(description="CPU limit.")
+    memory_limit: Quantity = Field(description="Memory limit.")
+
+
+class MeshSpec(StrictModel):
+    """How a runtime runs inside the model mesh (a multi-model ServingRuntime)."""
+
+    server_type: Literal["triton", "mlserver", "ovms", "torchserve"] = Field(
+        description="ModelMesh adapter type."
+    )
+    image: ImageRef = Field(description="Runtime image inside the mesh.")
+    management_port: int = Field(ge=1, le=65535, description="Runtime management port the adapter calls.")
+    grpc_endpoint: str = Field(description="ModelMesh management endpoint, `port:N`.")
+    grpc_data_endpoint: str = Field(description="Inference endpoint, `port:N`.")
+    command: list[str] = Field(
+        default_factory=list, description="Container command inside the mesh, when the image needs one."
+    )
+    args: list[str] = Field(default_factory=list, description="Runtime arguments inside the mesh.")
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        description="Container environment inside the mesh (replaces the standalone env: ports and model "
+        "directory differ, and the server must listen on loopback only).",
+    )
+    resources: RuntimeResources | None = Field(
+        default=None,
+        description="Container resources inside the mesh. Default: the runtime's. ModelMesh fills the memory "
+        "request with models, so keep the memory limit equal to the request.",
+    )
+    liveness_command: list[str] = Field(
+        default_factory=list,
+        description="Exec liveness check run inside the container (the server listens on loopback only, so the "
+        "kubelet cannot reach it over the network); none when empty.",
+    )
+    max_loading_concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="Models one pod loads at once (ModelMesh's `maxLoadingConcurrency`).",
+    )
+    formats: list[FormatSpec] = Field(description="Formats served inside the mesh.")
+
+
+class RuntimeSpec(StrictModel):
+    """One runtime of the catalog."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]*$", description="Catalog name that models use in `runtime`.")
+    description: str = Field(description="One line about the server.")
+    server_type: str = Field(description="Value of KServe's `serving.kserve.io/server-type` annotation.")
+    image: ImageRef | None = Field(
+        description="Pinned image; `null` for `custom`, where the model brings it."
+    )
+    command: list[str] = Field(
+        default_factory=list, description="Container command, when the image needs one."
+    )
+    args: list[str] = Field(default_factory=list, description="Container arguments.")
+    env: dict[str, str] = Field(default_factory=dict, description="Container environment (never secrets).")
+    formats: list[FormatSpec] = Field(
+        description="Formats served; empty for `custom` (the model declares it)."
+    )
+    protocols: list[Protocol] = Field(min_length=1, description="Protocol versions served.")
+    http_port: int = Field(ge=1024, le=65535, description="HTTP inference port.")
+    grpc_port: int = Field(ge=1024, le=65535, description="gRPC inference port.")
+    metrics_port: int = Field(ge=1024, le=65535, description="Prometheus metrics port.")
+    metrics_path: str = Field(default="/metrics", description="Prometheus metrics path.")
+    readiness_path: str | None = Field(description="HTTP readiness path; a TCP check when null.")
+    liveness_path: str | None = Field(description="HTTP liveness path; a TCP check when null.")
+    resources: RuntimeResources = Field(description="Default container resources.")
+    read_only_root_filesystem: bool = Field(description="Whether the server runs with a read-only root.")
+    writable_paths: list[str] = Field(default_factory=list, description="Paths mounted as emptyDir volumes.")
+    shared_memory: bool = Field(
+        default=False, description="Mount a memory-backed /dev/shm (PyTorch, Triton, vLLM)."
+    )
+    run_as_user: int = Field(ge=1, description="Non-root user id the server runs as.")
+    gpu_capable: bool = Field(description="Whether the server can use GPUs.")
+    startup_seconds: int = Field(default=600, ge=30, description="How long the server may take to start.")
+    mesh: MeshSpec | None = Field(
+        default=None, description="Multi-model (mesh) support, when the server has it."
+    )
+
+    def serves(self, format_name: str, version: str | None) -> bool:
+        """Whether this runtime serves a format (and version, when given)."""
+        for spec in self.formats:
+            if spec.name == format_name and (
+                version is None or spec.version is None or spec.version == version
+            ):
+                return True
+        return False
+
+    def format_names(self) -> list[str]:
+        """Formats served, as `name` or `name:version`, sorted."""
+        return sorted({f"{f.name}:{f.version}" if f.version else f.name for f in self.formats})
+
+    def mesh_serves(self, format_name: str, version: str | None) -> bool:
+        """Whether this runtime serves a format inside the mesh."""
+        if self.mesh is None:
+            return False
+        return any(
+            f.name == format_name and (version is None or f.version is None or f.version == version)
+            for f in self.mesh.formats
+        )
+
+
+def catalog_dir() -> Path:
+    """The runtime catalog directory: ``$MODELPLANE_RUNTIMES`` or ``runtimes/`` of the project."""
+    override = os.environ.get(RUNTIMES_DIR_ENV)
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parents[2] / "runtimes"
+
+
+@functools.cache
+def _load_catalog(directory: Path) -> dict[str, RuntimeSpec]:
+    if not directory.is_dir():
+        raise PlatformError(f"{directory}: runtime catalog directory not found (set {RUNTIMES_DIR_ENV})")
+    catalog: dict[str, RuntimeSpec] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            spec = RuntimeSpec.model_validate(data)
+        except (yaml.YAMLError, ValidationError) as err:
+            raise PlatformError(f"{path}: invalid runtime: {err}") from err
+        if spec.name != path.stem:
+            raise PlatformError(f"{path}: name: must match the file name (got {spec.name!r})")
+        catalog[spec.name] = spec
+    return catalog
+
+
+def load_catalog(directory: Path | None = None) -> dict[str, RuntimeSpec]:
+    """Return the runtime catalog, keyed by runtime name (loaded once per directory)."""
+    return _load_catalog((directory or catalog_dir()).resolve())
+
+
+@functools.cache
+def _template(directory: Path) -> jinja2.Template:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(directory)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.policies["json.dumps_kwargs"] = {"sort_keys": True}
+    return env.get_template("servingruntime.yaml.j2")
+
+
+def _probe(path: str | None, port: int, *, period: int, failures: int, timeout: int) -> dict[str, Any]:
+    action: dict[str, Any] = (
+        {"httpGet": {"path": path, "port": port}} if path else {"tcpSocket": {"port": port}}
+    )
+    return action | {"periodSeconds": period, "failureThreshold": failures, "timeoutSeconds": timeout}
+
+
+def hardened_security_context(run_as_user: int, *, read_only_root: bool) -> dict[str, Any]:
+    """The container security context every modelplane workload gets (Pod Security "restricted")."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "privileged": False,
+        "readOnlyRootFilesystem": read_only_root,
+        "runAsNonRoot": True,
+        "runAsUser": run_as_user,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def runtime_container(
+    spec: RuntimeSpec,
+    *,
+    image: str | None = None,
+    resources: dict[str, dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """The hardened ``kserve-container`` of a runtime, with probes, ports and volume mounts."""
+    mounts = [{"name": f"writable-{i}", "mountPath": p} for i, p in enumerate(spec.writable_paths)]
+    if spec.shared_memory:
+        mounts.append({"name": "devshm", "mountPath": "/dev/shm"})
+    startup_failures = max(1, spec.startup_seconds // 10)
+    container: dict[str, Any] = {
+        "name": "kserve-container",
+        "image": image or spec.image,
+        "args": list(spec.args),
+        "env": [{"name": k, "value": v} for k, v in sorted(spec.env.items())],
+        "resources": resources
+        or {
+            "requests": {"cpu": spec.resources.cpu, "memory": spec.resources.memory},
+            "limits": {"cpu": spec.resources.cpu_limit, "memory": spec.resources.memory_limit},
+        },
+        "securityContext": hardened_security_context(
+            spec.run_as_user, read_only_root=spec.read_only_root_filesystem
+        ),
+        "readinessProbe": _probe(spec.readiness_path, spec.http_port, period=10, failures=3, timeout=5),
+        "livenessProbe": _probe(spec.liveness_path, spec.http_port, period=30, failures=3, timeout=10),
+        "startupProbe": _probe(
+            spec.readiness_path, spec.http_port, period=10, failures=startup_failures, timeout=5
+        ),
+        "volumeMounts": mounts,
+    }
+    if spec.command:
+        container["command"] = list(spec.command)
+    return container
+
+
+def runtime_volumes(spec: RuntimeSpec) -> list[dict[str, Any]]:
+    """EmptyDir volumes for the runtime's writable paths and shared memory."""
+    volumes: list[dict[str, Any]] = [
+        {"name": f"writable-{i}", "emptyDir": {"sizeLimit": "1Gi"}} for i, _ in enumerate(spec.writable_paths)
+    ]
+    if spec.shared_memory:
+        volumes.append({"name": "devshm", "emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}})
+    return volumes
+
+
+def render_runtime(
+    spec: RuntimeSpec,
+    *,
+    name: str,
+    labels: dict[str, str],
+    namespace: str | None = None,
+    image: str | None = None,
+    formats: list[FormatSpec] | None = None,
+    mesh_replicas: int | None = None,
+    mesh_memory_buffer_bytes: int | None = None,
+    mesh_load_timeout_ms: int | None = None,
+    mesh_resources: dict[str, dict[str, str]] | None = None,
+    node_selector: dict[str, str] | None = None,
+    tolerations: list[dict[str, str]] | None = None,
+    directory: Path | None = None,
+) -> dict[str, Any]:
+    """Render one runtime into a ServingRuntime (with ``namespace``) or ClusterServingRuntime object.
+
+    With ``mesh_replicas`` set, the runtime is rendered as a multi-model (ModelMesh) runtime.
+    """
+    if image is None and spec.image is None:
+        raise PlatformError(f"runtime {spec.name!r} has no image; a model using it must set `image`")
+    mesh_context: dict[str, Any] | None = None
+    container = runtime_container(spec, image=image)
+    served = formats if formats is not None else spec.formats
+    protocols: list[str] = list(spec.protocols)
+    annotations = {"serving.kserve.io/server-type": spec.server_type}
+    pod_annotations = {
+        "prometheus.kserve.io/path": spec.metrics_path,
+        "prometheus.kserve.io/port": str(spec.metrics_port),
+    }
+    if mesh_replicas is not None:
+        if spec.mesh is None:
+            raise PlatformError(f"runtime {spec.name!r} cannot serve in the model mesh")
+        mesh = spec.mesh
+        served = mesh.formats
+        protocols = ["grpc-v2"]
+        container["image"] = mesh.image
+        container["args"] = list(mesh.args)
+        container["env"] = [{"name": k, "value": v} for k, v in sorted(mesh.env.items())]
+        container["name"] = mesh.server_type
+        if mesh.command:
+            container["command"] = list(mesh.command)
+        else:
+            container.pop("command", None)
+        mesh_res = mesh.resources or spec.resources
+        container["resources"] = mesh_resources or {
+            "requests": {"cpu": mesh_res.cpu, "memory": mesh_res.memory},
+            "limits": {"cpu": mesh_res.cpu_limit, "memory": mesh_res.memory_limit},
+        }
+        # Inside the mesh the runtime listens on loopback for the adapter: network probes from the
+        # kubelet cannot reach it. The pod's readiness comes from ModelMesh's own container, which
+        # the controller injects with its probes; liveness of the runtime is an exec check.
+        for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+            container.pop(probe)
+        if mesh.liveness_command:
+            container["livenessProbe"] = {
+                "exec": {"command": list(mesh.liveness_command)},
+                "initialDelaySeconds": 30,
+                "periodSeconds": 30,
+                "timeoutSeconds": 10,
+                "failureThreshold": 3,
+            }
+        # ModelMesh scrapes its own metrics (port 2112); the runtime's port is not exposed in the mesh.
+        pod_annotations = {}
+        if mesh.max_loading_concurrency is not None:
+            annotations["maxLoadingConcurrency"] = str(mesh.max_loading_concurrency)
+        adapter: dict[str, Any] = {
+            "serverType": spec.mesh.server_type,
+            "runtimeManagementPort": spec.mesh.management_port,
+        }
+        if mesh_memory_buffer_bytes is not None:
+            adapter["memBufferBytes"] = mesh_memory_buffer_bytes
+        if mesh_load_timeout_ms is not None:
+            adapter["modelLoadingTimeoutMillis"] = mesh_load_timeout_ms
+        mesh_context = {
+            "grpc_endpoint": spec.mesh.grpc_endpoint,
+            "grpc_data_endpoint": spec.mesh.grpc_data_endpoint,
+            "replicas": mesh_replicas,
+            "adapter": adapter,
+        }
+    context = {
+        "kind": "ServingRuntime" if namespace else "ClusterServingRuntime",
+        "name": name,
+        "namespace": namespace,
+        "labels": labels,
+        "annotations": dict(sorted(annotations.items())),
+        "pod_annotations": pod_annotations,
+        "formats": [f.model_dump(by_alias=True, exclude_none=True) for f in served],
+        "protocols": protocols,
+        "multi_model": mesh_replicas is not None,
+        "mesh": mesh_context,
+        "containers": [container],
+        "volumes": runtime_volumes(spec),
+        "node_selector": node_selector or {},
+        "tolerations": tolerations or [],
+    }
+    text = _template((directory or catalog_dir()).resolve()).render(**context)
+    try:
+        rendered = yaml.load(text, Loader=_LOADER)
+    except yaml.YAMLError as err:  # pragma: no cover - a broken template is a bug, not bad input
+        raise PlatformError(f"runtime template produced invalid YAML for {name}: {err}") from err
+    if not isinstance(rendered, dict):  # pragma: no cover
+        raise PlatformError(f"runtime template produced no object for {name}")
+    # A round trip through JSON proves the object holds plain data only.
+    result: dict[str, Any] = json.loads(json.dumps(rendered, sort_keys=True))
+    return result

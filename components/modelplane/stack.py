@@ -1,0 +1,294 @@
+"""Loading stack files: validation, defaults, and every problem reported at once, in file order.
+
+The text is read by ``modelplane.stack_yaml`` (safe, plain data only); this module validates
+the data against ``ServingPlatformArgs`` and turns pydantic's errors into one line per
+problem: ``FILE: field.path: message (got VALUE)``. Paths are written as in the file:
+camelCase keys, ``[i]`` for list items, ``["key"]`` for keys that are not plain names (label
+keys, MIG profiles). Messages say what is wrong and, where it helps, what to write instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import os
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from modelplane.base import Problem, ProblemError
+from modelplane.errors import StackError
+from modelplane.serving_platform import CrossFieldError, ServingPlatformArgs
+from modelplane.stack_yaml import (
+    MAX_DEPTH,
+    MAX_EXPANDED_NODES,
+    MAX_STACK_BYTES,
+    FieldPath,
+    format_path,
+    problem_line,
+    read_yaml,
+)
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_EXPANDED_NODES",
+    "MAX_STACK_BYTES",
+    "format_path",
+    "load_stack",
+    "parse_stack",
+    "read_yaml",
+]
+
+
+_TYPE_WORDS: dict[str, str] = {
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "list_type": "a list",
+    "tuple_type": "a list",
+    "string_type": "a string",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+}
+_MISSING = "required field is missing"
+_BOUNDS: dict[str, tuple[str, str]] = {
+    "greater_than_equal": ("ge", "at least"),
+    "greater_than": ("gt", "greater than"),
+    "less_than_equal": ("le", "at most"),
+    "less_than": ("lt", "less than"),
+}
+
+
+def _alternatives(annotation: Any) -> list[Any]:
+    """What an annotation allows, without ``Annotated`` wrappers and ``None``."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _alternatives(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [t for arg in typing.get_args(annotation) for t in _alternatives(arg)]
+    return [] if annotation is type(None) else [annotation]
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+@functools.cache
+def _fields(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's field annotations by YAML key."""
+    return {(info.alias or name): info.annotation for name, info in model.model_fields.items()}
+
+
+def _literals(model: type[BaseModel], key: str) -> tuple[Any, ...]:
+    annotation = _fields(model).get(key)
+    return typing.get_args(annotation) if typing.get_origin(annotation) is typing.Literal else ()
+
+
+def _locate(loc: tuple[str | int, ...]) -> tuple[FieldPath, list[Any], list[Any]]:
+    """Translate a pydantic error location into the file's path.
+
+    Returns the path (union tags dropped, since they are not in the file), what may sit at
+    the path, and what may hold its last key (for "did you mean").
+    """
+    path: list[str | int] = []
+    options: list[Any] = [ServingPlatformArgs]
+    holders: list[Any] = []
+    for part in loc:
+        if part == "[key]":
+            continue
+        flat = [t for option in options for t in _alternatives(option)]
+        models = [t for t in flat if _is_model(t)]
+        with_field = [m for m in models if isinstance(part, str) and part in _fields(m)]
+        if with_field and isinstance(part, str):
+            holders, options = flat, [_fields(m)[part] for m in with_field]
+            path.append(part)
+            continue
+        if len(models) > 1 and isinstance(part, str):
+            tagged = [m for m in models if any(part in _literals(m, key) for key in _fields(m))]
+            if tagged:
+                options = tagged
+                continue
+        containers = [t for t in flat if typing.get_origin(t) in (list, tuple, dict)]
+        if containers:
+            holders = flat
+            options = [typing.get_args(t)[-1 if typing.get_origin(t) is dict else 0] for t in containers]
+            path.append(part)
+            continue
+        if not models and len(flat) > 1 and isinstance(part, str):
+            continue  # a member of a union of plain types ("str", "int"), not a key
+        holders, options = flat, []
+        path.append(part)
+    return tuple(path), options, holders
+
+
+def _did_you_mean(key: str | int, holders: list[Any]) -> tuple[str, str | None]:
+    known = sorted({alias for m in holders if _is_model(m) for alias in _fields(m)})
+    # Compare without case, so `TIER` and `minreplicas` find their key too.
+    by_lower = {k.lower(): k for k in known}
+    close = difflib.get_close_matches(str(key).lower(), sorted(by_lower), n=1, cutoff=0.6)
+    if close:
+        return f"unknown field; did you mean {by_lower[close[0]]!r}?", by_lower[close[0]]
+    if known:
+        return f"unknown field (allowed: {', '.join(known)})", None
+    return "unknown field", None
+
+
+def _tag_choices(options: list[Any], discriminator: str) -> str:
+    models = [t for option in options for t in _alternatives(option) if _is_model(t)]
+    return ", ".join(repr(v) for m in models for v in _literals(m, discriminator))
+
+
+def _generic(msg: str) -> str:
+    for prefix in ("Value error, ", "Assertion failed, "):
+        msg = msg.removeprefix(prefix)
+    for prefix in ("Input should ", "String should ", "List should ", "Dictionary should "):
+        if msg.startswith(prefix):
+            msg = "must " + msg[len(prefix) :]
+    return msg[:1].lower() + msg[1:]
+
+
+def _explain(error: Any) -> list[tuple[FieldPath, str, Any, bool]]:
+    """(path, message, value, whether to show the value) for one pydantic error."""
+    kind: str = error["type"]
+    ctx: dict[str, Any] = error.get("ctx") or {}
+    value = error.get("input")
+    scalar = not isinstance(value, (dict, list))
+    path, options, holders = _locate(tuple(error["loc"]))
+    cause = ctx.get("error")
+    if isinstance(cause, (ProblemError, CrossFieldError)):
+        problems: list[Problem] = cause.problems
+        return [((*path, *p.path), p.message, p.value, p.value is not None) for p in problems]
+    if kind == "missing":
+        return [(path, _MISSING, None, False)]
+    if kind == "extra_forbidden":
+        return [(path, _did_you_mean(path[-1], holders)[0], value, scalar)]
+    if kind == "invalid_key":
+        return [(path[:-1], "keys must be strings", value, True)]
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        discriminator = str(ctx.get("discriminator", "")).strip("'")
+        choices = _tag_choices(options, discriminator)
+        if kind == "union_tag_not_found":
+            return [((*path, discriminator), f"required field is missing; one of {choices}", None, False)]
+        return [((*path, discriminator), f"must be one of {choices}", ctx.get("tag"), True)]
+    if kind in _TYPE_WORDS:
+        message = f"must be {_TYPE_WORDS[kind]}"
+        if kind == "string_type" and isinstance(value, (int, float)):
+            message += f'; quote it: "{json.dumps(value)}"'
+        elif value is None and kind in ("list_type", "tuple_type"):
+            message += "; an empty value is null in YAML, write [] for an empty list"
+        elif value is None and kind in ("dict_type", "model_type", "model_attributes_type"):
+            message += "; an empty value is null in YAML, write {} for an empty mapping"
+        return [(path, message, value, True)]
+    if kind in _BOUNDS:
+        key, words = _BOUNDS[kind]
+        bound = ctx[key]
+        if isinstance(bound, float) and bound.is_integer():
+            bound = int(bound)
+        return [(path, f"must be {words} {bound}", value, True)]
+    if kind == "string_too_short" and ctx.get("min_length") == 1:
+        return [(path, "must not be empty", value, True)]
+    if kind == "literal_error":
+        return [(path, f"must be {ctx['expected']}", value, True)]
+    # A model validator names the values it compares; a field validator is shown what it got.
+    model_level = any(_is_model(t) for option in options for t in _alternatives(option))
+    return [(path, _generic(error["msg"]), value, scalar or not model_level)]
+
+
+def _position(data: Any, path: FieldPath) -> tuple[int, ...]:
+    """Where a path sits in the file: mappings keep the file's key order; absent keys sort last."""
+    key: list[int] = []
+    node = data
+    for part in path:
+        if isinstance(node, dict):
+            if part not in node:
+                key.append(len(node))
+                break
+            key.append(list(node).index(part))
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            key.append(part)
+            node = node[part]
+        else:
+            break
+    return tuple(key)
+
+
+def _validation_lines(data: Any, source: str, err: ValidationError) -> list[str]:
+    found = [item for error in err.errors(include_url=False) for item in _explain(error)]
+    # A misspelt required key shows up twice: as unknown and as missing. Report the typo only.
+    suggested = set()
+    for error in err.errors(include_url=False):
+        if error["type"] == "extra_forbidden":
+            path, _, holders = _locate(tuple(error["loc"]))
+            guess = _did_you_mean(path[-1], holders)[1]
+            if guess is not None:
+                suggested.add((*path[:-1], guess))
+    kept = [item for item in found if not (item[1] == _MISSING and item[0] in suggested)]
+    kept.sort(key=lambda item: _position(data, item[0]))
+    lines = [problem_line(source, path, message, value, show) for path, message, value, show in kept]
+    return list(dict.fromkeys(lines))
+
+
+def parse_stack(data: Any, source: str) -> ServingPlatformArgs:
+    """Validate already-parsed stack data; ``source`` names it in errors.
+
+    Raises:
+        StackError: the data is not a valid stack; ``problems`` lists every problem found.
+    """
+    if data is None:
+        raise StackError(
+            [
+                problem_line(
+                    source, "<root>", "the file is empty; a stack file is a mapping with at least `stack`"
+                )
+            ]
+        )
+    if not isinstance(data, dict):
+        raise StackError(
+            [problem_line(source, "<root>", "a stack file must be a mapping of sections", data, True)]
+        )
+    try:
+        # Keys are read by their camelCase names only, so each setting has one spelling in files.
+        return ServingPlatformArgs.model_validate(data, by_alias=True, by_name=False)
+    except ValidationError as err:
+        raise StackError(_validation_lines(data, source, err)) from None
+
+
+def load_stack(path: str | Path) -> ServingPlatformArgs:
+    """Load, validate and fill defaults of a stack file.
+
+    Raises:
+        StackError: the file cannot be read or is invalid; ``problems`` lists every problem.
+    """
+    path = Path(path)
+    source = str(path)
+    try:
+        with path.open("rb") as stream:
+            # Read one byte past the limit, never more: the path may be a pipe or a device.
+            raw = stream.read(MAX_STACK_BYTES + 1)
+            size = os.fstat(stream.fileno()).st_size
+    except FileNotFoundError:
+        raise StackError([problem_line(source, "<root>", "no such file")]) from None
+    except IsADirectoryError:
+        raise StackError([problem_line(source, "<root>", "is a directory, not a stack file")]) from None
+    except OSError as err:
+        raise StackError([problem_line(source, "<root>", f"cannot read: {err.strerror}")]) from None
+    if len(raw) > MAX_STACK_BYTES:
+        shown = f"{size:,} bytes" if size > MAX_STACK_BYTES else f"more than {MAX_STACK_BYTES:,} bytes"
+        raise StackError(
+            [
+                problem_line(
+                    source, "<root>", f"file is {shown}; stack files are limited to {MAX_STACK_BYTES:,}"
+                )
+            ]
+        )
+    return parse_stack(read_yaml(raw, source), source)

@@ -1,0 +1,340 @@
+"""Reading a stack file's text as plain data, safely.
+
+A stack file is untrusted input that a pull request can change. It is read as plain data
+only (mappings, lists, strings, numbers, booleans; no language tags), capped in size and
+nesting, refused when aliases would expand it past a sane size (the "billion laughs") or
+refer to themselves, and refused when a mapping repeats a key (YAML would silently keep the
+last). Every problem found in the document is reported at once with its path; problems of
+the text itself, before there is a path, name ``line L, column C`` or ``<root>``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import yaml
+
+from modelplane.errors import StackError
+
+FieldPath = tuple[str | int, ...]
+
+MAX_STACK_BYTES = 8 * 1024 * 1024
+"""Largest stack file accepted: a 20,000-model catalog (about 4 MiB of YAML, 5-6 MiB of JSON) fits."""
+
+MAX_EXPANDED_NODES = 2_000_000
+"""Largest number of YAML nodes after alias expansion; a billion-laughs file exceeds it at once."""
+
+MAX_DEPTH = 200
+"""Deepest nesting accepted. A real stack file nests fewer than 10 levels."""
+
+# libyaml's composer recurses on the C stack and crashes the interpreter (SIGSEGV) somewhere
+# past 20,000 levels of nesting. Text whose nesting could exceed this bound is parsed with
+# the pure-Python loader instead, whose recursion is caught as a RecursionError.
+_FAST_LOADER_MAX_NESTING = 1000
+_FAST_LOADER: type[yaml.SafeLoader] | None = getattr(yaml, "CSafeLoader", None)
+
+_VALUE_WIDTH = 80
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_FLOW_BRACKET = re.compile(r"[\[\]{}]")
+_INDENT = re.compile(r"^ +", re.MULTILINE)
+_COMPACT_ENTRIES = re.compile(r"(?:[-?] +)+")
+_DOCUMENT_MARKER = re.compile(r"^---(?:[ \t]|$)", re.MULTILINE)
+_YAML_TAG = "tag:yaml.org,2002:"
+_DATA_TAGS = frozenset(
+    _YAML_TAG + t for t in ("null", "bool", "int", "float", "str", "timestamp", "seq", "map")
+)
+_MERGE_TAG = _YAML_TAG + "merge"
+_STR_TAG = _YAML_TAG + "str"
+_SCALAR_FAILURES = (ValueError, KeyError, TypeError, AttributeError, OverflowError, yaml.YAMLError)
+
+
+def format_path(path: FieldPath) -> str:
+    """Write a field path as the stack file spells it: ``models[2].labels["app.kubernetes.io/part-of"]``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int) and not isinstance(part, bool):
+            out += f"[{part}]"
+        elif isinstance(part, str) and _PLAIN_KEY.fullmatch(part):
+            out += f".{part}" if out else part
+        else:
+            out += f"[{json.dumps(part, ensure_ascii=False, default=str)}]"
+    return out or "<root>"
+
+
+def show_value(value: Any) -> str:
+    """A value as a problem line shows it: JSON for scalars (cut short), words for collections."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    if len(text) > _VALUE_WIDTH:
+        text = text[: _VALUE_WIDTH - 3] + "..."
+    return text
+
+
+def problem_line(
+    source: str, path: FieldPath | str, message: str, value: Any = None, show: bool = False
+) -> str:
+    """One problem as the loader reports it: ``FILE: where: message``, and ``(got VALUE)`` when asked."""
+    where = path if isinstance(path, str) else format_path(path)
+    got = f" (got {show_value(value)})" if show else ""
+    # One problem, one line, whatever the file smuggles into a message.
+    return f"{source}: {where}: {message}{got}".replace("\r", "\\r").replace("\n", "\\n")
+
+
+class _RefusedError(Exception):
+    """The document cannot be accepted at all; no point looking further."""
+
+    def __init__(self, path: FieldPath, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag[len(_YAML_TAG) :] if tag.startswith(_YAML_TAG) else tag
+
+
+def _nesting_bound(text: str) -> int:
+    """An upper bound of the document's nesting depth, found without parsing it.
+
+    Each level of nesting takes an unclosed flow bracket, one more column of indentation,
+    or a compact ``- ``/``? `` entry on the same line (which may open one mapping more).
+    """
+    depth = deepest = 0
+    for match in _FLOW_BRACKET.finditer(text):
+        depth = depth + 1 if match.group() in "[{" else max(depth - 1, 0)
+        deepest = max(deepest, depth)
+    indent = max((len(m.group()) for m in _INDENT.finditer(text)), default=0)
+    compact = max((len(m.group()) for m in _COMPACT_ENTRIES.finditer(text)), default=0)
+    return deepest + indent + compact + 1
+
+
+class _DocumentCheck:
+    """Walks a composed YAML document before it becomes data.
+
+    Collects language tags, values their tag cannot read, duplicate keys and non-scalar keys
+    (all of them, with their paths), and stops at once when the document nests too deeply,
+    refers to itself or expands past ``MAX_EXPANDED_NODES`` through aliases.
+    """
+
+    def __init__(self, loader: yaml.SafeLoader) -> None:
+        self.loader = loader
+        self.sizes: dict[int, int] = {}
+        self.open: set[int] = set()
+        self.problems: list[tuple[FieldPath, str]] = []
+
+    def size(self, node: yaml.Node, path: FieldPath, depth: int) -> int:
+        """Nodes below and including ``node`` once aliases are expanded."""
+        ident = id(node)
+        if ident in self.sizes:
+            return self.sizes[ident]
+        if ident in self.open:
+            raise _RefusedError(
+                path, "a YAML alias refers to a collection that contains it; stack files cannot be recursive"
+            )
+        if depth > MAX_DEPTH:
+            raise _RefusedError(path, f"nested deeper than {MAX_DEPTH} levels")
+        total = 1
+        if node.tag not in _DATA_TAGS:
+            self.problems.append(
+                (
+                    path,
+                    f"YAML tag {_short_tag(node.tag)!r} is not allowed; stack files hold plain data "
+                    "(mappings, lists, strings, numbers, booleans)",
+                )
+            )
+        elif isinstance(node, yaml.ScalarNode) and node.tag != _STR_TAG:
+            # Strings, the bulk of a stack file, always read; other scalars may not.
+            self._read_scalar(node, path)
+        elif not isinstance(node, yaml.ScalarNode):
+            self.open.add(ident)
+            for child_path, child in self._children(node, path):
+                total += self.size(child, child_path, depth + 1)
+                if total > MAX_EXPANDED_NODES:
+                    raise _RefusedError(
+                        (),
+                        f"the document expands to more than {MAX_EXPANDED_NODES:,} YAML nodes once aliases "
+                        "are resolved (an alias bomb?); a stack file needs far fewer",
+                    )
+            self.open.discard(ident)
+        self.sizes[ident] = total
+        return total
+
+    def _read_scalar(self, node: yaml.Node, path: FieldPath) -> None:
+        """Read a scalar now, so a value its tag cannot read (``!!int fast``, 2024-13-45) is a problem."""
+        try:
+            self.loader.construct_object(node)
+        except _SCALAR_FAILURES:
+            self.problems.append((path, f"{show_value(node.value)} is not a valid {_short_tag(node.tag)}"))
+
+    def _children(self, node: yaml.Node, path: FieldPath) -> list[tuple[FieldPath, yaml.Node]]:
+        if isinstance(node, yaml.SequenceNode):
+            return [((*path, i), child) for i, child in enumerate(node.value)]
+        children: list[tuple[FieldPath, yaml.Node]] = []
+        first_line: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                # `<<: *defaults` merges keys into this mapping; later keys may override them.
+                children.append((path, value_node))
+                continue
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in _DATA_TAGS:
+                self.problems.append(
+                    (path, f"mapping keys must be plain names (line {key_node.start_mark.line + 1})")
+                )
+                continue
+            key: Any = key_node.value
+            if key_node.tag != _STR_TAG:
+                try:
+                    key = self.loader.construct_object(key_node)
+                except _SCALAR_FAILURES:
+                    self.problems.append(
+                        (path, f"{show_value(key)} is not a valid {_short_tag(key_node.tag)}")
+                    )
+            child_path = (*path, _key_text(key))
+            line = key_node.start_mark.line + 1
+            if key in first_line:
+                self.problems.append(
+                    (child_path, f"duplicate key (first at line {first_line[key]}, again at line {line})")
+                )
+            else:
+                first_line[key] = line
+            children.append((child_path, value_node))
+        return children
+
+
+def _key_text(key: Any) -> str:
+    """A mapping key as a path part, spelt as YAML writes it (``true``, ``1``, ``2024-01-01``)."""
+    if isinstance(key, str):
+        return key
+    return json.dumps(key) if key is None or isinstance(key, (bool, int, float)) else str(key)
+
+
+def _text_position(text: str, offset: int) -> str:
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return f"line {line}, column {column}"
+
+
+def _yaml_error_line(source: str, text: str, err: yaml.YAMLError) -> str:
+    if isinstance(err, yaml.reader.ReaderError):
+        return problem_line(
+            source,
+            _text_position(text, err.position),
+            f"YAML error: character U+{err.character:04X} is not allowed in YAML text",
+        )
+    if isinstance(err, yaml.MarkedYAMLError):
+        mark = err.problem_mark or err.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "<root>"
+        problem = err.problem or err.context or "invalid YAML"
+        if mark is not None and text[mark.index : mark.index + 1] == "\t":
+            problem = "a tab character; YAML indents with spaces only"
+        return problem_line(source, where, f"YAML error: {problem}")
+    return problem_line(source, "<root>", f"YAML error: {err}")
+
+
+def read_yaml(text_or_bytes: bytes, source: str) -> Any:
+    """Parse one YAML document as plain data, safely (size, encoding, nesting, tags, keys, aliases).
+
+    Raises:
+        StackError: the text is not one acceptable YAML document; ``problems`` lists why.
+    """
+    if len(text_or_bytes) > MAX_STACK_BYTES:
+        raise StackError(
+            [
+                problem_line(
+                    source,
+                    "<root>",
+                    f"file is {len(text_or_bytes):,} bytes; stack files are limited to {MAX_STACK_BYTES:,}",
+                )
+            ]
+        )
+    try:
+        text = text_or_bytes.decode("utf-8")
+    except UnicodeDecodeError as err:
+        where = _text_position(text_or_bytes[: err.start].decode("utf-8"), err.start)
+        byte = text_or_bytes[err.start]
+        raise StackError(
+            [problem_line(source, where, f"not UTF-8 text (byte 0x{byte:02x}); save the file as UTF-8")]
+        ) from None
+    if text.lstrip("\ufeff \t\r\n").startswith("{"):
+        data = _read_json(text)
+        if data is not _NOT_JSON:
+            return data
+    fast = _FAST_LOADER is not None and _nesting_bound(text) <= _FAST_LOADER_MAX_NESTING
+    loader = (_FAST_LOADER or yaml.SafeLoader)(text) if fast else yaml.SafeLoader(text)
+    try:
+        return _read_document(loader, text, source)
+    finally:
+        loader.dispose()
+
+
+_NOT_JSON = object()
+
+
+class _DuplicateKeyError(ValueError):
+    """A JSON object repeats a key."""
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise _DuplicateKeyError
+    return result
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
+def _read_json(text: str) -> Any:
+    """The document, when the text is strict JSON (a subset of YAML); ``_NOT_JSON`` otherwise.
+
+    Generated catalogs of tens of thousands of models are often written as JSON, which parses
+    an order of magnitude faster than YAML. JSON has no tags or aliases, so only duplicate keys,
+    NaN/Infinity, huge integers and deep nesting need refusing; any of them, or text that is
+    not JSON at all, falls back to the YAML reader, which reports the problem with its path.
+    """
+    try:
+        return json.loads(
+            text.lstrip("\ufeff"), object_pairs_hook=_json_object, parse_constant=_refuse_constant
+        )
+    except (ValueError, RecursionError):
+        return _NOT_JSON
+
+
+def _read_document(loader: yaml.SafeLoader, text: str, source: str) -> Any:
+    try:
+        node = loader.get_node() if loader.check_node() else None
+        if node is not None and loader.check_node():
+            marker = _DOCUMENT_MARKER.search(text, node.end_mark.index)
+            line = text.count("\n", 0, marker.start()) + 1 if marker else node.end_mark.line + 1
+            raise StackError(
+                [
+                    problem_line(
+                        source,
+                        "<root>",
+                        f"a stack file holds one YAML document; another starts at line {line}",
+                    )
+                ]
+            )
+    except RecursionError:
+        raise StackError([problem_line(source, "<root>", f"nested deeper than {MAX_DEPTH} levels")]) from None
+    except yaml.YAMLError as err:
+        raise StackError([_yaml_error_line(source, text, err)]) from None
+    if node is None:
+        return None
+    check = _DocumentCheck(loader)
+    try:
+        check.size(node, (), 0)
+    except _RefusedError as err:
+        raise StackError([problem_line(source, err.path, err.message)]) from None
+    if check.problems:
+        raise StackError([problem_line(source, path, message) for path, message in check.problems])
+    try:
+        return loader.construct_document(node)
+    except yaml.YAMLError as err:
+        raise StackError([_yaml_error_line(source, text, err)]) from None

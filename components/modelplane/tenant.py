@@ -1,0 +1,173 @@
+"""Tenants: the teams that own models, each in its own hardened namespace."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import Field
+
+from modelplane.base import StrictModel
+from modelplane.types import DnsLabel, LabelKey, LabelValue
+
+if TYPE_CHECKING:
+    from modelplane.gpu_pool import GpuPoolArgs
+
+
+class GpuQuotaArgs(StrictModel):
+    """The most GPU units a tenant's pods may request on one pool (a ResourceQuota)."""
+
+    pool: DnsLabel = Field(description="GPU pool the quota is for.")
+    limit: int = Field(
+        ge=0,
+        le=100000,
+        description="Units of the pool's resource: whole GPUs, time-sliced shares or MIG devices.",
+    )
+    mig_profile: str | None = Field(
+        default=None,
+        description="On a mixed-strategy MIG pool, the profile limited; default: the limit applies to each profile.",
+    )
+
+
+class TenantArgs(StrictModel):
+    """One tenant and its namespace."""
+
+    name: DnsLabel = Field(description="Tenant name; models name it in `tenant`.")
+    namespace: DnsLabel | None = Field(
+        default=None, description="Namespace of the tenant's models. Default: its name."
+    )
+    labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict, description="Extra labels on the namespace."
+    )
+    gpu_quotas: list[GpuQuotaArgs] = Field(
+        default_factory=list,
+        description="GPU quotas per pool. Default: none (the pools' size is the only bound).",
+    )
+
+    @property
+    def namespace_name(self) -> str:
+        """The namespace the tenant's models live in."""
+        return self.namespace or self.name
+
+
+def objects(
+    tenant: TenantArgs,
+    *,
+    stack: str,
+    kubernetes_minor: str,
+    ingress_namespaces: list[str],
+    monitoring_namespace: str,
+    mesh: bool = False,
+    mesh_namespace: str = "modelmesh-serving",
+    gpu_pools: list[GpuPoolArgs] | None = None,
+) -> list[dict[str, object]]:
+    """A tenant's namespace (Pod Security "restricted" enforced) and its NetworkPolicies.
+
+    Ingress is denied by default and allowed only from the namespace itself, the inference
+    gateways and Prometheus; egress is limited to DNS and HTTPS (model storage).
+    """
+    from modelplane.kube import LABEL_TENANT, labels
+
+    namespace = tenant.namespace_name
+    common = labels(stack, "tenant", **{LABEL_TENANT: tenant.name})
+    ns_labels = dict(common) | dict(tenant.labels)
+    pss_version = f"v{kubernetes_minor}"
+    for mode in ("enforce", "audit", "warn"):
+        ns_labels[f"pod-security.kubernetes.io/{mode}"] = "restricted"
+        ns_labels[f"pod-security.kubernetes.io/{mode}-version"] = pss_version
+    if mesh:
+        ns_labels["modelmesh-enabled"] = "true"
+    allowed_from = sorted({*ingress_namespaces, monitoring_namespace})
+    egress_extra: list[dict[str, object]] = []
+    if mesh:
+        # ModelMesh runtime pods in this namespace keep their cluster state in etcd.
+        egress_extra.append(
+            {
+                "to": [
+                    {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": mesh_namespace}}}
+                ],
+                "ports": [{"port": 2379, "protocol": "TCP"}],
+            }
+        )
+    quotas = quota_objects(tenant, gpu_pools or [], stack=stack)
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": namespace, "labels": dict(sorted(ns_labels.items()))},
+        },
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "default-deny", "namespace": namespace, "labels": common},
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+        },
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "allow-serving", "namespace": namespace, "labels": common},
+            "spec": {
+                "podSelector": {},
+                "policyTypes": ["Ingress", "Egress"],
+                "ingress": [
+                    {"from": [{"podSelector": {}}]},
+                    {
+                        "from": [
+                            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}
+                            for ns in allowed_from
+                        ]
+                    },
+                ],
+                "egress": [
+                    {"to": [{"podSelector": {}}]},
+                    {
+                        "to": [
+                            {"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
+                        ],
+                        "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+                    },
+                    {"ports": [{"port": 443, "protocol": "TCP"}]},
+                    *egress_extra,
+                ],
+            },
+        },
+        *quotas,
+    ]
+
+
+def quota_resources(tenant: TenantArgs, pools: list[GpuPoolArgs]) -> dict[str, int]:
+    """Extended resource -> the tenant's limit, summed over pools that advertise the same resource.
+
+    A ResourceQuota counts requests per resource name in a namespace and cannot tell two
+    pools apart when both advertise, say, ``nvidia.com/gpu``; such pools share one limit.
+    """
+    by_name = {p.name: p for p in pools}
+    result: dict[str, int] = {}
+    for quota in tenant.gpu_quotas:
+        pool = by_name.get(quota.pool)
+        if pool is None:
+            continue
+        names = [pool.resource_name(quota.mig_profile)] if quota.mig_profile else pool.resource_names()
+        for name in names:
+            result[name] = result.get(name, 0) + quota.limit
+    return dict(sorted(result.items()))
+
+
+def quota_objects(tenant: TenantArgs, pools: list[GpuPoolArgs], *, stack: str) -> list[dict[str, object]]:
+    """The tenant's GPU ResourceQuota, when it has GPU quotas."""
+    from modelplane.kube import LABEL_TENANT, labels
+
+    hard = quota_resources(tenant, pools)
+    if not hard:
+        return []
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ResourceQuota",
+            "metadata": {
+                "name": "gpu",
+                "namespace": tenant.namespace_name,
+                "labels": labels(stack, "tenant", **{LABEL_TENANT: tenant.name}),
+            },
+            "spec": {"hard": {f"requests.{name}": str(limit) for name, limit in hard.items()}},
+        }
+    ]
