@@ -559,3 +559,56 @@ def test_render_warnings_are_logged_against_the_platform(
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
         "models[0].scaling: scale to zero on a GPU pool that takes 10m to provision"
     ]
+
+
+# -- upstream releases installed by someone else ---------------------------------------------------
+
+
+def _run_with_external(stack: str, external: object) -> Recording:
+    import json
+    import runpy
+
+    from tests.pulumi_mocks import PROGRAM
+
+    return run(
+        lambda: runpy.run_path(str(PROGRAM), run_name="__main__"),
+        stack=stack,
+        config={"modelplane:externalReleases": json.dumps(external)},
+    )
+
+
+def test_external_releases_are_not_installed_but_what_modelplane_authors_for_them_is() -> None:
+    releases = sorted(c.release for c in build(load_stack(STACKS / "dev.yaml")).charts)
+    recording = _run_with_external("dev", releases)
+    assert recording.of_type("kubernetes:helm.sh/v3:Release") == []
+    knative_serving = recording.one("kubernetes:operator.knative.dev/v1beta1:KnativeServing")
+    namespace = next(
+        r for r in recording.of_type("kubernetes:core/v1:Namespace") if r.name.startswith("knative-operator-")
+    )
+    assert knative_serving.dependencies == (namespace.urn,)
+    isvcs = recording.of_type("kubernetes:serving.kserve.io/v1beta1:InferenceService")
+    assert len(isvcs) == 3 and all(r.dependencies for r in isvcs)
+
+
+def test_one_external_release_leaves_the_others_installed() -> None:
+    recording = _run_with_external("dev", ["cert-manager"])
+    names = sorted(r.inputs["name"] for r in recording.of_type("kubernetes:helm.sh/v3:Release"))
+    assert names == ["envoy-gateway", "knative-operator", "kserve", "kserve-crd", "kube-prometheus-stack"]
+
+
+@pytest.mark.parametrize(
+    ("external", "message"),
+    [
+        (
+            ["kserve", "nope"],
+            "modelplane:externalReleases: external releases ['nope'] are not releases of stack 'dev' "
+            "(it has ['cert-manager', 'envoy-gateway', 'knative-operator', 'kserve', 'kserve-crd', "
+            "'kube-prometheus-stack'])",
+        ),
+        ("kserve", "modelplane:externalReleases: must be a list of release names (got 'kserve')"),
+    ],
+)
+def test_bad_external_releases_fail_the_program_naming_the_setting(external: object, message: str) -> None:
+    with pytest.raises(pulumi.RunError) as raised:
+        _run_with_external("dev", external)
+    assert str(raised.value) == message
