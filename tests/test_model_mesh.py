@@ -139,7 +139,10 @@ def test_gitops_objects_of_the_release_pass_schemas(crd_schemas: CrdSchemas) -> 
 
 def _etcd(mode: str, tier_members: int = 3) -> dict[str, Any]:
     args = ModelMeshArgs.model_validate({"enabled": True, "etcd": {"mode": mode, "members": tier_members}})
-    return {(o["kind"], o["metadata"]["name"]): o for o in mesh_etcd.objects(args, stack="t")}
+    return {
+        (o["kind"], o["metadata"]["name"]): o
+        for o in mesh_etcd.objects(args.etcd, namespace=args.namespace, stack="t")
+    }
 
 
 def test_statefulset_etcd_has_three_members_tls_client_auth_and_volumes() -> None:
@@ -424,7 +427,8 @@ def test_model_mesh_component_registers_namespaced_objects(recorder: _Recorder) 
 
 
 def test_connection_template_lists_every_member_without_secret_values() -> None:
-    template = mesh_etcd.connection_template(ModelMeshArgs.model_validate({"enabled": True}))
+    mesh = ModelMeshArgs.model_validate({"enabled": True})
+    template = mesh_etcd.connection_template(mesh.etcd, namespace=mesh.namespace)
     assert template["endpoints"].split(",") == [
         f"https://modelmesh-etcd-{i}.modelmesh-etcd.modelmesh-serving.svc:2379" for i in range(3)
     ]

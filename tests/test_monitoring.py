@@ -19,7 +19,7 @@ import yaml
 
 from modelplane.kube import Obj
 from modelplane.monitoring import LATENCY_RECORD, error_ratio_record
-from modelplane.rollout.gates import model_queries, model_selector
+from modelplane.promql import model_queries, model_selector
 from modelplane.serving_platform import ServingPlatformArgs, build
 from modelplane.stack import parse_stack
 from modelplane.validation import CrdSchemas

@@ -30,20 +30,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from modelplane.base import Contribution, Problem, StrictModel
-from modelplane.kube import Obj, labels
-from modelplane.types import DnsLabel, DnsSubdomain, Quantity
+from modelplane.base import Contribution, Problem, StrictModel, format_path
+from modelplane.kube import KSERVE_MODE_NAMES, Obj, labels, restricted_security_context
+from modelplane.types import DeploymentMode, DnsLabel, DnsSubdomain, Quantity
 from modelplane.upstream import Chart, Versions
 
 if TYPE_CHECKING:
     from modelplane.runtimes import RuntimeSpec
     from modelplane.serving_platform import BuildContext, ServingPlatformArgs
-
-DeploymentMode = Literal["knative", "standard", "modelmesh"]
-"""How a model is served: a Knative Service, a plain Deployment, or the model mesh."""
-
-KSERVE_MODE_NAMES: dict[str, str] = {"knative": "Knative", "standard": "Standard", "modelmesh": "ModelMesh"}
-"""The value of ``serving.kserve.io/deploymentMode`` for each deployment mode."""
 
 KNATIVE_NAMESPACE = "knative-serving"
 KSERVE_CONTROLLER = "kserve-controller-manager"
@@ -443,14 +437,7 @@ def storage_container(args: ControlPlaneArgs, versions: Versions, *, stack: str)
                     "requests": {"cpu": si.cpu, "memory": si.memory},
                     "limits": {"cpu": si.cpu_limit, "memory": si.memory_limit},
                 },
-                "securityContext": {
-                    "allowPrivilegeEscalation": False,
-                    "capabilities": {"drop": ["ALL"]},
-                    "privileged": False,
-                    "runAsNonRoot": True,
-                    "runAsUser": 1000,
-                    "seccompProfile": {"type": "RuntimeDefault"},
-                },
+                "securityContext": restricted_security_context(run_as_user=1000),
             },
             "supportedUriFormats": formats,
             "supportsMultiModelDownload": True,
@@ -544,14 +531,6 @@ def availability_objects(args: ControlPlaneArgs, *, stack: str, tier: str) -> li
     ]
 
 
-def _dotted(path: tuple[str | int, ...]) -> str:
-    """A field path as the stack loader prints it: ``models[2].scaling.minReplicas``."""
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out
-
-
 def _gpu_scale_to_zero_risks(args: ServingPlatformArgs) -> list[tuple[tuple[str | int, ...], str]]:
     from modelplane.scaling import scale_to_zero_risk
 
@@ -616,7 +595,7 @@ def contribute(args: ServingPlatformArgs, ctx: BuildContext) -> Contribution:
     warnings = []
     if tier == "dev":
         for path, reason in _gpu_scale_to_zero_risks(args):
-            warnings.append(f"{_dotted(path)}: {reason}")
+            warnings.append(f"{format_path(path)}: {reason}")
     return Contribution(
         objects=objects,
         charts=charts(

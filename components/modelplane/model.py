@@ -13,14 +13,35 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from modelplane.base import Problem, ProblemError, StrictModel
-from modelplane.control_plane import KSERVE_MODE_NAMES, DeploymentMode
+from modelplane.base import Problem, StrictModel
+from modelplane.errors import ProblemError
 from modelplane.gpu_pool import GpuPoolArgs
-from modelplane.kube import LABEL_MODEL, LABEL_RUNTIME, LABEL_TENANT, LABEL_VERSION, Obj, dns_name, labels
+from modelplane.kube import (
+    KSERVE_MODE_NAMES,
+    LABEL_MODEL,
+    LABEL_RUNTIME,
+    LABEL_TENANT,
+    LABEL_VERSION,
+    Obj,
+    dns_name,
+    labels,
+    restricted_pod_security_context,
+    restricted_security_context,
+)
 from modelplane.rollout.policy import RolloutOverride
-from modelplane.runtimes import RuntimeSpec, hardened_security_context
+from modelplane.runtimes import RuntimeSpec
 from modelplane.scaling import PROMETHEUS_ADDRESS, ScalingArgs, predictor_scaling
-from modelplane.types import DnsLabel, DnsSubdomain, ImageRef, LabelKey, LabelValue, ModelName, Quantity
+from modelplane.types import (
+    DeploymentMode,
+    DnsLabel,
+    DnsSubdomain,
+    ImageRef,
+    LabelKey,
+    LabelValue,
+    ModelName,
+    Quantity,
+    parse_quantity,
+)
 
 STORAGE_SCHEMES: tuple[str, ...] = ("s3", "gs", "pvc", "hf", "oci", "https", "hdfs", "webhdfs")
 _URI = re.compile(r"^(?P<scheme>[a-z0-9]+)://(?P<rest>\S+)$")
@@ -220,8 +241,6 @@ def runtime_object_name(model: ModelArgs, *, mesh: bool) -> str:
 
 
 def _max_quantity(a: str, b: str) -> str:
-    from modelplane.types import parse_quantity
-
     return a if parse_quantity(a) >= parse_quantity(b) else b
 
 
@@ -243,14 +262,7 @@ def container_resources(
     return {"limits": dict(sorted(limits.items())), "requests": dict(sorted(requests.items()))}
 
 
-def pod_security_context() -> dict[str, Any]:
-    """Pod-level security context of every model pod (Pod Security "restricted")."""
-    return {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
-
-
 def _sidecar(component: SidecarComponentArgs, replicas: dict[str, Any]) -> dict[str, Any]:
-    from modelplane.types import parse_quantity
-
     cpu_limit = format(parse_quantity(component.cpu) * 2, "f").rstrip("0").rstrip(".")
     probe = {
         "tcpSocket": {"port": component.port},
@@ -269,14 +281,14 @@ def _sidecar(component: SidecarComponentArgs, replicas: dict[str, Any]) -> dict[
                     "limits": {"cpu": cpu_limit, "memory": component.memory},
                     "requests": {"cpu": component.cpu, "memory": component.memory},
                 },
-                "securityContext": hardened_security_context(1000, read_only_root=True),
+                "securityContext": restricted_security_context(run_as_user=1000, read_only_root=True),
                 "readinessProbe": probe,
                 "livenessProbe": probe | {"periodSeconds": 30},
                 "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
             }
         ],
         "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],
-        "securityContext": pod_security_context(),
+        "securityContext": restricted_pod_security_context(),
         **replicas,
     }
 
@@ -351,7 +363,7 @@ def objects(
     if mode != "modelmesh":
         model_spec["protocolVersion"] = model.protocol.kserve_value
         model_spec["resources"] = container_resources(model, runtime, pool)
-        predictor["securityContext"] = pod_security_context()
+        predictor["securityContext"] = restricted_pod_security_context()
         predictor["labels"] = {
             LABEL_MODEL: model.name,
             LABEL_RUNTIME: model.runtime,

@@ -14,18 +14,18 @@ models and GPU pools.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import Field, model_validator
 
+from modelplane import mesh_etcd
 from modelplane.base import Contribution, Problem, StrictModel
-from modelplane.kube import Obj, labels
+from modelplane.kube import Obj, labels, restricted_pod_security_context, restricted_security_context
+from modelplane.mesh_etcd import EtcdArgs
 from modelplane.types import (
     DnsLabel,
-    DnsSubdomain,
     Duration,
-    ImageRef,
     Quantity,
     parse_duration,
     parse_quantity,
@@ -56,52 +56,6 @@ MESH_OVERHEAD_CPU = 0.4
 """CPU requests ModelMesh adds to every runtime pod: mm 300m, REST proxy 50m, puller 50m."""
 MESH_OVERHEAD_MEMORY = (448 + 96 + 96) * 2**20
 """Memory requests ModelMesh adds to every runtime pod: mm 448Mi, REST proxy 96Mi, puller 96Mi."""
-
-
-class IssuerRef(StrictModel):
-    """A cert-manager issuer that signs etcd's certificates."""
-
-    name: DnsSubdomain = Field(description="Issuer name.")
-    kind: Literal["Issuer", "ClusterIssuer"] = Field(default="ClusterIssuer", description="Issuer kind.")
-
-
-class EtcdArgs(StrictModel):
-    """Where ModelMesh keeps its cluster state."""
-
-    mode: Literal["quickstart", "statefulset", "external"] = Field(
-        default="statefulset",
-        description="`statefulset`: 3 members with volumes and TLS; `external`: by secret reference; "
-        "`quickstart`: a single member, dev tier only.",
-    )
-    secret_name: DnsSubdomain = Field(
-        default="model-serving-etcd",
-        description="Secret holding `etcd_connection` (endpoints, credentials), referenced, never rendered.",
-    )
-    members: int = Field(default=3, ge=1, le=7, description="Members of the etcd StatefulSet (odd).")
-    storage: Quantity = Field(default="10Gi", description="Volume size per etcd member.")
-    storage_class: DnsSubdomain | None = Field(
-        default=None,
-        description="StorageClass of the members' volumes. Default: the cluster's default class.",
-    )
-    image: ImageRef = Field(default="quay.io/coreos/etcd:v3.5.21", description="etcd image.")
-    cpu: Quantity = Field(default="250m", description="CPU request per member (limit: 4x).")
-    memory: Quantity = Field(default="512Mi", description="Memory request and limit per member.")
-    snapshot_schedule: str = Field(
-        default="0 */6 * * *",
-        pattern=r"^(@(hourly|daily|weekly|monthly))|(\S+ \S+ \S+ \S+ \S+)$",
-        description="Cron schedule of etcd snapshots.",
-    )
-    snapshot_storage: Quantity = Field(default="5Gi", description="Volume size for snapshots.")
-    issuer: IssuerRef | None = Field(
-        default=None,
-        description="Issuer of etcd's TLS certificates. Default: a private CA of its own (self-signed root).",
-    )
-
-    @model_validator(mode="after")
-    def _odd_members(self) -> EtcdArgs:
-        if self.mode == "statefulset" and self.members % 2 == 0:
-            raise ValueError(f"members must be odd for an etcd quorum (got {self.members})")
-        return self
 
 
 class MeshRuntimeArgs(StrictModel):
@@ -269,22 +223,15 @@ def _controller_patch(args: ModelMeshArgs, tier: str) -> str:
             "replicas": controller_replicas(args, tier),
             "template": {
                 "spec": {
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": CONTROLLER_UID,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
+                    "securityContext": restricted_pod_security_context(run_as_user=CONTROLLER_UID),
                     "containers": [
                         {
                             "name": "manager",
                             "env": [{"name": "ETCD_SECRET_NAME", "value": args.etcd.secret_name}],
-                            "securityContext": {
-                                "allowPrivilegeEscalation": False,
-                                "capabilities": {"drop": ["ALL"]},
-                                "privileged": False,
-                                "readOnlyRootFilesystem": True,
-                                "runAsNonRoot": True,
-                            },
+                            # The pod's context sets the user and the seccomp profile.
+                            "securityContext": restricted_security_context(
+                                read_only_root=True, seccomp=False
+                            ),
                         }
                     ],
                 }
@@ -337,8 +284,6 @@ def objects(
     args: ModelMeshArgs, *, stack: str, tier: str, monitoring_namespace: str = "monitoring"
 ) -> list[Obj]:
     """The mesh's own objects: its user configuration, a controller PDB, and its etcd."""
-    from modelplane import mesh_etcd
-
     common = labels(stack, "modelmesh")
     result: list[Obj] = [
         {
@@ -357,7 +302,9 @@ def objects(
                 "spec": {"minAvailable": 1, "selector": {"matchLabels": {"control-plane": CONTROLLER}}},
             }
         )
-    result += mesh_etcd.objects(args, stack=stack, monitoring_namespace=monitoring_namespace)
+    result += mesh_etcd.objects(
+        args.etcd, namespace=args.namespace, stack=stack, monitoring_namespace=monitoring_namespace
+    )
     return result
 
 

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from modelplane.base import Contribution, StrictModel
 from modelplane.kube import LABEL_MODEL, LABEL_RUNTIME, LABEL_VERSION, Obj, labels
-from modelplane.rollout.gates import model_queries, model_selector
+from modelplane.promql import model_queries, model_selector
 from modelplane.runtimes import RuntimeSpec
 from modelplane.types import DnsLabel, Duration, parse_duration
 from modelplane.upstream import Chart, Versions
@@ -218,7 +218,7 @@ def error_budget(args: MonitoringArgs) -> str:
 def slo_recording_rules(mode: str, runtime: str, namespace: str, model: str) -> list[dict[str, Any]]:
     """A model's recorded error ratios and p99 latency, over every version of the model.
 
-    The expressions are the rollout gates' (``gates.model_queries``) on the model's stable
+    The expressions are the rollout gates' (``promql.model_queries``) on the model's stable
     selector. What the runtime cannot measure in this mode is left out.
     """
     selector = model_selector(mode, namespace, model)

@@ -22,6 +22,7 @@ from pydantic import Field, ValidationError
 
 from modelplane.base import StrictModel
 from modelplane.errors import PlatformError
+from modelplane.kube import restricted_security_context
 from modelplane.types import ImageRef, Quantity
 
 Protocol = Literal["v1", "v2", "grpc-v1", "grpc-v2"]
@@ -202,19 +203,6 @@ def _probe(path: str | None, port: int, *, period: int, failures: int, timeout: 
     return action | {"periodSeconds": period, "failureThreshold": failures, "timeoutSeconds": timeout}
 
 
-def hardened_security_context(run_as_user: int, *, read_only_root: bool) -> dict[str, Any]:
-    """The container security context every modelplane workload gets (Pod Security "restricted")."""
-    return {
-        "allowPrivilegeEscalation": False,
-        "capabilities": {"drop": ["ALL"]},
-        "privileged": False,
-        "readOnlyRootFilesystem": read_only_root,
-        "runAsNonRoot": True,
-        "runAsUser": run_as_user,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-
-
 def runtime_container(
     spec: RuntimeSpec,
     *,
@@ -236,8 +224,8 @@ def runtime_container(
             "requests": {"cpu": spec.resources.cpu, "memory": spec.resources.memory},
             "limits": {"cpu": spec.resources.cpu_limit, "memory": spec.resources.memory_limit},
         },
-        "securityContext": hardened_security_context(
-            spec.run_as_user, read_only_root=spec.read_only_root_filesystem
+        "securityContext": restricted_security_context(
+            run_as_user=spec.run_as_user, read_only_root=spec.read_only_root_filesystem
         ),
         "readinessProbe": _probe(spec.readiness_path, spec.http_port, period=10, failures=3, timeout=5),
         "livenessProbe": _probe(spec.liveness_path, spec.http_port, period=30, failures=3, timeout=10),

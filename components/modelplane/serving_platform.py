@@ -16,9 +16,10 @@ from pydantic import Field, model_validator
 from modelplane import control_plane, gpu_pool, model_mesh
 from modelplane.autoscaler import AutoscalerArgs
 from modelplane.base import Problem, StrictModel
-from modelplane.control_plane import ControlPlaneArgs, DeploymentMode
+from modelplane.control_plane import ControlPlaneArgs
+from modelplane.errors import ProblemError
 from modelplane.gpu_pool import GpuPoolArgs
-from modelplane.kube import Obj
+from modelplane.kube import Obj, model_key
 from modelplane.model import ModelArgs, mode_of
 from modelplane.model_mesh import ModelMeshArgs
 from modelplane.monitoring import MonitoringArgs
@@ -26,6 +27,7 @@ from modelplane.rollout.policy import RolloutPolicy
 from modelplane.runtimes import RuntimeSpec, load_catalog
 from modelplane.scaling import HPA_METRICS, ScalingArgs, refusal
 from modelplane.tenant import TenantArgs
+from modelplane.types import DeploymentMode
 from modelplane.upstream import Release, Versions
 
 if TYPE_CHECKING:
@@ -46,21 +48,6 @@ class StackInfo(StrictModel):
         description="dev | staging | prod; staging and prod get HA defaults and stricter checks."
     )
     description: str = Field(default="", max_length=200, description="One line about the environment.")
-
-
-class CrossFieldError(ValueError):
-    """Cross-field problems of a stack, raised from validation and expanded by the loader."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(f"{_dotted(p.path)}: {p.message}" for p in problems))
-
-
-def _dotted(path: tuple[str | int, ...]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out
 
 
 class ServingPlatformArgs(StrictModel):
@@ -85,7 +72,7 @@ class ServingPlatformArgs(StrictModel):
     def _cross_field(self) -> ServingPlatformArgs:
         problems = platform_problems(self)
         if problems:
-            raise CrossFieldError(problems)
+            raise ProblemError(problems)
         return self
 
     def tenant(self, name: str) -> TenantArgs:
@@ -431,7 +418,7 @@ def _model_objects(args: ServingPlatformArgs, ctx: BuildContext) -> list[Obj]:
     result: list[Obj] = []
     for m, mode in zip(args.models, ctx.modes, strict=True):
         namespace = args.tenant(m.tenant).namespace_name
-        record = ctx.rollouts.get(f"{namespace}/{m.name}") if ctx.rollouts is not None else None
+        record = ctx.rollouts.get(model_key(namespace, m.name)) if ctx.rollouts is not None else None
         if record is not None:
             result += _rollout_objects(args, ctx, m, mode, namespace, record)
             continue

@@ -20,18 +20,17 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from modelplane.base import Problem, ProblemError
-from modelplane.errors import StackError
-from modelplane.serving_platform import CrossFieldError, ServingPlatformArgs
+from modelplane.base import Problem, format_path
+from modelplane.errors import ProblemError, StackError
+from modelplane.serving_platform import ServingPlatformArgs
 from modelplane.stack_yaml import (
     MAX_DEPTH,
     MAX_EXPANDED_NODES,
     MAX_STACK_BYTES,
-    FieldPath,
-    format_path,
     problem_line,
     read_yaml,
 )
+from modelplane.types import FieldPath
 
 __all__ = [
     "MAX_DEPTH",
@@ -164,7 +163,7 @@ def _explain(error: Any) -> list[tuple[FieldPath, str, Any, bool]]:
     scalar = not isinstance(value, (dict, list))
     path, options, holders = _locate(tuple(error["loc"]))
     cause = ctx.get("error")
-    if isinstance(cause, (ProblemError, CrossFieldError)):
+    if isinstance(cause, ProblemError):
         problems: list[Problem] = cause.problems
         return [((*path, *p.path), p.message, p.value, p.value is not None) for p in problems]
     if kind == "missing":

@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field
+
+DeploymentMode = Literal["knative", "standard", "modelmesh"]
+"""How a model is served: a Knative Service, a plain Deployment, or the model mesh."""
+
+FieldPath = tuple[str | int, ...]
+"""Where a value sits in a stack or lock file: keys and list indexes, outermost first."""
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")

@@ -99,7 +99,7 @@ def test_schema_violation_names_the_field(lock_file: Path) -> None:
     with pytest.raises(LockError) as err:
         read_lock(lock_file)
     assert str(err.value) == (
-        f"{lock_file}: models.team/kn.mode: Input should be 'knative', 'standard' or 'modelmesh'"
+        f"{lock_file}: models[\"team/kn\"].mode: Input should be 'knative', 'standard' or 'modelmesh'"
     )
 
 
@@ -111,7 +111,7 @@ def test_digest_that_does_not_match_its_spec_is_an_error(lock_file: Path) -> Non
     with pytest.raises(LockError) as err:
         read_lock(lock_file)
     assert str(err.value) == (
-        f"{lock_file}: models.team/std.stable.digest: does not match the sha256 of its spec "
+        f'{lock_file}: models["team/std"].stable.digest: does not match the sha256 of its spec '
         "(was the lock edited by hand?)"
     )
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from modelplane.rollout.lock import ModelRecord, model_key
+from modelplane.kube import model_key
+from modelplane.rollout.lock import ModelRecord
 from modelplane.rollout.state import candidate_share, mirror_percent
 
 if TYPE_CHECKING:

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from modelplane.base import format_path
+from modelplane.kube import model_key
 from modelplane.preview.capacity import capacity_delta, capacity_summary, placement
 from modelplane.rollout import state
 from modelplane.rollout.diff import (
@@ -21,7 +23,6 @@ from modelplane.rollout.diff import (
     ModelDecision,
     ObjectChange,
     diff_objects,
-    dotted,
     model_decisions,
 )
 from modelplane.rollout.gates import Target, compile_gates
@@ -56,7 +57,7 @@ def _object_entry(change: ObjectChange) -> dict[str, Any]:
             {
                 "op": item.operation,
                 "path": list(item.path),
-                "field": dotted(item.path),
+                "field": format_path(item.path),
                 "old": item.old,
                 "new": item.new,
             }
@@ -157,7 +158,7 @@ def _rollout_entry(
 def _warnings(models: Models, rollouts: list[dict[str, Any]], records: dict[str, ModelRecord]) -> list[str]:
     warnings: list[str] = []
     for r in rollouts:
-        key = f"{r['namespace']}/{r['model']}"
+        key = model_key(r["namespace"], r["model"])
         if r["state"] in ("progressing", "paused") and not r["dryRun"]:
             for gate in r["gates"]:
                 if not gate["measurable"]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pulumi
 
-from modelplane.control_plane import DeploymentMode
 from modelplane.gpu_pool import GpuPoolArgs
 from modelplane.model import ModelArgs, objects
 from modelplane.resources._register import TYPE_PREFIX, KubeObject, register_objects
 from modelplane.runtimes import RuntimeSpec
+from modelplane.types import DeploymentMode
 
 
 class Model(pulumi.ComponentResource):

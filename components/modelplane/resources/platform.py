@@ -15,7 +15,7 @@ from typing import Any
 
 import pulumi
 
-from modelplane.kube import LABEL_COMPONENT, Obj
+from modelplane.kube import LABEL_COMPONENT, Obj, model_key
 from modelplane.resources._register import TYPE_PREFIX, KubeObject, register_objects
 from modelplane.resources.upstream import register_chart_objects, register_release, require_server_side_apply
 from modelplane.rollout.lock import Lock
@@ -208,7 +208,7 @@ class ServingPlatform(pulumi.ComponentResource):
             "stack": args.stack.name,
             "tier": args.stack.tier,
             "models": {
-                f"{args.tenant(m.tenant).namespace_name}/{m.name}": {
+                model_key(args.tenant(m.tenant).namespace_name, m.name): {
                     "version": m.version,
                     "mode": args.mode(m),
                 }

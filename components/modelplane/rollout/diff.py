@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic.alias_generators import to_snake
 
-from modelplane.kube import Obj, ObjectKey, key_of, sort_key
-from modelplane.rollout.lock import Lock, VersionRecord, model_key
+from modelplane.base import format_path
+from modelplane.kube import Obj, ObjectKey, key_of, model_key, sort_key
+from modelplane.rollout.lock import Lock, VersionRecord
 from modelplane.rollout.version import IN_PLACE_FIELDS, changed_fields, digest_of, version_spec
 
 if TYPE_CHECKING:
@@ -140,21 +141,8 @@ def replacement_reasons(kind: str, items: list[DiffItem]) -> list[str]:
     reasons: list[str] = []
     for immutable in IMMUTABLE_FIELDS.get(kind, ()):
         if any(_touches(item.path, immutable) for item in items):
-            reasons.append(f"{dotted(immutable)} cannot change in place")
+            reasons.append(f"{format_path(immutable)} cannot change in place")
     return reasons
-
-
-def dotted(path: Path) -> str:
-    """A path as text: ``spec.predictor.minReplicas``, ``containers[0]``, ``labels["a.b/c"]``."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part.replace("_", "").replace("-", "").isalnum():
-            out += f".{part}" if out else part
-        else:
-            out += f'["{part}"]'
-    return out
 
 
 def diff_objects(old: list[Obj], new: list[Obj]) -> list[ObjectChange]:
