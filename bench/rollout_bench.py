@@ -16,11 +16,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from modelplane.build import build
 from modelplane.rollout.diff import diff_objects, model_decisions
 from modelplane.rollout.lock import dump_lock, lock_from_bytes
 from modelplane.rollout.state import apply
-from modelplane.runtimes import load_catalog
-from modelplane.serving_platform import ServingPlatformArgs, build
+from modelplane.runtimes import catalog_dir, load_catalog
+from modelplane.serving_platform import ServingPlatformArgs
 from modelplane.stack import parse_stack
 
 SIZES = (1_000, 5_000, 20_000)
@@ -60,7 +61,7 @@ def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
 
 def measure(n: int) -> dict[str, float]:
     """Seconds per phase for one size."""
-    catalog = load_catalog()
+    catalog = load_catalog(catalog_dir())
     base_data, head_data = stack(n), stack(n, bumped=True)
     gc.collect()
     base: ServingPlatformArgs

@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from modelplane.serving_platform import build
+from modelplane.build import build
 from modelplane.stack import load_stack
 from modelplane.status import read_live, stack_status
 

@@ -10,9 +10,10 @@ import pytest
 import yaml
 
 from modelplane import gpu_operator
+from modelplane.build import build
 from modelplane.errors import StackError
-from modelplane.gpu_pool import GpuPoolArgs, problems
-from modelplane.serving_platform import ServingPlatformArgs, build
+from modelplane.gpu_pool import GpuPoolArgs
+from modelplane.serving_platform import ServingPlatformArgs
 from modelplane.stack import parse_stack
 from modelplane.tenant import TenantArgs, quota_resources
 from modelplane.validation import CrdSchemas
@@ -219,13 +220,6 @@ def test_quota_naming_a_pool_or_profile_that_does_not_exist_is_refused(
     data = _stack([MIG, SHARED])
     data["tenants"] = [{"name": "team", "gpuQuotas": [quota]}]
     assert any(message in line for line in _errors(data))
-
-
-def test_problems_of_a_consistent_stack_are_empty() -> None:
-    args = parse_stack(
-        _stack([MIG, SHARED], [_model("a", gpu=1, pool="a100-mig", migProfile="1g.10gb")]), "s"
-    )
-    assert problems(args) == []
 
 
 def test_device_plugin_config_of_time_sliced_pool() -> None:

@@ -11,11 +11,12 @@ import pytest
 import yaml
 
 from modelplane import mesh_etcd, model_mesh
+from modelplane.build import build
 from modelplane.errors import StackError
 from modelplane.model_mesh import ModelMeshArgs
 from modelplane.render import argocd_objects, flux_objects
-from modelplane.runtimes import load_catalog
-from modelplane.serving_platform import ServingPlatformArgs, build
+from modelplane.runtimes import catalog_dir, load_catalog
+from modelplane.serving_platform import ServingPlatformArgs
 from modelplane.stack import parse_stack
 from modelplane.upstream import Versions
 from modelplane.validation import CrdSchemas
@@ -436,7 +437,9 @@ def test_connection_template_lists_every_member_without_secret_values() -> None:
 
 
 def test_catalog_mesh_runtimes_are_the_upstream_server_types() -> None:
-    mesh_runtimes = {name: spec.mesh.server_type for name, spec in load_catalog().items() if spec.mesh}
+    mesh_runtimes = {
+        name: spec.mesh.server_type for name, spec in load_catalog(catalog_dir()).items() if spec.mesh
+    }
     assert mesh_runtimes == {"mlserver": "mlserver", "triton": "triton"}
 
 

@@ -17,13 +17,14 @@ import pulumi
 import pytest
 import yaml
 
+from modelplane.build import PlatformObjects, build
 from modelplane.kube import LABEL_COMPONENT, Obj, key_of, resource_name, type_token
 from modelplane.render import gitops_tree, to_yaml
 from modelplane.resources import mesh as mesh_resources
 from modelplane.resources import model as model_resources
 from modelplane.resources import platform as platform_resources
 from modelplane.rollout.lock import lock_path, read_lock
-from modelplane.serving_platform import PlatformObjects, ServingPlatformArgs, build
+from modelplane.serving_platform import ServingPlatformArgs
 from modelplane.stack import load_stack
 from modelplane.upstream import KustomizeRelease, Release
 from modelplane.validation import group_of
@@ -484,12 +485,12 @@ def model_run() -> ModelRun:
     """One model of the staging stack (it has a storage ServiceAccount) as a ``Model`` component."""
     from modelplane.model import objects
     from modelplane.resources._register import KubeObject
-    from modelplane.runtimes import load_catalog
+    from modelplane.runtimes import catalog_dir, load_catalog
 
     args = load_stack(STACKS / "staging.yaml")
     model = next(m for m in args.models if m.storage.secret_name)
     namespace = args.tenant(model.tenant).namespace_name
-    runtime = load_catalog()[model.runtime]
+    runtime = load_catalog(catalog_dir())[model.runtime]
     mode = args.mode(model)
     pool = args.pool(model.resources.pool)
 

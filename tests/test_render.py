@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from modelplane.build import PlatformObjects, build
 from modelplane.errors import RenderError
 from modelplane.kube import KIND_ORDER, Obj, key_of
 from modelplane.render import (
@@ -27,7 +28,7 @@ from modelplane.render import (
     to_yaml_stream,
     write_tree,
 )
-from modelplane.serving_platform import PlatformObjects, ServingPlatformArgs, build
+from modelplane.serving_platform import ServingPlatformArgs
 from modelplane.stack import load_stack
 from modelplane.upstream import Chart, KustomizeRelease, Release
 from modelplane.validation import CrdSchemas

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from modelplane.errors import PlatformError
-from modelplane.runtimes import RuntimeSpec, load_catalog, render_runtime
+from modelplane.runtimes import RuntimeSpec, catalog_dir, load_catalog, render_runtime
 from modelplane.validation import CrdSchemas
 
-CATALOG = load_catalog()
+CATALOG = load_catalog(catalog_dir())
 REQUIRED = ["custom", "huggingface", "lightgbm", "mlserver", "sklearn", "torchserve", "triton", "xgboost"]
 
 

@@ -446,6 +446,41 @@ tenants:
         '(runtimes that speak grpc-v2: mlserver, torchserve, triton) (got "grpc-v2")',
         f"bad.yaml: models[1].scaling.metric: metric 'memory' {KNATIVE_METRICS} (got \"memory\")",
     ),
+    # --- field errors and cross-field rules in one run ---
+    case(
+        "field-error-dangling-reference-and-bad-combination",
+        HEAD
+        + SKLEARN_MODEL
+        + "    scaling: {minReplicas: -1}\n"
+        + TRITON_MODEL.replace("tenant: fraud", "tenant: nobody")
+        + TRITON_MODEL.replace("name: embedder", "name: ranker")
+        + "    deploymentMode: modelmesh\n",
+        "bad.yaml: models[0].scaling.minReplicas: must be at least 0 (got -1)",
+        'bad.yaml: models[1].tenant: unknown tenant (tenants: fraud) (got "nobody")',
+        "bad.yaml: models[2].deploymentMode: modelmesh mode needs modelMesh.enabled: true; enable the mesh, "
+        'or use deploymentMode knative or standard (got "modelmesh")',
+    ),
+    case(
+        "a-tenant-with-a-field-error-is-no-dangling-reference",
+        HEAD.replace("  - name: fraud\n", "  - name: fraud\n    namespace: Fraud\n")
+        + SKLEARN_MODEL
+        + TRITON_MODEL.replace("name: embedder", "name: fraud-detector"),
+        f'bad.yaml: tenants[0].namespace: {DNS_LABEL_RULE} (got "Fraud")',
+    ),
+    case(
+        "rules-keep-the-file-indexes-of-models-after-an-invalid-one",
+        HEAD + SKLEARN_MODEL.replace("version: v1", "version: 'v 1'") + SKLEARN_MODEL + SKLEARN_MODEL,
+        "bad.yaml: models[0].version: must be a Kubernetes label value: at most 63 of [A-Za-z0-9-_.], "
+        'alphanumeric at both ends (got "v 1")',
+        "bad.yaml: models[2].name: duplicate model name in namespace 'fraud' (also models[1]) "
+        '(got "fraud-detector")',
+    ),
+    case(
+        "an-invalid-section-holds-the-rules-back",
+        HEAD.replace("tenants:", "controlPlane: {namespace: KServe}\ntenants:")
+        + SKLEARN_MODEL.replace("tenant: fraud", "tenant: nobody"),
+        f'bad.yaml: controlPlane.namespace: {DNS_LABEL_RULE} (got "KServe")',
+    ),
 ]
 
 
@@ -537,7 +572,14 @@ def _validate(directory: Path, *files: str) -> subprocess.CompletedProcess[str]:
 CLI_CASES = [
     c
     for c in CASES
-    if c.id in {"yaml-syntax-error", "python-object-tag", "alias-bomb", "several-problems-in-file-order"}
+    if c.id
+    in {
+        "yaml-syntax-error",
+        "python-object-tag",
+        "alias-bomb",
+        "several-problems-in-file-order",
+        "field-error-dangling-reference-and-bad-combination",
+    }
 ]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from modelplane.build import build
 from modelplane.errors import (
     CapacityError,
     LockError,
@@ -20,7 +21,7 @@ from modelplane.errors import (
     StackError,
 )
 from modelplane.model import ModelArgs
-from modelplane.serving_platform import ServingPlatformArgs, build
+from modelplane.serving_platform import ServingPlatformArgs
 from modelplane.stack import load_stack
 
 _PULUMI_COMPONENTS = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -61,12 +61,3 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{format_path(self.path)}: {self.message}"
-
-
-@dataclass
-class Contribution:
-    """What one part of the platform adds to a stack's render."""
-
-    objects: list[dict[str, Any]] = field(default_factory=list)
-    charts: list[Any] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)

@@ -18,15 +18,17 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
+from modelplane import model_mesh
 from modelplane.errors import CapacityError
-
-if TYPE_CHECKING:
-    from modelplane.gpu_pool import GpuPoolArgs
-    from modelplane.serving_platform import ServingPlatformArgs
+from modelplane.gpu_pool import GpuPoolArgs
+from modelplane.model_mesh import model_size_bytes, runtime_capacity_bytes
+from modelplane.runtimes import RuntimeSpec, catalog_dir, load_catalog
+from modelplane.serving_platform import ServingPlatformArgs
+from modelplane.tenant import quota_resources
 
 Level = Literal["min", "max"]
 LEVELS: tuple[Level, Level] = ("min", "max")
@@ -339,11 +341,7 @@ def _plan_pool(
     return plan
 
 
-def _plan_mesh(args: ServingPlatformArgs) -> list[MeshRuntimePlan]:
-    from modelplane.model_mesh import model_size_bytes, runtime_capacity_bytes
-    from modelplane.runtimes import load_catalog
-
-    catalog = load_catalog()
+def _plan_mesh(args: ServingPlatformArgs, catalog: Mapping[str, RuntimeSpec]) -> list[MeshRuntimePlan]:
     mesh = args.model_mesh
     result = []
     for (namespace, runtime), indexes in _mesh_groups(args).items():
@@ -390,11 +388,18 @@ def _shortfall(pool: PoolPlan, level: Level) -> str:
     )
 
 
-def plan(args: ServingPlatformArgs, *, pod_ip_budget: int | None = None) -> Plan:
-    """The capacity plan of a stack (pure; never raises for a stack that does not fit)."""
-    from modelplane import model_mesh
-    from modelplane.tenant import quota_resources
+def plan(
+    args: ServingPlatformArgs,
+    *,
+    catalog: Mapping[str, RuntimeSpec] | None = None,
+    pod_ip_budget: int | None = None,
+) -> Plan:
+    """The capacity plan of a stack (pure; never raises for a stack that does not fit).
 
+    ``catalog`` is the runtime catalog (default: ``load_catalog(catalog_dir())``); mesh pods hold
+    what their runtime's memory leaves for models.
+    """
+    catalog = catalog if catalog is not None else load_catalog(catalog_dir())
     result = Plan(stack=args.stack.name)
     mesh_groups = _mesh_groups(args)
     usage: dict[str, Any] = {level: defaultdict(int) for level in LEVELS}
@@ -404,7 +409,7 @@ def plan(args: ServingPlatformArgs, *, pod_ip_budget: int | None = None) -> Plan
         for level in LEVELS:
             if pool_plan.levels[level].nodes > pool_plan.node_limit:
                 result.short(level, f"gpuPools[{p}]: {_shortfall(pool_plan, level)}")
-    result.mesh = _plan_mesh(args)
+    result.mesh = _plan_mesh(args, catalog)
     for m in result.mesh:
         for level, what in (("min", "one copy of every model"), ("max", "two copies of every model")):
             if m.pods_needed[level] > m.pods:

@@ -26,18 +26,14 @@ safety: controller replicas and their disruption budget are authored objects.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
-from modelplane.base import Contribution, Problem, StrictModel, format_path
+from modelplane.base import StrictModel
 from modelplane.kube import KSERVE_MODE_NAMES, Obj, labels, restricted_security_context
 from modelplane.types import DeploymentMode, DnsLabel, DnsSubdomain, Quantity
 from modelplane.upstream import Chart, Versions
-
-if TYPE_CHECKING:
-    from modelplane.runtimes import RuntimeSpec
-    from modelplane.serving_platform import BuildContext, ServingPlatformArgs
 
 KNATIVE_NAMESPACE = "knative-serving"
 KSERVE_CONTROLLER = "kserve-controller-manager"
@@ -529,83 +525,3 @@ def availability_objects(args: ControlPlaneArgs, *, stack: str, tier: str) -> li
             },
         },
     ]
-
-
-def _gpu_scale_to_zero_risks(args: ServingPlatformArgs) -> list[tuple[tuple[str | int, ...], str]]:
-    from modelplane.scaling import scale_to_zero_risk
-
-    result: list[tuple[tuple[str | int, ...], str]] = []
-    for i, model in enumerate(args.models):
-        pool = args.pool(model.resources.pool)
-        reason = scale_to_zero_risk(
-            args.mode(model),
-            model.scaling,
-            pool,
-            grace_seconds=args.autoscaler.grace_seconds,
-            scale_to_zero=args.autoscaler.scale_to_zero_enabled,
-        )
-        if reason:
-            result.append((("models", i, "scaling", "minReplicas"), reason))
-    return result
-
-
-def problems(args: ServingPlatformArgs, catalog: dict[str, RuntimeSpec] | None = None) -> list[Problem]:
-    """Cross-field problems of the control plane's settings against the rest of the stack."""
-    result: list[Problem] = []
-    allowed = args.control_plane.allowed_runtimes
-    if allowed is not None:
-        if catalog is not None:
-            for j, name in enumerate(allowed):
-                if name not in catalog:
-                    result.append(
-                        Problem(
-                            ("controlPlane", "allowedRuntimes", j),
-                            f"unknown runtime (catalog: {', '.join(sorted(catalog))})",
-                            name,
-                        )
-                    )
-        for i, model in enumerate(args.models):
-            if model.runtime not in allowed:
-                result.append(
-                    Problem(
-                        ("models", i, "runtime"),
-                        f"runtime is not allowed on this platform (controlPlane.allowedRuntimes: "
-                        f"{', '.join(allowed) or 'none'}); use one of those or add it there",
-                        model.runtime,
-                    )
-                )
-    if args.stack.tier != "dev":
-        for path, reason in _gpu_scale_to_zero_risks(args):
-            result.append(Problem(path, reason, 0))
-    return result
-
-
-def contribute(args: ServingPlatformArgs, ctx: BuildContext) -> Contribution:
-    """The control plane's part of a stack's render: upstream charts, their objects and warnings."""
-    from modelplane.autoscaler import knative_config
-    from modelplane.serving_platform import uses_keda
-
-    cp = args.control_plane
-    stack = args.stack.name
-    tier = args.stack.tier
-    objects: list[Obj] = [storage_container(cp, args.versions, stack=stack)]
-    if cp.ingress.install_gateway:
-        objects += gateway_objects(cp, stack=stack)
-    objects += availability_objects(cp, stack=stack, tier=tier)
-    warnings = []
-    if tier == "dev":
-        for path, reason in _gpu_scale_to_zero_risks(args):
-            warnings.append(f"{format_path(path)}: {reason}")
-    return Contribution(
-        objects=objects,
-        charts=charts(
-            cp,
-            args.versions,
-            tier=tier,
-            knative=ctx.uses_knative,
-            keda=uses_keda(args, ctx),
-            stack=stack,
-            knative_config=knative_config(args.autoscaler, gpu_pools=bool(args.gpu_pools)),
-        ),
-        warnings=warnings,
-    )

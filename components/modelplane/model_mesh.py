@@ -14,29 +14,28 @@ models and GPU pools.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 import yaml
 from pydantic import Field, model_validator
 
 from modelplane import mesh_etcd
-from modelplane.base import Contribution, Problem, StrictModel
+from modelplane.base import Problem, StrictModel
+from modelplane.gpu_pool import GpuPoolArgs, gpu_request_problems
 from modelplane.kube import Obj, labels, restricted_pod_security_context, restricted_security_context
 from modelplane.mesh_etcd import EtcdArgs
+from modelplane.model import ModelArgs
+from modelplane.runtimes import RuntimeSpec, render_runtime
 from modelplane.types import (
     DnsLabel,
     Duration,
+    FieldPath,
     Quantity,
     parse_duration,
     parse_quantity,
 )
 from modelplane.upstream import KustomizePatch, KustomizeRelease, Versions
-
-if TYPE_CHECKING:
-    from modelplane.gpu_pool import GpuPoolArgs
-    from modelplane.model import ModelArgs
-    from modelplane.runtimes import RuntimeSpec
-    from modelplane.serving_platform import BuildContext, ServingPlatformArgs
 
 REPOSITORY = "https://github.com/kserve/modelmesh-serving"
 """ModelMesh Serving's repository (archived upstream); installs come from its release tags."""
@@ -181,17 +180,12 @@ def runtime_resources(
     return {"limits": dict(sorted(limits.items())), "requests": dict(sorted(requests.items()))}
 
 
-def mesh_runtime(args: ServingPlatformArgs, spec: RuntimeSpec) -> Obj:
-    """The multi-model ClusterServingRuntime of one catalog runtime, placed on its GPU pool if it has one."""
-    from modelplane.runtimes import render_runtime
-
-    mesh = args.model_mesh
-    settings = mesh.runtime(spec.name)
-    pool = args.pool(settings.pool)
+def runtime_object(mesh: ModelMeshArgs, spec: RuntimeSpec, *, stack: str, pool: GpuPoolArgs | None) -> Obj:
+    """The multi-model ClusterServingRuntime of one catalog runtime, placed on its GPU ``pool`` if it has one."""
     return render_runtime(
         spec,
         name=runtime_name(spec.name),
-        labels=labels(args.stack.name, "runtime"),
+        labels=labels(stack, "runtime"),
         mesh_replicas=mesh.pods(spec.name),
         mesh_memory_buffer_bytes=mesh.buffer_bytes,
         mesh_load_timeout_ms=parse_duration(mesh.model_load_timeout) * 1000,
@@ -308,29 +302,39 @@ def objects(
     return result
 
 
-def problems(args: ServingPlatformArgs, catalog: dict[str, RuntimeSpec] | None = None) -> list[Problem]:
-    """Mesh problems: etcd for the tier, mesh runtimes (catalog, GPU pool) and models too big for a pod."""
-    from modelplane.gpu_pool import gpu_request_problems
-    from modelplane.runtimes import load_catalog
-
-    mesh = args.model_mesh
+def problems(
+    mesh: ModelMeshArgs,
+    *,
+    tier: str,
+    catalog: Mapping[str, RuntimeSpec],
+    pools: list[GpuPoolArgs],
+) -> list[Problem]:
+    """Mesh problems at ``modelMesh``: etcd for the tier, mesh runtimes against the catalog and GPU pools."""
     result: list[Problem] = []
     if not mesh.enabled:
         return result
-    if mesh.etcd.mode == "statefulset" and mesh.etcd.members < 3 and args.stack.tier != "dev":
+    if mesh.etcd.mode == "quickstart" and tier != "dev":
+        result.append(
+            Problem(
+                ("modelMesh", "etcd", "mode"),
+                f"the quickstart etcd (one member, no persistence, no TLS) is for "
+                f"the dev tier only; this stack's tier is {tier!r}: use statefulset or external",
+                "quickstart",
+            )
+        )
+    if mesh.etcd.mode == "statefulset" and mesh.etcd.members < 3 and tier != "dev":
         result.append(
             Problem(
                 ("modelMesh", "etcd", "members"),
-                f"the {args.stack.tier} tier needs an etcd quorum that survives losing a member: 3 or more members "
+                f"the {tier} tier needs an etcd quorum that survives losing a member: 3 or more members "
                 "(or mode external)",
                 mesh.etcd.members,
             )
         )
-    catalog = catalog if catalog is not None else load_catalog()
     mesh_runtimes = sorted(n for n, r in catalog.items() if r.mesh is not None)
-    pools = {p.name: p for p in args.gpu_pools}
+    by_name = {p.name: p for p in pools}
     for name, settings in sorted(mesh.runtimes.items()):
-        path: tuple[str | int, ...] = ("modelMesh", "runtimes", name)
+        path: FieldPath = ("modelMesh", "runtimes", name)
         spec = catalog.get(name)
         if spec is None or spec.mesh is None:
             result.append(
@@ -338,9 +342,9 @@ def problems(args: ServingPlatformArgs, catalog: dict[str, RuntimeSpec] | None =
             )
             continue
         if settings.pool is not None:
-            pool = pools.get(settings.pool)
+            pool = by_name.get(settings.pool)
             if pool is None:
-                known = ", ".join(sorted(pools)) or "none declared"
+                known = ", ".join(sorted(by_name)) or "none declared"
                 result.append(
                     Problem((*path, "pool"), f"unknown GPU pool (gpuPools: {known})", settings.pool)
                 )
@@ -364,33 +368,30 @@ def problems(args: ServingPlatformArgs, catalog: dict[str, RuntimeSpec] | None =
                     runtime_memory(mesh, spec),
                 )
             )
-    for i, model in enumerate(args.models):
-        if (
-            args.mode(model) != "modelmesh"
-            or model.runtime not in catalog
-            or catalog[model.runtime].mesh is None
-        ):
-            continue
-        spec = catalog[model.runtime]
-        capacity = runtime_capacity_bytes(mesh, spec)
-        size = model_size_bytes(model, mesh)
-        if size > capacity:
-            result.append(
-                Problem(
-                    ("models", i, "resources", "memory"),
-                    f"the model takes {model.resources.memory or mesh.default_model_size} but a "
-                    f"{runtime_name(model.runtime)} pod holds {capacity // 2**20}Mi of models "
-                    f"(memory {runtime_memory(mesh, spec)} minus buffer {mesh.memory_buffer}); raise "
-                    f"modelMesh.runtimes.{model.runtime}.memory, or serve it in knative or standard mode",
-                    model.resources.memory or mesh.default_model_size,
-                )
-            )
     return result
 
 
-def warnings(args: ServingPlatformArgs) -> list[str]:
+def model_problems(
+    model: ModelArgs, *, mesh: ModelMeshArgs, spec: RuntimeSpec, path: FieldPath
+) -> list[Problem]:
+    """Whether one mesh model fits a pod of its runtime; ``path`` is the model's."""
+    capacity = runtime_capacity_bytes(mesh, spec)
+    if model_size_bytes(model, mesh) <= capacity:
+        return []
+    size = model.resources.memory or mesh.default_model_size
+    return [
+        Problem(
+            (*path, "resources", "memory"),
+            f"the model takes {size} but a {runtime_name(model.runtime)} pod holds {capacity // 2**20}Mi of models "
+            f"(memory {runtime_memory(mesh, spec)} minus buffer {mesh.memory_buffer}); raise "
+            f"modelMesh.runtimes.{model.runtime}.memory, or serve it in knative or standard mode",
+            size,
+        )
+    ]
+
+
+def warnings(mesh: ModelMeshArgs) -> list[str]:
     """Things that work but a reviewer should see."""
-    mesh = args.model_mesh
     if not mesh.enabled:
         return []
     # That upstream is archived is said once, in the docs and the field's description; a
@@ -402,17 +403,3 @@ def warnings(args: ServingPlatformArgs) -> list[str]:
             "every model registration (dev tier only)"
         )
     return result
-
-
-def contribute(args: ServingPlatformArgs, ctx: BuildContext) -> Contribution:
-    """The mesh's part of a stack's render: its upstream install, configuration and etcd."""
-    mesh = args.model_mesh
-    if not mesh.enabled:
-        return Contribution()
-    return Contribution(
-        objects=objects(
-            mesh, stack=args.stack.name, tier=args.stack.tier, monitoring_namespace=args.monitoring.namespace
-        ),
-        charts=[release(mesh, args.versions, tier=args.stack.tier, stack=args.stack.name)],
-        warnings=warnings(args),
-    )

@@ -155,7 +155,11 @@ class RuntimeSpec(StrictModel):
 
 
 def catalog_dir() -> Path:
-    """The runtime catalog directory: ``$MODELPLANE_RUNTIMES`` or ``runtimes/`` of the project."""
+    """The default runtime catalog directory: ``$MODELPLANE_RUNTIMES``, else ``runtimes/`` of the project.
+
+    The one place that decides where the catalog lives by default; everything else takes the
+    directory (or the loaded catalog) as an argument.
+    """
     override = os.environ.get(RUNTIMES_DIR_ENV)
     if override:
         return Path(override)
@@ -179,9 +183,13 @@ def _load_catalog(directory: Path) -> dict[str, RuntimeSpec]:
     return catalog
 
 
-def load_catalog(directory: Path | None = None) -> dict[str, RuntimeSpec]:
-    """Return the runtime catalog, keyed by runtime name (loaded once per directory)."""
-    return _load_catalog((directory or catalog_dir()).resolve())
+def load_catalog(directory: Path) -> dict[str, RuntimeSpec]:
+    """The runtime catalog in ``directory``, keyed by runtime name (loaded once per directory).
+
+    Raises:
+        PlatformError: the directory is missing, or a runtime file is invalid (naming the file).
+    """
+    return _load_catalog(directory.resolve())
 
 
 @functools.cache

@@ -95,11 +95,6 @@ def test_sidecar_components_count_as_pods(part: str) -> None:
 
 
 def _planner(monkeypatch: pytest.MonkeyPatch, fits_min: bool) -> None:
-    import sys
-    import types
-
-    module = types.ModuleType("modelplane.capacity")
-
     def summary(args: Any) -> dict[str, Any]:
         nodes = 1 + len(args.models)
         return {
@@ -108,11 +103,10 @@ def _planner(monkeypatch: pytest.MonkeyPatch, fits_min: bool) -> None:
             "pools": [{"name": "l4", "nodeLimit": 4, "min": {"nodes": nodes}, "max": {"nodes": nodes + 1}}],
         }
 
-    module.summary = summary  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "modelplane.capacity", module)
+    monkeypatch.setattr("modelplane.capacity.summary", summary)
 
 
-def test_the_capacity_planner_is_used_when_present(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_preview_shows_the_capacity_planners_nodes_per_pool(monkeypatch: pytest.MonkeyPatch) -> None:
     from modelplane.preview.markdown import to_markdown
     from tests.preview.test_preview import BASE, preview, valid
 
@@ -130,12 +124,3 @@ def test_a_stack_that_does_not_fit_is_warned_first(monkeypatch: pytest.MonkeyPat
     assert preview(BASE)["warnings"][0] == (
         "test: the stack does not fit its pools at minimum replicas (see `modelplane plan`)"
     )
-
-
-def test_without_a_planner_there_is_no_plan(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sys
-
-    from tests.preview.test_preview import BASE, preview
-
-    monkeypatch.setitem(sys.modules, "modelplane.capacity", None)  # makes the import fail
-    assert "plan" not in preview(BASE)["capacity"]

@@ -6,11 +6,12 @@ from typing import Any
 
 import pytest
 
+from modelplane.build import build
 from modelplane.render import to_yaml_stream
 from modelplane.rollout import state
 from modelplane.rollout.compile import AUTOSCALING_FIELDS, rendered_mirrors, rendered_traffic
 from modelplane.rollout.lock import Lock, empty_lock
-from modelplane.serving_platform import ServingPlatformArgs, build
+from modelplane.serving_platform import ServingPlatformArgs
 from modelplane.validation import CrdSchemas
 from tests.conftest import schema_problems
 from tests.rollout.builders import KEYS, NAMES, T0, T1, T2, bump, edit, load, stack_data

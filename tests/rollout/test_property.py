@@ -9,19 +9,20 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from modelplane.build import BuildContext, _models
 from modelplane.errors import RolloutError
 from modelplane.kube import LABEL_VERSION
 from modelplane.rollout import state
 from modelplane.rollout.compile import ANNOTATION_CANDIDATE_OF, AUTOSCALING_FIELDS, rendered_traffic
 from modelplane.rollout.diff import model_decisions
 from modelplane.rollout.lock import Lock, ModelRecord
-from modelplane.runtimes import load_catalog
-from modelplane.serving_platform import BuildContext, ServingPlatformArgs, _model_objects
+from modelplane.runtimes import catalog_dir, load_catalog
+from modelplane.serving_platform import ServingPlatformArgs
 from tests.rollout.builders import KEYS, load, stack_data
 
 MODES = {"kn": "knative", "std": "standard", "mesh": "modelmesh"}
 SPLITTABLE = ["kn", "std"]
-CATALOG = load_catalog()
+CATALOG = load_catalog(catalog_dir())
 SETTLED = ("steady", "in-place", "continue", "held")
 
 model_names = st.sampled_from(sorted(MODES))
@@ -128,7 +129,7 @@ def check_record(record: ModelRecord) -> None:
 def check_render(args: ServingPlatformArgs, lock: Lock) -> None:
     records = state.effective_records(args, lock)
     ctx = BuildContext(catalog=CATALOG, modes=tuple(args.mode(m) for m in args.models), rollouts=records)
-    objects = _model_objects(args, ctx)
+    objects = _models(args, ctx)
     stable = {k: r.stable.version for k, r in records.items()}
     routed = rendered_traffic(objects, stable)
     for key, record in records.items():

@@ -233,7 +233,7 @@ def summary_text(
 
 def build_preview(head: Side, base: Side) -> dict[str, Any]:
     """The whole preview of changing ``base`` into ``head``."""
-    from modelplane.serving_platform import build
+    from modelplane.build import build
 
     assert head.args is not None
     stack = head.args.stack.name
@@ -256,20 +256,19 @@ def build_preview(head: Side, base: Side) -> dict[str, Any]:
     capacity = capacity_delta(base_capacity, capacity_summary(head.args, head_records))
     warnings = list(head_render.warnings) + _warnings(models, rollouts, head_records)
     head_plan = placement(head.args)
-    if head_plan is not None:
-        capacity["plan"] = {
-            "base": placement(base.args) if base.args is not None else None,
-            "head": head_plan,
-        }
-        fits = head_plan.get("fits", {})
-        if fits.get("min") is False:
-            warnings.insert(
-                0, f"{stack}: the stack does not fit its pools at minimum replicas (see `modelplane plan`)"
-            )
-        elif fits.get("max") is False:
-            warnings.append(
-                f"{stack}: the stack does not fit its pools at maximum replicas (see `modelplane plan`)"
-            )
+    capacity["plan"] = {
+        "base": placement(base.args) if base.args is not None else None,
+        "head": head_plan,
+    }
+    fits = head_plan.get("fits", {})
+    if fits.get("min") is False:
+        warnings.insert(
+            0, f"{stack}: the stack does not fit its pools at minimum replicas (see `modelplane plan`)"
+        )
+    elif fits.get("max") is False:
+        warnings.append(
+            f"{stack}: the stack does not fit its pools at maximum replicas (see `modelplane plan`)"
+        )
     if head.lock is None:
         warnings.insert(0, f"{stack}: no lock file: every model is treated as new (nothing deployed yet)")
     counts = {

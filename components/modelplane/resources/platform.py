@@ -15,11 +15,12 @@ from typing import Any
 
 import pulumi
 
+from modelplane.build import PlatformObjects, build
 from modelplane.kube import LABEL_COMPONENT, Obj, model_key
 from modelplane.resources._register import TYPE_PREFIX, KubeObject, register_objects
 from modelplane.resources.upstream import register_chart_objects, register_release, require_server_side_apply
 from modelplane.rollout.lock import Lock
-from modelplane.serving_platform import PlatformObjects, ServingPlatformArgs, build
+from modelplane.serving_platform import ServingPlatformArgs
 from modelplane.upstream import KustomizeRelease, Release
 
 

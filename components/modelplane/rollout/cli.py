@@ -145,8 +145,8 @@ def cmd_apply(ns: argparse.Namespace) -> int:
 
 def cmd_status(ns: argparse.Namespace) -> int:
     """Where each model stands: stable version, rollout, traffic as rendered, next step, gates."""
+    from modelplane.build import build
     from modelplane.rollout.compile import rendered_mirrors, rendered_traffic
-    from modelplane.serving_platform import build
 
     ctx = _Context(ns)
     keys = ctx.resolve(ns.model)
