@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from modelplane.build import build
+from modelplane.build import build, desired_models
 from modelplane.rollout.diff import diff_objects, model_decisions
 from modelplane.rollout.lock import dump_lock, lock_from_bytes
 from modelplane.rollout.state import apply
@@ -68,12 +68,14 @@ def measure(n: int) -> dict[str, float]:
     base, t_base = _timed(lambda: parse_stack(copy.deepcopy(base_data), "base.yaml"))
     head: ServingPlatformArgs
     head, t_head = _timed(lambda: parse_stack(copy.deepcopy(head_data), "head.yaml"))
-    lock_bytes = dump_lock(apply(None, base, now=NOW)).encode()
+    lock_bytes = dump_lock(apply(None, desired_models(base), stack="bench", now=NOW)).encode()
     lock, t_lock = _timed(lambda: lock_from_bytes(lock_bytes, "bench.lock.yaml", stack="bench"))
     base_objects, t_render_base = _timed(lambda: build(base, catalog=catalog, lock=lock).objects)
     head_objects, t_render_head = _timed(lambda: build(head, catalog=catalog, lock=lock).objects)
     changes, t_diff = _timed(lambda: diff_objects(base_objects, head_objects))
-    decisions, t_decide = _timed(lambda: model_decisions(head, lock, base=base))
+    decisions, t_decide = _timed(
+        lambda: model_decisions(desired_models(head), lock, before=desired_models(base))
+    )
     assert sum(1 for d in decisions if d.kind == "start") == len(range(0, n, 100))
     assert len(changes) == len(range(0, n, 100))
     return {

@@ -25,6 +25,7 @@ from modelplane.autoscaler import knative_config
 from modelplane.kube import Obj, ObjectKey, dns_name, key_of, labels, model_key, sorted_objects
 from modelplane.model import ModelArgs
 from modelplane.rollout.compile import Routing, model_objects
+from modelplane.rollout.diff import Desired, DesiredModel
 from modelplane.rollout.lock import Lock, ModelRecord
 from modelplane.rollout.state import effective_records
 from modelplane.runtimes import FormatSpec, catalog_dir, load_catalog, render_runtime
@@ -71,6 +72,16 @@ class BuildContext:
     def uses_knative(self) -> bool:
         """Whether any model runs in Knative mode."""
         return "knative" in self.modes
+
+
+def desired_models(stack: ServingPlatformArgs) -> Desired:
+    """Every model of a stack as the rollout engine sees it: by lock key, with its mode and effective policy."""
+    namespaces = {t.name: t.namespace_name for t in stack.tenants}
+    result: Desired = {}
+    for m in stack.models:
+        wanted = DesiredModel(m, namespaces[m.tenant], stack.mode(m), stack.policy(m))
+        result[wanted.key] = wanted
+    return result
 
 
 def uses_keda(stack: ServingPlatformArgs, ctx: BuildContext) -> bool:
@@ -316,7 +327,7 @@ def build(
     """
     catalog = catalog if catalog is not None else load_catalog(catalog_dir())
     rules.check(stack, catalog=catalog)
-    rollouts = effective_records(stack, lock) if lock is not None else None
+    rollouts = effective_records(desired_models(stack), lock) if lock is not None else None
     ctx = BuildContext(catalog=catalog, modes=tuple(stack.mode(m) for m in stack.models), rollouts=rollouts)
     result = PlatformObjects(rollouts=rollouts)
     parts = [_control_plane(stack, ctx), _gpu_pools(stack), _model_mesh(stack), _monitoring(stack, ctx)]

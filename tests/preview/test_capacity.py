@@ -8,14 +8,14 @@ import pytest
 
 from modelplane.preview.capacity import CPU_POOL, capacity_delta, capacity_summary
 from modelplane.rollout import state
-from tests.rollout.builders import T0, T1, bump, edit, load, stack_data
+from tests.rollout.builders import STACK, T0, T1, bump, desired, edit, load, stack_data
 
 CANARY = {"strategy": "canary", "steps": [10, 50, 100], "stepInterval": "10m"}
 
 
 def summary(data: dict[str, Any], before: dict[str, Any] | None = None) -> dict[str, int]:
-    lock = state.apply(None, load(before or data), now=T0)
-    records = state.apply(lock, load(data), now=T1).models
+    lock = state.apply(None, desired(before or data), stack=STACK, now=T0)
+    records = state.apply(lock, desired(data), stack=STACK, now=T1).models
     result: dict[str, int] = capacity_summary(load(data), records)["total"]
     return result
 
@@ -65,9 +65,9 @@ def gpu_stack() -> dict[str, Any]:
 
 def test_gpu_canary_needs_gpus_of_its_own() -> None:
     base = gpu_stack()
-    lock = state.apply(None, load(base), now=T0)
+    lock = state.apply(None, desired(base), stack=STACK, now=T0)
     head = bump(base, "std", "v2")
-    records = state.apply(lock, load(head), now=T1).models
+    records = state.apply(lock, desired(head), stack=STACK, now=T1).models
     pools = capacity_summary(load(head), records)["pools"]
     assert pools == {"l4": {"podsMin": 2, "podsMax": 7, "gpusMin": 2, "gpusMax": 7}}
 

@@ -2,7 +2,7 @@
 
 - ``version``: what defines a model version, its digest and DNS-safe name.
 - ``lock``: ``stacks/<stack>.lock.yaml``, the deployed-state record (read strictly, written atomically).
-- ``diff``: object-level and model-level diff.
+- ``diff``: object-level and model-level diff; ``DesiredModel``, a model as the stack wants it.
 - ``state``: the state machine (``apply``, ``advance``, ``promote``, ``rollback``, ``pause``, ``resume``).
 - ``compile``: a model's rollout state as the objects its deployment mode understands.
 - ``gates``: gates as PromQL per mode, judged on Prometheus's HTTP API.
@@ -10,6 +10,7 @@
 - ``cli``: ``modelplane rollout ...``.
 
 Everything here is pure data in, data out (``gates.evaluate`` and ``cli`` aside); nothing imports
-Pulumi. The modules are imported by name, not re-exported here, because ``modelplane.model``
-imports ``policy`` and this package must stay free of import cycles.
+Pulumi. The engine decides from desired models (``modelplane.build.desired_models`` makes them from
+a stack) and never reads the whole stack. The modules are imported by name, not re-exported here:
+``policy`` sits below the parts (``modelplane.model`` imports it), the rest above them.
 """

@@ -35,13 +35,15 @@ class _Context:
     """A stack file, its lock and the decisions between them."""
 
     def __init__(self, ns: argparse.Namespace) -> None:
+        from modelplane.build import desired_models
         from modelplane.stack import load_stack
 
         self.file = ns.file
         self.args = load_stack(ns.file)
         self.path = Path(ns.lock) if ns.lock else lock_path(ns.file)
         self.lock = read_lock(self.path, stack=self.args.stack.name)
-        self.decisions = {d.key: d for d in model_decisions(self.args, self.lock)}
+        self.desired = desired_models(self.args)
+        self.decisions = {d.key: d for d in model_decisions(self.desired, self.lock)}
         self.now = _now(ns)
 
     @property
@@ -65,11 +67,6 @@ class _Context:
                     f"{self.file}: model {model!r} is in several namespaces: {', '.join(matches)}"
                 )
         raise RolloutError(f"{self.file}: no model {model!r} in the stack or its lock")
-
-    def model_args(self, key: str) -> Any:
-        namespace, name = key.split("/", 1)
-        tenants = {t.name: t.namespace_name for t in self.args.tenants}
-        return next(m for m in self.args.models if m.name == name and tenants[m.tenant] == namespace)
 
     def settled(self, key: str) -> ModelRecord:
         """The lock entry of a model, refusing one whose stack entry changed since ``apply``."""
@@ -126,7 +123,7 @@ def cmd_apply(ns: argparse.Namespace) -> int:
     """Record in the lock what the stack decides for every model."""
     ctx = _Context(ns)
     decisions = list(ctx.decisions.values())
-    new = state.apply(ctx.lock, ctx.args, now=ctx.now, decisions=decisions)
+    new = state.apply(ctx.lock, ctx.desired, stack=ctx.args.stack.name, now=ctx.now, decisions=decisions)
     changes = [d for d in decisions if d.kind != "steady"]
     for decision in changes:
         print(_decision_line(decision, new.models.get(decision.key)))
@@ -174,7 +171,7 @@ def cmd_status(ns: argparse.Namespace) -> int:
             print(f"  rendered traffic: {split}{mirror}")
         if record is None or record.rollout is None or decision.kind not in SETTLED:
             continue
-        policy = ctx.args.policy(ctx.model_args(key))
+        policy = ctx.desired[key].policy
         if record.rollout.state != "rolled-back":
             ready = state.readiness(record, key, policy, now=ctx.now)
             print(f"  next: {'ready to advance' if ready.ready else ready.reason}")
@@ -191,14 +188,13 @@ def _compiled(ctx: _Context, key: str, record: ModelRecord) -> list[Any]:
     from modelplane.rollout.gates import Target, compile_gates
 
     assert record.rollout is not None
-    model = ctx.model_args(key)
-    policy = ctx.args.policy(model)
-    namespace = key.split("/", 1)[0]
+    wanted = ctx.desired[key]
+    policy = wanted.policy
     target = Target(
         mode=record.mode,
-        runtime=model.runtime,
-        namespace=namespace,
-        model=model.name,
+        runtime=wanted.model.runtime,
+        namespace=wanted.namespace,
+        model=wanted.model.name,
         version=record.rollout.candidate.version,
         name=record.rollout.candidate.name,
         window=policy.step_interval,
@@ -230,7 +226,7 @@ def cmd_advance(ns: argparse.Namespace) -> int:
         ):
             continue
         record = ctx.settled(key)
-        policy = ctx.args.policy(ctx.model_args(key))
+        policy = ctx.desired[key].policy
         ready = state.readiness(record, key, policy, now=ctx.now)
         if not ready.ready and not ns.force:
             if explicit and record.rollout is not None and record.rollout.state != "progressing":
