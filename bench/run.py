@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from workloads import stack
 
 from modelplane import capacity
+from modelplane.packing import first_fit
 from modelplane.serving_platform import ServingPlatformArgs
 
 
@@ -53,9 +54,7 @@ def bench_packing() -> None:
                 if m.resources.pool == pool.name
                 for _ in range(m.scaling.min_replicas if level == "min" else m.scaling.max_replicas)
             ]
-            ff_nodes = max(
-                capacity.first_fit(pool.node_capacity, pool.max_pods_per_node, items), pool_args.min_nodes
-            )
+            ff_nodes = max(first_fit(pool.node_capacity, pool.max_pods_per_node, items), pool_args.min_nodes)
             lb = lv.lower_bound_nodes * pool.gpus_per_node
             rows.append(
                 [

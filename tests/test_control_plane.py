@@ -314,14 +314,6 @@ def test_control_plane_objects_pass_schemas(name: str, crd_schemas: CrdSchemas) 
     assert schema_problems(objects, stack, crd_schemas) == []
 
 
-def test_https_listener_references_its_secret_by_name(crd_schemas: CrdSchemas) -> None:
-    args = ControlPlaneArgs.model_validate({"ingress": {"tlsSecretName": "models-tls"}})
-    gateway = control_plane.gateway_objects(args, stack="s")[1]
-    https = gateway["spec"]["listeners"][1]
-    assert https["tls"]["certificateRefs"] == [{"kind": "Secret", "name": "models-tls"}]
-    assert crd_schemas.validate(gateway) == []
-
-
 def test_storage_container_meets_pod_security_restricted() -> None:
     container = control_plane.storage_container(ControlPlaneArgs(), Versions(), stack="s")["spec"][
         "container"

@@ -9,6 +9,7 @@ protection.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -560,3 +561,17 @@ def test_render_warnings_are_logged_against_the_platform(
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
         "models[0].scaling: scale to zero on a GPU pool that takes 10m to provision"
     ]
+
+
+# -- the provider version ---------------------------------------------------------------------------
+
+
+def test_the_provider_version_is_the_installed_sdks_in_semver() -> None:
+    from importlib import metadata
+
+    from modelplane.resources._register import provider_version
+
+    installed = re.match(r"(\d+)\.(\d+)\.(\d+)", metadata.version("pulumi_kubernetes"))
+    assert installed is not None
+    assert re.fullmatch(r"\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?", provider_version())
+    assert provider_version().split("-")[0] == ".".join(installed.groups())

@@ -17,7 +17,6 @@ from modelplane.types import (
     LabelValue,
     ModelName,
     Percent,
-    PositiveQuantity,
     Quantity,
     Version,
     format_duration,
@@ -128,17 +127,6 @@ def test_quantity_keeps_what_was_written(value: object, kept: str) -> None:
 )
 def test_quantity_refusal(value: object, message: str) -> None:
     assert refusal(Quantity, value) == message
-
-
-@pytest.mark.parametrize(
-    ("value", "message"), [("0", "must be greater than zero"), ("0m", "must be greater than zero")]
-)
-def test_positive_quantity_refuses_zero(value: str, message: str) -> None:
-    assert refusal(PositiveQuantity, value) == message
-
-
-def test_positive_quantity_accepts_a_millicore() -> None:
-    assert accepted(PositiveQuantity, "1m") == "1m"
 
 
 # --- durations ----------------------------------------------------------------------------

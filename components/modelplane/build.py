@@ -15,6 +15,7 @@ from modelplane import (
     control_plane,
     gpu_operator,
     gpu_pool,
+    ingress,
     model,
     model_mesh,
     monitoring,
@@ -22,7 +23,17 @@ from modelplane import (
     tenant,
 )
 from modelplane.autoscaler import knative_config
-from modelplane.kube import Obj, ObjectKey, dns_name, key_of, labels, model_key, sorted_objects
+from modelplane.kube import (
+    LABEL_COMPONENT,
+    Obj,
+    ObjectKey,
+    Part,
+    dns_name,
+    key_of,
+    labels,
+    model_key,
+    sorted_objects,
+)
 from modelplane.model import ModelArgs
 from modelplane.rollout.compile import Routing, model_objects
 from modelplane.rollout.diff import Desired, DesiredModel
@@ -47,6 +58,19 @@ class PlatformObjects:
     warnings: list[str] = field(default_factory=list)
     rollouts: dict[str, ModelRecord] | None = None
     """With a lock: each model's deployed state with the stack applied, as rendered."""
+
+    def part(self, name: Part) -> list[Obj]:
+        """The objects one part of the platform owns (by their ``app.kubernetes.io/component`` label)."""
+        return [o for o in self.objects if o["metadata"].get("labels", {}).get(LABEL_COMPONENT) == name]
+
+    def parts(self) -> dict[str, list[Obj]]:
+        """Every object by the part that owns it, in render order; ``config`` for objects of no part."""
+        result: dict[str, list[Obj]] = {}
+        for obj in self.objects:
+            result.setdefault(obj["metadata"].get("labels", {}).get(LABEL_COMPONENT, "config"), []).append(
+                obj
+            )
+        return result
 
 
 @dataclass
@@ -101,7 +125,7 @@ def _control_plane(stack: ServingPlatformArgs, ctx: BuildContext) -> Contributio
     name, tier = stack.stack.name, stack.stack.tier
     objects: list[Obj] = [control_plane.storage_container(cp, stack.versions, stack=name)]
     if cp.ingress.install_gateway:
-        objects += control_plane.gateway_objects(cp, stack=name)
+        objects += ingress.objects(cp.ingress, stack=name)
     objects += control_plane.availability_objects(cp, stack=name, tier=tier)
     warnings = [str(p) for p in rules.gpu_scale_to_zero_risks(stack)] if tier == "dev" else []
     charts = control_plane.charts(

@@ -1,20 +1,10 @@
-"""The serving control plane: KServe, cert-manager, Gateway API and (when used) Knative.
+"""The serving control plane: KServe, cert-manager, Knative and KEDA, from their pinned releases.
 
-Upstream software comes from its pinned releases (see ``modelplane.upstream``); what this
-module authors is their configuration, computed from typed arguments rather than raw
-chart values, the few objects the platform owns around them (the inference Gateway, the
-hardened storage initializer, controller availability policy, the ``KnativeServing`` the
-Knative operator reconciles) and the order everything must be installed in.
-
-Install order, enforced by ``depends_on`` in Pulumi and by ``dependsOn``/sync waves in the
-GitOps output (failure modes 1, 2 and 4 of the security anchors):
-
-1. cert-manager, Envoy Gateway (which ships the Gateway API CRDs), KEDA, Istio base;
-2. KServe's CRDs (after cert-manager, whose CA injection their conversion webhook uses);
-3. the Knative operator, then the ``KnativeServing`` it reconciles, until it is Ready;
-4. the KServe controller, last: it decides at start-up whether to watch Knative Services and
-   KEDA ScaledObjects, so both CRDs must exist before it starts;
-5. modelplane's own objects (runtimes, models, the Gateway, policies).
+What this module authors is their configuration, computed from typed arguments rather than raw
+chart values, the objects the platform owns around them (the hardened storage initializer,
+controller availability policy, the ``KnativeServing`` the Knative operator reconciles) and the
+order they install in (docs/control-plane.md, "Install order", says why). The inference Gateway
+is ``modelplane.ingress``'s.
 
 Chart values keys: cert-manager's are checked against its chart's ``values.yaml``, Envoy
 Gateway's against its chart README, KServe's against the ``kserve-resources`` values table
@@ -31,15 +21,15 @@ from typing import Any, Literal
 from pydantic import Field
 
 from modelplane.base import StrictModel
+from modelplane.ingress import IngressArgs
 from modelplane.kube import KSERVE_MODE_NAMES, Obj, labels, restricted_security_context
-from modelplane.types import DeploymentMode, DnsLabel, DnsSubdomain, Quantity
+from modelplane.types import DeploymentMode, DnsLabel, Quantity
 from modelplane.upstream import Chart, Versions
 
 KNATIVE_NAMESPACE = "knative-serving"
 KSERVE_CONTROLLER = "kserve-controller-manager"
 """Deployment (and ``control-plane`` pod label) of KServe's controller and webhook server."""
 
-ENVOY_GATEWAY_CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
 WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"
 """Makes Pulumi wait for a custom resource's Ready condition (pulumi-kubernetes >= 4.18)."""
 
@@ -50,36 +40,6 @@ STORAGE_URI_REGEXES: tuple[str, ...] = (
     "https?://(.+)/(.+)",
 )
 """The storage URIs KServe's shipped ``default`` ClusterStorageContainer serves."""
-
-
-class IngressArgs(StrictModel):
-    """How inference traffic reaches models."""
-
-    domain: DnsSubdomain = Field(
-        default="example.com", description="Ingress domain; model URLs are `<model>-<namespace>.<domain>`."
-    )
-    gateway_api: bool = Field(
-        default=True,
-        description="Route Standard-mode models with Gateway API HTTPRoutes (needed for weighted canaries).",
-    )
-    install_gateway: bool = Field(
-        default=True,
-        description="Install Envoy Gateway (with the Gateway API CRDs) and author the GatewayClass and Gateway; "
-        "false to use an existing Gateway API implementation and Gateway.",
-    )
-    gateway_name: DnsLabel = Field(
-        default="kserve-ingress-gateway", description="Gateway that routes inference."
-    )
-    gateway_namespace: DnsLabel = Field(default="kserve", description="Namespace of that Gateway.")
-    gateway_class: DnsLabel = Field(default="envoy", description="GatewayClass of the inference Gateway.")
-    url_scheme: Literal["http", "https"] = Field(
-        default="https", description="Scheme of published model URLs."
-    )
-    tls_secret_name: DnsSubdomain | None = Field(
-        default=None,
-        description="TLS Secret (in the Gateway's namespace) for an HTTPS listener; referenced by name only. "
-        "No HTTPS listener when unset.",
-    )
 
 
 class StorageInitializerArgs(StrictModel):
@@ -440,57 +400,6 @@ def storage_container(args: ControlPlaneArgs, versions: Versions, *, stack: str)
             "workloadType": "initContainer",
         },
     }
-
-
-def gateway_objects(args: ControlPlaneArgs, *, stack: str) -> list[Obj]:
-    """The GatewayClass (Envoy Gateway) and the inference Gateway KServe's HTTPRoutes attach to.
-
-    Routes are admitted only from this stack's tenant namespaces, not from every namespace.
-    """
-    ingress = args.ingress
-    common = labels(stack, "control-plane")
-    allowed = {
-        "namespaces": {
-            "from": "Selector",
-            "selector": {
-                "matchLabels": {"app.kubernetes.io/component": "tenant", "modelplane.dev/stack": stack}
-            },
-        }
-    }
-    listeners: list[dict[str, Any]] = [
-        {"name": "http", "port": 80, "protocol": "HTTP", "allowedRoutes": allowed},
-    ]
-    if ingress.tls_secret_name:
-        listeners.append(
-            {
-                "name": "https",
-                "port": 443,
-                "protocol": "HTTPS",
-                "tls": {
-                    "mode": "Terminate",
-                    "certificateRefs": [{"kind": "Secret", "name": ingress.tls_secret_name}],
-                },
-                "allowedRoutes": allowed,
-            }
-        )
-    return [
-        {
-            "apiVersion": "gateway.networking.k8s.io/v1",
-            "kind": "GatewayClass",
-            "metadata": {"name": ingress.gateway_class, "labels": common},
-            "spec": {"controllerName": ENVOY_GATEWAY_CONTROLLER},
-        },
-        {
-            "apiVersion": "gateway.networking.k8s.io/v1",
-            "kind": "Gateway",
-            "metadata": {
-                "name": ingress.gateway_name,
-                "namespace": ingress.gateway_namespace,
-                "labels": common,
-            },
-            "spec": {"gatewayClassName": ingress.gateway_class, "listeners": listeners},
-        },
-    ]
 
 
 def availability_objects(args: ControlPlaneArgs, *, stack: str, tier: str) -> list[Obj]:

@@ -9,7 +9,7 @@ agree on what an object is and every workload is hardened the same way.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 Obj = dict[str, Any]
 """A Kubernetes object as plain data."""
@@ -21,6 +21,23 @@ LABEL_TENANT = "modelplane.dev/tenant"
 LABEL_VERSION = "modelplane.dev/version"
 LABEL_RUNTIME = "modelplane.dev/runtime"
 LABEL_COMPONENT = "app.kubernetes.io/component"
+
+Part = Literal[
+    "control-plane",
+    "tenant",
+    "runtime",
+    "model",
+    "rollout",
+    "modelmesh",
+    "gpu-pool",
+    "monitoring",
+    "upstream",
+    "gitops",
+]
+"""Which part of the platform owns an object: the value of its ``app.kubernetes.io/component`` label.
+
+The Pulumi components register objects by it (``modelplane.resources.platform.COMPONENTS``).
+"""
 
 KIND_ORDER: tuple[str, ...] = (
     "Namespace",
@@ -126,7 +143,7 @@ def type_token(obj: Obj) -> str:
     return f"kubernetes:{group_version}:{obj['kind']}"
 
 
-def labels(stack: str, component: str, **extra: str) -> dict[str, str]:
+def labels(stack: str, component: Part, **extra: str) -> dict[str, str]:
     """The standard labels of an object modelplane authors."""
     result = {
         "app.kubernetes.io/managed-by": MANAGED_BY,

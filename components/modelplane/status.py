@@ -21,22 +21,6 @@ from modelplane.kube import Obj, ObjectKey, key_of
 ISVC_API_VERSION = "serving.kserve.io/v1beta1"
 ISVC_GROUP = "serving.kserve.io"
 
-_SERVER_METADATA: frozenset[str] = frozenset(
-    {
-        "creationTimestamp",
-        "deletionGracePeriodSeconds",
-        "deletionTimestamp",
-        "finalizers",
-        "generateName",
-        "generation",
-        "managedFields",
-        "ownerReferences",
-        "resourceVersion",
-        "selfLink",
-        "uid",
-    }
-)
-
 
 @dataclass(frozen=True)
 class Difference:

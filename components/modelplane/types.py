@@ -168,12 +168,6 @@ def _quantity(value: object) -> str:
     return value
 
 
-def _positive_quantity(value: str) -> str:
-    if parse_quantity(value) <= 0:
-        raise ValueError("must be greater than zero")
-    return value
-
-
 _DURATION_EXAMPLE = "a duration in whole seconds such as 30s, 5m or 1h30m"
 
 
@@ -243,9 +237,6 @@ DnsSubdomain = Annotated[str, AfterValidator(_dns_subdomain)]
 
 Quantity = Annotated[str, BeforeValidator(_quantity)]
 """A non-negative Kubernetes quantity kept as written (``500m``, ``2Gi``); numbers are accepted."""
-
-PositiveQuantity = Annotated[Quantity, AfterValidator(_positive_quantity)]
-"""A Kubernetes quantity greater than zero."""
 
 Duration = Annotated[str, BeforeValidator(_duration)]
 """A duration in whole seconds written as ``30s``, ``5m`` or ``1h30m``."""

@@ -20,10 +20,12 @@ from typing import Any
 import pytest
 
 from modelplane.cli import main
+from modelplane.errors import RolloutError
 from modelplane.rollout import state
-from modelplane.rollout.gates import Target, compile_gates, evaluate
+from modelplane.rollout.gates import Target, compile_gates
 from modelplane.rollout.lock import lock_path, read_lock, write_lock
 from modelplane.rollout.policy import Gate
+from modelplane.rollout.prometheus import evaluate, query_prometheus
 from tests.rollout.builders import STACK, T0, T1, T2, bump, desired, stack_data, write_stack
 
 START = int(state.parse_time(T1).timestamp())
@@ -252,3 +254,11 @@ def test_rollback_on_failure(prometheus: str, tmp_path: Path) -> None:
     ]
     assert main(argv) == 3
     assert _record(path, "team/std").rollout.state == "rolled-back"
+
+
+def test_unreachable_prometheus_is_a_rollout_error() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(RolloutError, match=rf"^http://127\.0\.0\.1:{port}: cannot reach Prometheus: "):
+        query_prometheus(f"http://127.0.0.1:{port}", "up", timeout=2)

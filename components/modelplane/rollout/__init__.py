@@ -5,11 +5,12 @@
 - ``diff``: object-level and model-level diff; ``DesiredModel``, a model as the stack wants it.
 - ``state``: the state machine (``apply``, ``advance``, ``promote``, ``rollback``, ``pause``, ``resume``).
 - ``compile``: a model's rollout state as the objects its deployment mode understands.
-- ``gates``: gates as PromQL per mode, judged on Prometheus's HTTP API.
+- ``gates``: gates as PromQL for a candidate, and their verdicts.
+- ``prometheus``: gates judged on a live Prometheus (its HTTP API).
 - ``policy``: the rollout policy of a stack or a model.
 - ``cli``: ``modelplane rollout ...``.
 
-Everything here is pure data in, data out (``gates.evaluate`` and ``cli`` aside); nothing imports
+Everything here is pure data in, data out (``prometheus`` and ``cli`` aside); nothing imports
 Pulumi. The engine decides from desired models (``modelplane.build.desired_models`` makes them from
 a stack) and never reads the whole stack. The modules are imported by name, not re-exported here:
 ``policy`` sits below the parts (``modelplane.model`` imports it), the rest above them.

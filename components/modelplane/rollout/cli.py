@@ -207,7 +207,7 @@ def _compiled(ctx: _Context, key: str, record: ModelRecord) -> list[Any]:
 
 def cmd_advance(ns: argparse.Namespace) -> int:
     """Take the next step of rollouts whose time at their step is up and whose gates pass."""
-    from modelplane.rollout.gates import evaluate
+    from modelplane.rollout.prometheus import evaluate
 
     ctx = _Context(ns)
     lock = ctx.current

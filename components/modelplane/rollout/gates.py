@@ -9,15 +9,10 @@ SLO rules (docs/rollouts.md, section 6, has the table). A gate the runtime canno
 
 from __future__ import annotations
 
-import json
 import math
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from typing import Literal
 
-from modelplane.errors import RolloutError
 from modelplane.kube import side_name
 from modelplane.promql import model_queries
 from modelplane.rollout.policy import Gate
@@ -115,7 +110,7 @@ def compile_gates(gates: list[Gate], target: Target) -> list[CompiledGate]:
     return result
 
 
-# --- evaluation --------------------------------------------------------------------------
+# --- verdicts --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -139,40 +134,6 @@ class GateResult:
         return f"{self.gate.name}{shown} [{self.gate.threshold}]: {self.verdict}{why}"
 
 
-def query_prometheus(url: str, query: str, *, at: float | None = None, timeout: float = 10.0) -> list[float]:
-    """The values of an instant query on Prometheus's HTTP API (one per series).
-
-    Raises:
-        RolloutError: Prometheus is unreachable or refused the query.
-    """
-    params = {"query": query}
-    if at is not None:
-        params["time"] = f"{at:.3f}"
-    endpoint = url.rstrip("/") + "/api/v1/query?" + urllib.parse.urlencode(params)
-    try:
-        with urllib.request.urlopen(endpoint, timeout=timeout) as response:
-            body = json.loads(response.read().decode("utf-8"))
-    except urllib.error.HTTPError as err:
-        try:
-            detail = json.loads(err.read().decode("utf-8")).get("error", err.reason)
-        except (ValueError, OSError):
-            detail = err.reason
-        raise RolloutError(f"{url}: Prometheus refused the query: {detail}") from None
-    except (urllib.error.URLError, TimeoutError, OSError) as err:
-        reason = getattr(err, "reason", err)
-        raise RolloutError(f"{url}: cannot reach Prometheus: {reason}") from None
-    except ValueError:
-        raise RolloutError(f"{url}: the answer is not Prometheus's JSON") from None
-    if body.get("status") != "success":
-        raise RolloutError(f"{url}: Prometheus refused the query: {body.get('error', 'unknown error')}")
-    data = body["data"]
-    if data["resultType"] == "scalar":
-        return [float(data["result"][1])]
-    if data["resultType"] != "vector":
-        raise RolloutError(f"{url}: expected an instant vector, got a {data['resultType']}")
-    return [float(sample["value"][1]) for sample in data["result"]]
-
-
 def judge(gate: CompiledGate, values: list[float]) -> GateResult:
     """A gate's verdict on the values its query returned (the worst value counts)."""
     finite = [v for v in values if not math.isnan(v)]
@@ -184,19 +145,3 @@ def judge(gate: CompiledGate, values: list[float]) -> GateResult:
     if gate.min is not None and min(finite) < gate.min:
         return GateResult(gate, "fail", min(finite))
     return GateResult(gate, "pass", worst)
-
-
-def evaluate(gates: list[CompiledGate], prometheus: str, *, at: float | None = None) -> list[GateResult]:
-    """Judge every gate on a Prometheus server, at a given time (default: now)."""
-    results: list[GateResult] = []
-    for gate in gates:
-        if gate.query is None:
-            results.append(GateResult(gate, "unmeasurable", None, gate.unmeasurable))
-            continue
-        try:
-            values = query_prometheus(prometheus, gate.query, at=at)
-        except RolloutError as err:
-            results.append(GateResult(gate, "error", None, str(err)))
-            continue
-        results.append(judge(gate, values))
-    return results
