@@ -29,10 +29,11 @@ system-deps: ## install Debian packages the tests need (promtool, prometheus)
 demo: $(STAMP) ## validate, render and summarise the example stacks
 	@bash scripts/demo.sh
 
-lint: $(STAMP) ## ruff and mypy --strict
+lint: $(STAMP) ## ruff, mypy --strict and the import contracts (the layers of docs/architecture.md)
 	$(BIN)/ruff check components tests bench platform scripts
 	$(BIN)/ruff format --check components tests bench platform scripts
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 unit: $(STAMP) system-deps ## pytest only
 	$(BIN)/pytest

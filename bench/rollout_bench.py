@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from modelplane.build import build, desired_models
+from modelplane.rollout.cli import without_cyclic_gc
 from modelplane.rollout.diff import diff_objects, model_decisions
 from modelplane.rollout.lock import dump_lock, lock_from_bytes
 from modelplane.rollout.state import apply
@@ -96,7 +97,6 @@ def table(sizes: tuple[int, ...] = SIZES) -> str:
     Measured twice: with Python's cyclic garbage collector on (the library called from a
     long-running program) and off (as ``modelplane preview`` and ``modelplane rollout`` run).
     """
-    from modelplane.rollout.cli import without_cyclic_gc
 
     results = {n: measure(n) for n in sizes}
     with without_cyclic_gc():

@@ -17,6 +17,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import render_bench
+import rollout_bench
 from workloads import stack
 
 from modelplane import capacity
@@ -87,14 +89,12 @@ def bench_plan_speed() -> None:
 
 def bench_render() -> None:
     """Stack file to GitOps YAML stream at 1k/5k/20k models (``bench/render_bench.py``)."""
-    import render_bench
 
     render_bench.main()
 
 
 def bench_rollout() -> None:
     """Render + diff of a 1% version bump (``bench/rollout_bench.py``)."""
-    import rollout_bench
 
     rollout_bench.main()
 

@@ -13,6 +13,7 @@ from modelplane import capacity
 from modelplane.cli import main
 from modelplane.errors import CapacityError
 from modelplane.serving_platform import ServingPlatformArgs
+from modelplane.stack import load_stack
 from tests.conftest import STACKS
 
 GPU = "nvidia.com/gpu"
@@ -183,8 +184,6 @@ def test_summary_has_the_documented_keys() -> None:
 
 
 def test_prod_example_fits_at_min_and_max() -> None:
-    from modelplane.stack import load_stack
-
     result = capacity.plan(load_stack(STACKS / "prod.yaml"))
     assert result.errors == [] and result.fits_max
     assert sum(m.models for m in result.mesh) >= 400

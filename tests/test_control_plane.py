@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+import pulumi.resource as resource_module
 import pytest
 import yaml
 
 from modelplane import control_plane
 from modelplane.build import build
 from modelplane.control_plane import ControlPlaneArgs, charts
+from modelplane.kube import LABEL_COMPONENT
 from modelplane.render import (
     argocd_objects,
     chart_objects,
@@ -21,6 +23,8 @@ from modelplane.render import (
     gitops_tree,
     staged_charts,
 )
+from modelplane.resources.platform import ControlPlane
+from modelplane.resources.upstream import ServerSideApplyDisabledError
 from modelplane.serving_platform import ServingPlatformArgs
 from modelplane.stack import load_stack
 from modelplane.upstream import Chart, Versions
@@ -293,8 +297,6 @@ def test_gpu_knative_model_gets_a_progress_deadline_sized_from_its_pool() -> Non
 
 
 def _control_plane_objects(stack: ServingPlatformArgs) -> list[dict[str, Any]]:
-    from modelplane.kube import LABEL_COMPONENT
-
     return [
         o
         for o in build(stack).objects
@@ -430,8 +432,6 @@ class Registration:
 
 @pytest.fixture
 def registrations(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Registration]]:
-    import pulumi.resource as resource_module
-
     recorded: dict[str, Registration] = {}
     original = resource_module.register_resource
 
@@ -446,8 +446,6 @@ def registrations(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Registr
 
 
 def _control_plane(stack_file: Path, protect: bool) -> Any:
-    from modelplane.resources.platform import ControlPlane
-
     rendered = build(load_stack(stack_file))
     return ControlPlane("cp", rendered.charts, protect_crds=protect)
 
@@ -522,7 +520,6 @@ def test_knative_serving_waits_for_ready(registrations: dict[str, Registration])
 
 def test_group_dependencies_include_chart_objects(registrations: dict[str, Registration]) -> None:
     rendered = build(load_stack(STACKS / "dev.yaml"))
-    from modelplane.resources.platform import ControlPlane
 
     cp = ControlPlane("cp", rendered.charts, protect_crds=False)
     deps = cp.group_dependencies(rendered.charts)
@@ -535,8 +532,6 @@ def test_group_dependencies_include_chart_objects(registrations: dict[str, Regis
 
 
 def test_client_side_apply_is_refused(registrations: dict[str, Registration]) -> None:
-    from modelplane.resources.upstream import ServerSideApplyDisabledError
-
     pulumi.runtime.set_config("kubernetes:enableServerSideApply", "false")
     try:
         with pytest.raises(ServerSideApplyDisabledError, match="InferenceService CRD is ~638 KB"):

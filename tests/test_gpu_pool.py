@@ -13,6 +13,7 @@ from modelplane import gpu_operator
 from modelplane.build import build
 from modelplane.errors import StackError
 from modelplane.gpu_pool import GpuPoolArgs
+from modelplane.resources.mesh import GpuRuntimePool
 from modelplane.serving_platform import ServingPlatformArgs
 from modelplane.stack import parse_stack
 from modelplane.tenant import TenantArgs, quota_resources
@@ -365,8 +366,6 @@ def recorder() -> _Recorder:
 
 @pulumi.runtime.test
 def test_gpu_runtime_pool_registers_each_object_under_its_kubernetes_type(recorder: _Recorder) -> Any:
-    from modelplane.resources.mesh import GpuRuntimePool
-
     pools = [GpuPoolArgs.model_validate(MIG | {"provisioner": "karpenter"})]
     objects = gpu_operator.objects(pools, stack="t")
     component = GpuRuntimePool("gpu", objects)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,9 @@ from modelplane.build import build
 from modelplane.errors import StackError
 from modelplane.model_mesh import ModelMeshArgs
 from modelplane.render import argocd_objects, flux_objects
+from modelplane.resources import mesh
+from modelplane.resources.mesh import ModelMesh
+from modelplane.resources.platform import ServingPlatform
 from modelplane.runtimes import catalog_dir, load_catalog
 from modelplane.serving_platform import ServingPlatformArgs
 from modelplane.stack import parse_stack
@@ -388,8 +392,6 @@ def recorder() -> _Recorder:
 
 @pulumi.runtime.test
 def test_model_mesh_install_applies_each_path_through_its_overlay(recorder: _Recorder, tmp_path: Path) -> Any:
-    from modelplane.resources import mesh
-
     release = _release()
     install = mesh.ModelMeshInstall("mm", release, overlay_root=tmp_path)
 
@@ -409,8 +411,6 @@ def test_model_mesh_install_applies_each_path_through_its_overlay(recorder: _Rec
 
 @pulumi.runtime.test
 def test_model_mesh_component_registers_namespaced_objects(recorder: _Recorder) -> Any:
-    from modelplane.resources.mesh import ModelMesh
-
     objects = model_mesh.objects(ModelMeshArgs.model_validate({"enabled": True}), stack="t", tier="prod")
     component = ModelMesh("mesh", objects)
 
@@ -447,10 +447,6 @@ def test_catalog_mesh_runtimes_are_the_upstream_server_types() -> None:
 def test_serving_platform_installs_the_mesh_and_registers_its_groups(
     recorder: _Recorder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Any:
-    import tempfile
-
-    from modelplane.resources.platform import ServingPlatform
-
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     platform = ServingPlatform("t", ServingPlatformArgs.model_validate(_stack()))
 

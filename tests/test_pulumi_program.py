@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +21,14 @@ import yaml
 
 from modelplane.build import PlatformObjects, build
 from modelplane.kube import LABEL_COMPONENT, Obj, key_of, resource_name, type_token
+from modelplane.model import objects
 from modelplane.render import gitops_tree, to_yaml
 from modelplane.resources import mesh as mesh_resources
 from modelplane.resources import model as model_resources
 from modelplane.resources import platform as platform_resources
+from modelplane.resources._register import KubeObject, provider_version
 from modelplane.rollout.lock import lock_path, read_lock
+from modelplane.runtimes import catalog_dir, load_catalog
 from modelplane.serving_platform import ServingPlatformArgs
 from modelplane.stack import load_stack
 from modelplane.upstream import KustomizeRelease, Release
@@ -484,9 +488,6 @@ class ModelRun:
 @pytest.fixture(scope="module")
 def model_run() -> ModelRun:
     """One model of the staging stack (it has a storage ServiceAccount) as a ``Model`` component."""
-    from modelplane.model import objects
-    from modelplane.resources._register import KubeObject
-    from modelplane.runtimes import catalog_dir, load_catalog
 
     args = load_stack(STACKS / "staging.yaml")
     model = next(m for m in args.models if m.storage.secret_name)
@@ -567,10 +568,6 @@ def test_render_warnings_are_logged_against_the_platform(
 
 
 def test_the_provider_version_is_the_installed_sdks_in_semver() -> None:
-    from importlib import metadata
-
-    from modelplane.resources._register import provider_version
-
     installed = re.match(r"(\d+)\.(\d+)\.(\d+)", metadata.version("pulumi_kubernetes"))
     assert installed is not None
     assert re.fullmatch(r"\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?", provider_version())

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from modelplane.errors import PlatformError
-from modelplane.runtimes import RuntimeSpec, catalog_dir, load_catalog, render_runtime
+from modelplane.runtimes import FormatSpec, RuntimeSpec, catalog_dir, load_catalog, render_runtime
 from modelplane.validation import CrdSchemas
 
 CATALOG = load_catalog(catalog_dir())
@@ -63,8 +63,6 @@ def test_mesh_runtime_is_multi_model_with_the_adapter(name: str, crd_schemas: Cr
 
 
 def test_custom_runtime_is_namespaced_with_the_models_image_and_format(crd_schemas: CrdSchemas) -> None:
-    from modelplane.runtimes import FormatSpec
-
     obj = render_runtime(
         CATALOG["custom"],
         name="intent-runtime",

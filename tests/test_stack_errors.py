@@ -6,6 +6,7 @@ are the complete ``StackError.problems``, file name included, in file order.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from modelplane.errors import StackError
 from modelplane.stack import MAX_STACK_BYTES, load_stack
@@ -620,10 +622,6 @@ def test_cli_validate_reports_every_file(in_tmp: Path) -> None:
 
 
 def test_a_json_stack_loads_exactly_like_its_yaml(tmp_path: Path) -> None:
-    import json
-
-    import yaml
-
     source = Path(__file__).resolve().parent.parent / "stacks" / "staging.yaml"
     data = yaml.safe_load(source.read_text(encoding="utf-8"))
     as_json = tmp_path / "staging.yaml"

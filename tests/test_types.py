@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
+import modelplane.types as types
 from modelplane.types import (
     DnsLabel,
     DnsSubdomain,
@@ -335,8 +336,6 @@ def test_percent_accepts(value: int) -> None:
     ["_dns_label", "_isvc_name", "_dns_subdomain", "_label_value", "_image"],
 )
 def test_a_trailing_newline_is_not_part_of_a_valid_value(validator: str) -> None:
-    import modelplane.types as types
-
     value = "ghcr.io/x/y:1.0\n" if validator == "_image" else "abc\n"
     with pytest.raises(ValueError):
         getattr(types, validator)(value)

@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 
 from modelplane.preview.capacity import CPU_POOL, capacity_delta, capacity_summary
+from modelplane.preview.markdown import to_markdown
 from modelplane.rollout import state
+from tests.preview.test_preview import BASE, preview, valid
 from tests.rollout.builders import STACK, T0, T1, bump, desired, edit, load, stack_data
 
 CANARY = {"strategy": "canary", "steps": [10, 50, 100], "stepInterval": "10m"}
@@ -107,9 +109,6 @@ def _planner(monkeypatch: pytest.MonkeyPatch, fits_min: bool) -> None:
 
 
 def test_the_preview_shows_the_capacity_planners_nodes_per_pool(monkeypatch: pytest.MonkeyPatch) -> None:
-    from modelplane.preview.markdown import to_markdown
-    from tests.preview.test_preview import BASE, preview, valid
-
     _planner(monkeypatch, fits_min=True)
     result = preview({**BASE, "models": BASE["models"][:1]})
     assert valid(result) == []
@@ -118,8 +117,6 @@ def test_the_preview_shows_the_capacity_planners_nodes_per_pool(monkeypatch: pyt
 
 
 def test_a_stack_that_does_not_fit_is_warned_first(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.preview.test_preview import BASE, preview
-
     _planner(monkeypatch, fits_min=False)
     assert preview(BASE)["warnings"][0] == (
         "test: the stack does not fit its pools at minimum replicas (see `modelplane plan`)"

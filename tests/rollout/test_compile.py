@@ -10,10 +10,10 @@ from modelplane.build import build, desired_models
 from modelplane.render import to_yaml_stream
 from modelplane.rollout import state
 from modelplane.rollout.compile import AUTOSCALING_FIELDS, rendered_mirrors, rendered_traffic
-from modelplane.rollout.lock import Lock, empty_lock
+from modelplane.rollout.lock import Lock, empty_lock, read_lock
 from modelplane.serving_platform import ServingPlatformArgs
 from modelplane.validation import CrdSchemas
-from tests.conftest import schema_problems
+from tests.conftest import STACKS, schema_problems
 from tests.rollout.builders import KEYS, NAMES, STACK, T0, T1, T2, bump, desired, edit, load, stack_data
 
 CANARY = {"strategy": "canary", "steps": [10, 25, 50, 100], "stepInterval": "10m"}
@@ -271,9 +271,6 @@ def test_unapplied_version_bump_renders_its_first_step() -> None:
 def test_steady_example_stacks_render_with_their_locks(
     example_stack: ServingPlatformArgs, crd_schemas: CrdSchemas
 ) -> None:
-    from modelplane.rollout.lock import read_lock
-    from tests.conftest import STACKS
-
     lock = read_lock(STACKS / f"{example_stack.stack.name}.lock.yaml", stack=example_stack.stack.name)
     assert lock is not None, "every example stack has a committed lock"
     records = state.effective_records(desired_models(example_stack), lock)
