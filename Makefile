@@ -30,8 +30,8 @@ demo: $(STAMP) ## validate, render and summarise the example stacks
 	@bash scripts/demo.sh
 
 lint: $(STAMP) ## ruff, mypy --strict and the import contracts (the layers of docs/architecture.md)
-	$(BIN)/ruff check components tests bench platform scripts
-	$(BIN)/ruff format --check components tests bench platform scripts
+	$(BIN)/ruff check components tests bench platform scripts docs/examples
+	$(BIN)/ruff format --check components tests bench platform scripts docs/examples
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 

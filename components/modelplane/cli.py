@@ -39,9 +39,9 @@ def _load(path: str):  # type: ignore[no-untyped-def]
 
 def _lock(path: str, stack: str):  # type: ignore[no-untyped-def]
     """The lock beside a stack file (an empty one when nothing is deployed yet)."""
-    from modelplane.rollout.lock import empty_lock, lock_path, read_lock
+    from modelplane.rollout.lock import load_lock
 
-    return read_lock(lock_path(path), stack=stack) or empty_lock(stack)
+    return load_lock(path, stack=stack)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -147,6 +147,15 @@ def lock_path(stack_file: str | Path) -> Path:
     return path.with_name(f"{path.stem}.lock.yaml")
 
 
+def load_lock(stack_file: str | Path, *, stack: str) -> Lock:
+    """The lock beside a stack file, or an empty one when nothing is deployed yet.
+
+    Raises:
+        LockError: the lock is unreadable, corrupt, invalid or for another stack.
+    """
+    return read_lock(lock_path(stack_file), stack=stack) or empty_lock(stack)
+
+
 def _semantic_problems(lock: Lock) -> list[Problem]:
     """Problems the schema cannot see: keys, digests against specs, step bounds."""
     problems: list[Problem] = []
