@@ -645,3 +645,14 @@ def test_json_that_json_cannot_vouch_for_is_read_as_yaml(tmp_path: Path, text: s
     with pytest.raises(StackError) as raised:
         load_stack(path)
     assert raised.value.problems == [f"{path}: {problem}"]
+
+
+def test_the_readme_shows_what_validate_prints_for_the_broken_example() -> None:
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    command = "$ modelplane validate docs/examples/broken.yaml\n"
+    shown = readme.split(command, 1)[1].split("```", 1)[0]
+    result = _validate(root, "docs/examples/broken.yaml")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == shown
+    assert len(shown.splitlines()) == 3, "one field error, one dangling reference, one bad combination"
