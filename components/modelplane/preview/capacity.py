@@ -15,16 +15,14 @@ the canary's replicas as KServe and Knative create them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from modelplane import capacity
 from modelplane.kube import model_key
+from modelplane.model import ModelArgs
 from modelplane.rollout.lock import ModelRecord
 from modelplane.rollout.state import candidate_share, mirror_percent
-
-if TYPE_CHECKING:
-    from modelplane.model import ModelArgs
-    from modelplane.serving_platform import ServingPlatformArgs
+from modelplane.serving_platform import ServingPlatformArgs
 
 CPU_POOL = "(no GPU)"
 """The pool name under which models without GPUs are counted."""
