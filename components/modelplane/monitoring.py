@@ -144,7 +144,6 @@ def chart(args: MonitoringArgs, versions: Versions, *, tier: str) -> Chart:
                 }
             },
             "alertmanager": {"alertmanagerSpec": {"replicas": 2 if ha else 1}},
-            "grafana": {"sidecar": {"dashboards": {"enabled": True, "searchNamespace": "ALL"}}},
         },
         needed_by_groups=("monitoring.coreos.com",),
         crds=True,
