@@ -1,0 +1,106 @@
+"""Fixtures for the upstream checks: the stacks to check, their releases rendered once per session.
+
+Every example stack is checked, plus variants that take the branches of the chart values no
+example takes (Istio as Knative's networking layer), so every value modelplane can emit is
+rendered by its chart at least once.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from modelplane.serving_platform import PlatformObjects, ServingPlatformArgs, build
+from modelplane.stack import load_stack, parse_stack
+from modelplane.upstream import Chart, Release
+from tests.conftest import EXAMPLE_STACKS, STACKS
+from tests.upstream import helm
+
+
+def _variant(
+    base: str, change: Callable[[dict[str, Any]], None], what: str
+) -> Callable[[], ServingPlatformArgs]:
+    def load() -> ServingPlatformArgs:
+        data = yaml.safe_load((STACKS / f"{base}.yaml").read_text(encoding="utf-8"))
+        data = copy.deepcopy(data)
+        change(data)
+        return parse_stack(data, f"stacks/{base}.yaml ({what})")
+
+    return load
+
+
+def _istio(data: dict[str, Any]) -> None:
+    data.setdefault("controlPlane", {})["networkLayer"] = "istio"
+
+
+STACK_CASES: dict[str, Callable[[], ServingPlatformArgs]] = {
+    **{p.stem: (lambda p=p: load_stack(p)) for p in EXAMPLE_STACKS},
+    "prod-istio": _variant("prod", _istio, "with Knative networking on Istio"),
+    "dev-istio": _variant("dev", _istio, "with Knative networking on Istio"),
+}
+"""Stacks whose releases are rendered: the examples, and variants for branches they do not take."""
+
+
+@cache
+def stack(case: str) -> ServingPlatformArgs:
+    return STACK_CASES[case]()
+
+
+@cache
+def platform(case: str) -> PlatformObjects:
+    return build(stack(case))
+
+
+def release_cases() -> list[tuple[str, str]]:
+    """(stack case, release name) of every upstream release of every stack case."""
+    return [(case, r.release) for case in STACK_CASES for r in platform(case).charts]
+
+
+def chart_cases() -> list[tuple[str, str]]:
+    """(stack case, release name) of every Helm release (kustomize releases excluded)."""
+    return [(case, r.release) for case in STACK_CASES for r in platform(case).charts if isinstance(r, Chart)]
+
+
+def release_of(case: str, name: str) -> Release:
+    return next(r for r in platform(case).charts if r.release == name)
+
+
+@pytest.fixture(scope="session")
+def charts_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Prepared chart copies (release-time rewrites applied), shared by every render of a session."""
+    if not helm.CHARTS.is_dir():
+        pytest.skip(
+            f"upstream chart reference data not found at {helm.CHARTS} (the shared/ directory beside the project)"
+        )
+    return tmp_path_factory.mktemp("charts")
+
+
+_RENDERS: dict[tuple[str, str], helm.Rendered] = {}
+
+
+@pytest.fixture(scope="session")
+def render_release(charts_workdir: Path) -> Callable[[str, str], helm.Rendered]:
+    """Render one release of one stack case (once per session), failing when its pin has no reference data."""
+
+    def render(case: str, name: str) -> helm.Rendered:
+        if (case, name) not in _RENDERS:
+            release = release_of(case, name)
+            assert isinstance(release, Chart), f"{name} is not a Helm release"
+            if not helm.has_reference(release.chart, release.version):
+                pytest.fail(
+                    f"{case}: release {name} pins chart {release.chart} {release.version}, which has no "
+                    f"reference data at {helm.reference_path(release.chart, release.version)}; pin a "
+                    "version upstream publishes and the reference data holds"
+                )
+            _RENDERS[case, name] = helm.render(
+                release, kubernetes=stack(case).versions.kubernetes, workdir=charts_workdir
+            )
+        return _RENDERS[case, name]
+
+    return render
