@@ -45,6 +45,8 @@ KSERVE_MODE_NAMES: dict[str, str] = {"knative": "Knative", "standard": "Standard
 """The value of ``serving.kserve.io/deploymentMode`` for each deployment mode."""
 
 KNATIVE_NAMESPACE = "knative-serving"
+RUNTIME_DEFAULT_SECCOMP: dict[str, str] = {"type": "RuntimeDefault"}
+"""The seccomp profile Pod Security "restricted" asks of every pod, set through charts that allow it."""
 KSERVE_CONTROLLER = "kserve-controller-manager"
 """Deployment (and ``control-plane`` pod label) of KServe's controller and webhook server."""
 
@@ -399,7 +401,8 @@ def charts(
                     repository=istio_repo,
                     chart="istiod",
                     version=versions.istio,
-                    values={"autoscaleMin": 2 if ha else 1},
+                    # The chart sets no seccomp profile unless asked (istiod values.yaml:26-27).
+                    values={"autoscaleMin": 2 if ha else 1, "seccompProfile": RUNTIME_DEFAULT_SECCOMP},
                     depends_on=("istio-base",),
                 ),
                 Chart(
@@ -408,7 +411,15 @@ def charts(
                     repository=istio_repo,
                     chart="gateway",
                     version=versions.istio,
-                    values={"autoscaling": {"minReplicas": 2 if ha else 1}},
+                    values={
+                        "autoscaling": {"minReplicas": 2 if ha else 1},
+                        # A pod securityContext replaces the chart's default one, which only
+                        # opens low ports (gateway templates/deployment.yaml:53-61): keep that.
+                        "securityContext": {
+                            "seccompProfile": RUNTIME_DEFAULT_SECCOMP,
+                            "sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}],
+                        },
+                    },
                     depends_on=("istiod",),
                 ),
             ]
@@ -420,6 +431,14 @@ def charts(
                 repository="https://knative.github.io/operator",
                 chart="knative-operator",
                 version=versions.knative,
+                # The chart's pods set no seccomp profile; its templates take a pod securityContext
+                # that values.yaml does not list (templates/operator.yaml, both Deployments).
+                values={
+                    "knative_operator": {
+                        component: {"securityContext": {"seccompProfile": RUNTIME_DEFAULT_SECCOMP}}
+                        for component in ("knative_operator", "operator_webhook")
+                    }
+                },
                 needed_by_groups=("operator.knative.dev",),
                 depends_on=operator_depends,
                 crds=True,
