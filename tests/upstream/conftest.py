@@ -20,7 +20,7 @@ from modelplane.serving_platform import PlatformObjects, ServingPlatformArgs, bu
 from modelplane.stack import load_stack, parse_stack
 from modelplane.upstream import Chart, Release
 from tests.conftest import EXAMPLE_STACKS, STACKS
-from tests.upstream import helm
+from tests.upstream import helm, psa
 
 
 def _variant(
@@ -104,3 +104,12 @@ def render_release(charts_workdir: Path) -> Callable[[str, str], helm.Rendered]:
         return _RENDERS[case, name]
 
     return render
+
+
+@pytest.fixture(scope="session")
+def psa_binary() -> Path:
+    """Kubernetes' Pod Security evaluator (tools/psa), built on demand; skips where Go is absent."""
+    try:
+        return psa.build()
+    except psa.GoMissingError as err:
+        pytest.skip(f"cannot build tools/psa, Kubernetes' Pod Security evaluator: {err}")

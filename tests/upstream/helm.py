@@ -199,6 +199,8 @@ class Rendered:
     """The chart's ``values.schema.json``, if it has one."""
     subchart_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Schemas of subcharts, by the values key they are configured under."""
+    referenced: frozenset[tuple[str, ...]] = frozenset()
+    """Value paths the templates read literally (``.Values.a.b``), subcharts' under their key."""
 
     def workloads(self) -> Iterator[tuple[Obj, Obj]]:
         """Every object that runs pods, with its pod template spec (``(object, pod spec)``)."""
@@ -240,7 +242,25 @@ def _native_render(chart_path: Path, values: dict[str, Any], options: dict[str, 
     return result
 
 
-def _chart_facts(chart_path: Path) -> tuple[dict[str, Any], dict[str, Any] | None, list[Obj], dict[str, Any]]:
+VALUES_REFERENCE = re.compile(r"\.Values((?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
+
+
+def _referenced(chart_path: Path, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    """Value paths a chart's templates read literally, with its subcharts' under their key."""
+    found: set[tuple[str, ...]] = set()
+    for template in sorted((chart_path / "templates").rglob("*")):
+        if template.is_file():
+            for match in VALUES_REFERENCE.finditer(template.read_text(encoding="utf-8", errors="replace")):
+                found.add((*prefix, *match.group(1).strip(".").split(".")))
+    for sub in sorted((chart_path / "charts").glob("*")):
+        if sub.is_dir():
+            found |= _referenced(sub, (*prefix, sub.name))
+    return found
+
+
+def _chart_facts(
+    chart_path: Path,
+) -> tuple[dict[str, Any], dict[str, Any] | None, list[Obj], dict[str, Any], frozenset[tuple[str, ...]]]:
     import helm_python as helm
 
     with helm.Chart.load(chart_path) as loaded:
@@ -257,7 +277,8 @@ def _chart_facts(chart_path: Path) -> tuple[dict[str, Any], dict[str, Any] | Non
             sub = chart_path / "charts" / dep["name"] / "values.schema.json"
             if sub.is_file():
                 subcharts[dep.get("alias") or dep["name"]] = json.loads(sub.read_text(encoding="utf-8"))
-    return defaults, schema, crds, subcharts
+    referenced = frozenset(_referenced(chart_path)) if chart_path.is_dir() else frozenset()
+    return defaults, schema, crds, subcharts, referenced
 
 
 def kube_version(minor: str) -> str:
@@ -284,13 +305,13 @@ def render(release: Chart, *, kubernetes: str, workdir: Path) -> Rendered:
         if not template.endswith("NOTES.txt")
         for obj in split_manifests(text)
     ]
-    defaults, schema, crds, subcharts = _chart_facts(path)
+    defaults, schema, crds, subcharts, referenced = _chart_facts(path)
     template_crds = [o for o in objects if o["kind"] == "CustomResourceDefinition"]
     for obj in objects:
         meta = obj.setdefault("metadata", {})
         if not meta.get("namespace") and namespaced(obj, crds + template_crds):
             meta["namespace"] = release.namespace
-    return Rendered(release, objects, crds, defaults, schema, subcharts)
+    return Rendered(release, objects, crds, defaults, schema, subcharts, referenced)
 
 
 # -- object scope -----------------------------------------------------------------------------------
@@ -351,6 +372,9 @@ def namespaced(obj: Obj, crds: list[Obj] | tuple[Obj, ...]) -> bool | None:
 
 FREE_FORM_VALUES: dict[str, str] = {
     "affinity": "a core/v1 Affinity, passed to the pod template as is",
+    "securityContext": "a core/v1 PodSecurityContext or SecurityContext, passed to the pod template as is",
+    "podSecurityContext": "a core/v1 PodSecurityContext, passed to the pod template as is",
+    "seccompProfile": "a core/v1 SeccompProfile, passed to the pod template as is",
     "nodeSelector": "a map of node labels, passed to the pod template as is",
     "podAnnotations": "a map of annotations, passed to the pod template as is",
     "podLabels": "a map of labels, passed to the pod template as is",
@@ -408,11 +432,15 @@ user's root values over this key's content before any template reads ``.Values``
 
 
 def defined(path: tuple[str, ...], rendered: Rendered) -> bool:
-    """Whether the chart defines a value path: a key of its default values, else of its schema.
+    """Whether the chart defines a value path: a key of its default values, its schema, or one its
+    templates read (``.Values.<path>``, or a path below it: a key absent from ``values.yaml``
+    that a template uses, such as knative-operator's pod ``securityContext``).
 
     A path ends at a leaf or at a free-form value (``FREE_FORM_VALUES``). Subcharts' defaults
     are part of the chart's (Helm coalesces them under the subchart's key); so are their schemas.
     """
+    if any(ref[: len(path)] == path for ref in rendered.referenced):
+        return True
     defaults = dict(rendered.defaults)
     defaults |= defaults.pop(ISTIO_DEFAULTS, None) or {}
     node: Any = defaults

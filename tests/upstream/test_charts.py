@@ -9,6 +9,7 @@ chart version has reference data to render, so no pin goes unchecked.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -46,7 +47,7 @@ def test_kustomize_releases_are_not_rendered_here(case: str, name: str) -> None:
     pytest.skip(
         f"{name} ({release.repository} {release.ref}) installs from kustomize directories of its Git tag "
         f"({', '.join(release.paths)}); no reference copy of them is beside the project, so its objects "
-        "are not rendered or checked here (docs/model-mesh-and-gpus.md)"
+        "are not rendered or checked here (docs/model-mesh-and-gpus.md, section 'How it is installed')"
     )
 
 
@@ -144,11 +145,5 @@ def test_an_undefined_value_path_is_reported(render_release: Render) -> None:
     """The value-path check catches a key the chart never reads (here a chart without a schema)."""
     rendered = render_release("prod", "kserve")
     values = {"kserve": {"controller": {"deploymentMode": "Standard"}, "logger": {"defaultUrl": "http://x"}}}
-    probe = helm.Rendered(
-        rendered.release.model_copy(update={"values": values}),
-        rendered.objects,
-        rendered.crds,
-        rendered.defaults,
-        rendered.schema,
-    )
+    probe = dataclasses.replace(rendered, release=rendered.release.model_copy(update={"values": values}))
     assert helm.unknown_value_paths(probe) == ["kserve.logger.defaultUrl"]
