@@ -8,6 +8,7 @@ rendered by its chart at least once.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -81,27 +82,31 @@ def charts_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("charts")
 
 
-_RENDERS: dict[tuple[str, str], helm.Rendered] = {}
+_RENDERS: dict[str, helm.Rendered] = {}
 
 
 @pytest.fixture(scope="session")
 def render_release(charts_workdir: Path) -> Callable[[str, str], helm.Rendered]:
-    """Render one release of one stack case (once per session), failing when its pin has no reference data."""
+    """Render one release of one stack case, failing when its pin has no reference data.
+
+    Renders are shared by identical releases (same chart, version, values, name, namespace and
+    Kubernetes version), which most stack cases have in common.
+    """
 
     def render(case: str, name: str) -> helm.Rendered:
-        if (case, name) not in _RENDERS:
-            release = release_of(case, name)
-            assert isinstance(release, Chart), f"{name} is not a Helm release"
+        release = release_of(case, name)
+        assert isinstance(release, Chart), f"{name} is not a Helm release"
+        kubernetes = stack(case).versions.kubernetes
+        key = json.dumps([release.model_dump(mode="json", exclude={"objects"}), kubernetes], sort_keys=True)
+        if key not in _RENDERS:
             if not helm.has_reference(release.chart, release.version):
                 pytest.fail(
                     f"{case}: release {name} pins chart {release.chart} {release.version}, which has no "
                     f"reference data at {helm.reference_path(release.chart, release.version)}; pin a "
                     "version upstream publishes and the reference data holds"
                 )
-            _RENDERS[case, name] = helm.render(
-                release, kubernetes=stack(case).versions.kubernetes, workdir=charts_workdir
-            )
-        return _RENDERS[case, name]
+            _RENDERS[key] = helm.render(release, kubernetes=kubernetes, workdir=charts_workdir)
+        return _RENDERS[key]
 
     return render
 
