@@ -313,7 +313,9 @@ def charts(
     """The upstream releases of the control plane, with dependencies and derived install waves."""
     replicas = controller_replicas(args, tier)
     ha = replicas > 1
-    pdb = {"enabled": ha, "minAvailable": 1}
+    # No minAvailable: the chart's PDBs default to minAvailable 1 when neither bound is set
+    # (cert-manager v1.17.0 templates/*poddisruptionbudget.yaml).
+    pdb = {"enabled": ha}
     result = [
         Chart(
             release="cert-manager",
