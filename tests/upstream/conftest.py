@@ -1,8 +1,8 @@
 """Fixtures for the upstream checks: the stacks to check, their releases rendered once per session.
 
 Every example stack is checked, plus variants that take the branches of the chart values no
-example takes (Istio as Knative's networking layer), so every value modelplane can emit is
-rendered by its chart at least once.
+example takes (Istio as Knative's networking layer, with and without high availability), so
+every value modelplane can emit is rendered by its chart at least once.
 """
 
 from __future__ import annotations
@@ -40,10 +40,16 @@ def _istio(data: dict[str, Any]) -> None:
     data.setdefault("controlPlane", {})["networkLayer"] = "istio"
 
 
+def _istio_ha(data: dict[str, Any]) -> None:
+    _istio(data)
+    data["stack"]["tier"] = "staging"
+
+
 STACK_CASES: dict[str, Callable[[], ServingPlatformArgs]] = {
     **{p.stem: (lambda p=p: load_stack(p)) for p in EXAMPLE_STACKS},
-    "prod-istio": _variant("prod", _istio, "with Knative networking on Istio"),
+    # Only dev has Knative-mode models, so only its variants install Knative (and Istio).
     "dev-istio": _variant("dev", _istio, "with Knative networking on Istio"),
+    "dev-istio-ha": _variant("dev", _istio_ha, "in the staging tier, with Knative networking on Istio"),
 }
 """Stacks whose releases are rendered: the examples, and variants for branches they do not take."""
 

@@ -7,8 +7,11 @@ own storage container serves, and which settings have no chart value at all.
 
 from __future__ import annotations
 
+import copy
+import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -20,7 +23,7 @@ from modelplane.model_mesh import CONFIG_MAP
 from modelplane.stack import parse_stack
 from modelplane.upstream import Chart, Versions
 from tests.upstream import helm
-from tests.upstream.conftest import STACK_CASES, chart_cases, platform, release_of
+from tests.upstream.conftest import STACK_CASES, chart_cases, platform, release_of, stack
 
 Render = Callable[[str, str], helm.Rendered]
 KSERVE_CASES = [c for c in chart_cases() if c[1] == "kserve"]
@@ -138,3 +141,90 @@ def test_modelmesh_leaves_service_monitors_to_modelplane(case: str) -> None:
         metrics = yaml.safe_load(config["data"]["config.yaml"])["metrics"]
         assert metrics["enabled"] is True
         assert metrics["disablePrometheusOperatorSupport"] is True
+
+
+DELIBERATE_DEFAULTS: dict[str, str] = {
+    "cert-manager: crds.keep": "keeps cert-manager's CRDs (and every Certificate) if the release is ever "
+    "removed; pinned so a changed default cannot turn that off",
+    "kube-prometheus-stack: prometheus.prometheusSpec.enableAdminAPI": "the admin API can delete series; "
+    "pinned off whatever the default",
+    "kserve: kserve.controller.gateway.ingressGateway.createGateway": "modelplane authors the Gateway; pinned "
+    "so a changed default cannot add a second one",
+    "kserve: kserve.controller.gateway.ingressGateway.kserveGateway": "computed from controlPlane.ingress; "
+    "equal to the chart's default only while those settings are",
+    "kserve: kserve.storagecontainer.enabled": "states the intent; createSharedResources=false is what "
+    "takes the chart's ClusterStorageContainer away",
+    "gpu-operator: devicePlugin.config.create": "the device-plugin ConfigMap is modelplane's; pinned so the "
+    "chart never renders one of the same name",
+    "gpu-operator: migManager.config.create": "the mig-parted ConfigMap is modelplane's; pinned so the chart "
+    "never renders one of the same name",
+    "gpu-operator: migManager.config.default": "MIG off on nodes without a pool's label; pinned with the "
+    "ConfigMap that defines it",
+    "gpu-operator: daemonsets.priorityClassName": "node agents must not be evicted before models; pinned",
+}
+"""Values that render the same as the chart's default in every stack, kept on purpose."""
+
+
+def _without(values: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
+    """A copy of ``values`` without one leaf (and without maps that leaf leaves empty)."""
+    result = copy.deepcopy(values)
+    parents = [result]
+    for key in path[:-1]:
+        parents.append(parents[-1][key])
+    del parents[-1][path[-1]]
+    for parent, key in zip(reversed(parents[:-1]), reversed(path[:-1]), strict=True):
+        if parent[key] == {}:
+            del parent[key]
+    return result
+
+
+def _normalised(objects: list[Obj]) -> list[str]:
+    """Rendered objects comparable across renders: Grafana's random admin password and its checksum out."""
+    result = []
+    for obj in objects:
+        obj = copy.deepcopy(obj)
+        if obj["kind"] == "Secret":
+            obj["data"] = sorted(obj.get("data") or {})
+        for meta in (
+            obj.get("metadata") or {},
+            ((obj.get("spec") or {}).get("template") or {}).get("metadata") or {},
+        ):
+            annotations = meta.get("annotations") or {}
+            for key in [k for k in annotations if k.startswith("checksum/")]:
+                del annotations[key]
+        result.append(json.dumps(obj, sort_keys=True))
+    return sorted(result)
+
+
+def test_every_value_changes_what_a_chart_renders(render_release: Render, charts_workdir: Path) -> None:
+    """A value that renders the same as leaving it out does nothing: a misread key or a repeated default.
+
+    The check that caught ``storagecontainer.enabled: false`` and Grafana's sidecar values.
+    """
+    effective: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str, str]] = set()
+    for case, name in chart_cases():
+        release = release_of(case, name)
+        assert isinstance(release, Chart)
+        rendered = None
+        for path in helm.value_paths(release.values):
+            dotted = ".".join(path)
+            key = (release.release, dotted, json.dumps(release.values, sort_keys=True))
+            if (release.release, dotted) in effective or key in seen:
+                continue
+            seen.add(key)
+            rendered = rendered or _normalised(render_release(case, name).objects)
+            probe = release.model_copy(update={"values": _without(release.values, path)})
+            kubernetes = stack(case).versions.kubernetes
+            if (
+                _normalised(helm.render(probe, kubernetes=kubernetes, workdir=charts_workdir).objects)
+                != rendered
+            ):
+                effective.add((release.release, dotted))
+    probed = {f"{r}: {p}" for r, p, _ in seen}
+    no_effect = probed - {f"{r}: {p}" for r, p in effective}
+    assert sorted(no_effect - set(DELIBERATE_DEFAULTS)) == [], "\n".join(
+        sorted(no_effect - set(DELIBERATE_DEFAULTS))
+    )
+    # An entry for a value that now has an effect, or that modelplane no longer sets, is stale.
+    assert sorted(set(DELIBERATE_DEFAULTS) - no_effect) == []
