@@ -176,8 +176,6 @@ def test_kserve_values_are_computed_from_typed_args() -> None:
                 "gatewayNamespace": "edge",
                 "gatewayName": "gw",
             },
-            "storageInitializer": {"cpu": "50m", "memory": "128Mi", "cpuLimit": "2", "memoryLimit": "2Gi"},
-            "loggerUrl": "http://sink.logging.svc",
         }
     )
     kserve = next(
@@ -188,12 +186,11 @@ def test_kserve_values_are_computed_from_typed_args() -> None:
     assert values["controller"]["gateway"]["domain"] == "m.example.org"
     assert values["controller"]["gateway"]["urlScheme"] == "http"
     assert values["controller"]["gateway"]["ingressGateway"]["kserveGateway"] == "edge/gw"
-    assert values["storage"]["resources"] == {
-        "requests": {"cpu": "50m", "memory": "128Mi"},
-        "limits": {"cpu": "2", "memory": "2Gi"},
-    }
+    # The chart's own ClusterStorageContainer is off (modelplane authors `default`); what else
+    # createSharedResources gates is back on. tests/upstream renders the chart to prove it.
+    assert values["createSharedResources"] is False
     assert values["storagecontainer"] == {"enabled": False}
-    assert values["logger"] == {"defaultUrl": "http://sink.logging.svc"}
+    assert values["inferenceServiceConfig"] == values["certManager"] == {"enabled": True}
 
 
 @pytest.mark.parametrize(("tier", "replicas"), [("dev", 1), ("staging", 2), ("prod", 2)])

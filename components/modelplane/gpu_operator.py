@@ -98,7 +98,17 @@ def chart(pools: list[GpuPoolArgs], versions: Versions) -> Chart:
     values: dict[str, Any] = {
         "psa": {"enabled": True},
         "daemonsets": {"tolerations": tolerations, "priorityClassName": "system-node-critical"},
-        "node-feature-discovery": {"worker": {"tolerations": tolerations}},
+        # NFD's master, garbage collector and post-delete prune job set no seccomp profile; Helm
+        # merges these maps into the chart's own security contexts (node-feature-discovery
+        # 0.19.0 values.yaml master.securityContext, templates/post-delete-job.yaml:74).
+        "node-feature-discovery": {
+            "worker": {"tolerations": tolerations},
+            "master": {
+                "podSecurityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+                "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+            },
+            "gc": {"podSecurityContext": {"seccompProfile": {"type": "RuntimeDefault"}}},
+        },
         "devicePlugin": {
             "config": {
                 "create": False,

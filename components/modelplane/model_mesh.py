@@ -203,7 +203,11 @@ def user_config(args: ModelMeshArgs) -> dict[str, Any]:
         "scaleToZero": {"enabled": args.scale_to_zero, "gracePeriodSeconds": 60},
         # Plain HTTP inside the cluster: the tenant NetworkPolicy admits only the monitoring
         # namespace, and Prometheus need not skip TLS verification of a self-signed certificate.
-        "metrics": {"enabled": True, "scheme": "http"},
+        # Scraping is modelplane's (monitoring.py's `modelplane-mesh` ServiceMonitor): without
+        # disablePrometheusOperatorSupport, ModelMesh v0.12.0 creates its own ServiceMonitor on
+        # the same Service and port (controllers/service_controller.go:338-390, key in
+        # pkg/config/config.go:118), and every mesh target is scraped twice.
+        "metrics": {"enabled": True, "scheme": "http", "disablePrometheusOperatorSupport": True},
         "headlessService": True,
     }
 

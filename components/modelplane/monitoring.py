@@ -142,7 +142,9 @@ def chart(args: MonitoringArgs, versions: Versions, *, tier: str) -> Chart:
                 }
             },
             "alertmanager": {"alertmanagerSpec": {"replicas": 2 if ha else 1}},
-            "grafana": {"sidecar": {"dashboards": {"enabled": True, "searchNamespace": "ALL"}}},
+            # Grafana's `helm test` Pod runs as root with no security context; nothing here runs
+            # `helm test`, and its namespace should not have to admit it.
+            "grafana": {"testFramework": {"enabled": False}},
         },
         needed_by_groups=("monitoring.coreos.com",),
         crds=True,

@@ -32,7 +32,7 @@ class Versions(StrictModel):
     )
     gateway_api: Version = Field(default="v1.5.1", description="Gateway API CRD release (standard channel).")
     prometheus_stack: Version = Field(
-        default="91.5.0", description="kube-prometheus-stack chart version (Prometheus operator, Prometheus)."
+        default="88.5.3", description="kube-prometheus-stack chart version (Prometheus operator, Prometheus)."
     )
     gpu_operator: Version = Field(default="v26.7.0", description="NVIDIA GPU operator chart version.")
     modelmesh: Version = Field(
