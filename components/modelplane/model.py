@@ -17,6 +17,7 @@ from modelplane.base import Problem, ProblemError, StrictModel
 from modelplane.control_plane import KSERVE_MODE_NAMES, DeploymentMode
 from modelplane.gpu_pool import GpuPoolArgs
 from modelplane.kube import LABEL_MODEL, LABEL_RUNTIME, LABEL_TENANT, LABEL_VERSION, Obj, dns_name, labels
+from modelplane.probe import SampleRequest
 from modelplane.rollout.policy import RolloutOverride
 from modelplane.runtimes import RuntimeSpec, hardened_security_context
 from modelplane.scaling import PROMETHEUS_ADDRESS, ScalingArgs, predictor_scaling
@@ -156,6 +157,12 @@ class ModelArgs(StrictModel):
     )
     labels: dict[LabelKey, LabelValue] = Field(
         default_factory=dict, description="Extra labels on the model's objects."
+    )
+    sample_request: SampleRequest | None = Field(
+        default=None,
+        description="A V2 inference request (`inputs`, optional `outputs`) that `modelplane probe` and the "
+        "rollout policy's `probe` send to the model. Default: none (probes check health, readiness and "
+        "metadata only).",
     )
 
     @model_validator(mode="after")

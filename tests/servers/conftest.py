@@ -59,7 +59,7 @@ MLSERVER_FORMATS = [("sklearn", "1"), ("xgboost", "2"), ("lightgbm", "4")]
 KSERVE_RUNTIMES = ["sklearn", "xgboost", "lightgbm"]
 
 
-@pytest.fixture(scope="module", params=MLSERVER_FORMATS, ids=[f for f, _ in MLSERVER_FORMATS])
+@pytest.fixture(scope="session", params=MLSERVER_FORMATS, ids=[f for f, _ in MLSERVER_FORMATS])
 def mlserver(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """MLServer 1.7.1 serving a model of one format, as the `mlserver` runtime renders it."""
     fmt, version = request.param
@@ -76,7 +76,7 @@ def mlserver(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         yield Served(name, container.runtime, container, server, sample)
 
 
-@pytest.fixture(scope="module", params=KSERVE_RUNTIMES)
+@pytest.fixture(scope="session", params=KSERVE_RUNTIMES)
 def kserve_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Served]:

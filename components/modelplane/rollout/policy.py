@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from modelplane.base import StrictModel
+from modelplane.probe import ProbeGate
 from modelplane.types import DnsLabel, Duration, Percent
 
 Strategy = Literal["canary", "direct", "ab"]
@@ -73,6 +74,11 @@ class RolloutPolicy(StrictModel):
         default=None, description="Optional shadow phase before the first step."
     )
     ab_split: Percent | None = Field(default=None, description="Candidate share for the `ab` strategy.")
+    probe: ProbeGate | None = Field(
+        default=None,
+        description="V2 checks (`modelplane probe`) against the candidate before each step; a failing probe "
+        "holds the rollout. Default: none.",
+    )
 
     @model_validator(mode="after")
     def _steps(self) -> RolloutPolicy:
@@ -106,6 +112,7 @@ class RolloutOverride(StrictModel):
     dry_run: bool | None = Field(default=None, description="Observe-only gates for this model.")
     shadow: ShadowArgs | None = Field(default=None, description="Shadow phase for this model.")
     ab_split: Percent | None = Field(default=None, description="Candidate share for `ab`.")
+    probe: ProbeGate | None = Field(default=None, description="Probe of the candidate for this model.")
 
     def apply(self, base: RolloutPolicy) -> RolloutPolicy:
         """Return ``base`` with this override's set fields replacing its own."""
