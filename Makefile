@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup system-deps demo test lint typecheck unit bench e2e clean
+.PHONY: help setup system-deps server-venvs demo test lint typecheck unit bench e2e clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ system-deps: ## install Debian packages the tests need (promtool, prometheus)
 	  else echo "promtool missing: sudo apt-get install prometheus"; fi; \
 	fi
 
+server-venvs: ## install the real model servers the tests run, one cached venv each (see scripts/server_venvs.py)
+	@python3 scripts/server_venvs.py
+
 demo: $(STAMP) ## validate, render and summarise the example stacks
 	@bash scripts/demo.sh
 
@@ -35,10 +38,10 @@ lint: $(STAMP) ## ruff, mypy --strict and the import contracts (the layers of do
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
-unit: $(STAMP) system-deps ## pytest only
+unit: $(STAMP) system-deps server-venvs ## pytest only
 	$(BIN)/pytest
 
-test: $(STAMP) system-deps lint ## everything CI runs: lint, types, tests
+test: $(STAMP) system-deps server-venvs lint ## everything CI runs: lint, types, tests
 	$(BIN)/pytest
 
 bench: $(STAMP) ## benchmarks (print tables; not part of test)

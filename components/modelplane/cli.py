@@ -248,9 +248,11 @@ def build_parser() -> argparse.ArgumentParser:
     f.set_defaults(func=cmd_schemas_fetch)
 
     from modelplane.preview.cli import add_preview_parser
+    from modelplane.probe import add_probe_parser
     from modelplane.rollout.cli import add_rollout_parser
 
     add_preview_parser(sub)
+    add_probe_parser(sub)
     add_rollout_parser(sub)
     return parser
 

@@ -16,6 +16,7 @@ from pydantic import Field, model_validator
 from modelplane.base import Problem, StrictModel
 from modelplane.errors import ProblemError
 from modelplane.gpu_pool import GpuPoolArgs
+from modelplane.inference import SampleRequest
 from modelplane.kube import (
     KSERVE_MODE_NAMES,
     LABEL_MODEL,
@@ -177,6 +178,12 @@ class ModelArgs(StrictModel):
     )
     labels: dict[LabelKey, LabelValue] = Field(
         default_factory=dict, description="Extra labels on the model's objects."
+    )
+    sample_request: SampleRequest | None = Field(
+        default=None,
+        description="A V2 inference request (`inputs`, optional `outputs`) that `modelplane probe` and the "
+        "rollout policy's `probe` send to the model. Default: none (probes check health, readiness and "
+        "metadata only).",
     )
 
     @model_validator(mode="after")
@@ -363,6 +370,19 @@ def objects(
     if mode != "modelmesh":
         model_spec["protocolVersion"] = model.protocol.kserve_value
         model_spec["resources"] = container_resources(model, runtime, pool)
+        if pool is not None and runtime.gpu_image is not None:
+            # The runtime's image is its CPU build. KServe v0.20 swaps in `<tag>-gpu` itself only
+            # for `nvidia.com/gpu` and `nvidia.com/mig-*` limits (pkg/controller/v1beta1/
+            # inferenceservice/utils/utils.go:373-381, pkg/utils/utils.go:58-70), not for a
+            # time-sliced pool's renamed `nvidia.com/gpu.shared`; it leaves a `-gpu` tag alone.
+            model_spec["image"] = runtime.gpu_image
+        if model.protocol.transport == "grpc":
+            # One port named h2c: Knative then speaks HTTP/2 to the container (it allows exactly
+            # one port, named h2c or http1: knative serving pkg/apis/serving/k8s_validation.go
+            # validateContainersPorts/validPortNames), and KServe's Standard-mode Service sends
+            # its port 80 there with appProtocol kubernetes.io/h2c (pkg/controller/v1beta1/
+            # inferenceservice/reconcilers/service/service_reconciler.go:66-76, 111-124).
+            model_spec["ports"] = [{"containerPort": runtime.grpc_port, "name": "h2c", "protocol": "TCP"}]
         predictor["securityContext"] = restricted_pod_security_context()
         predictor["labels"] = {
             LABEL_MODEL: model.name,

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import jinja2
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from modelplane.base import StrictModel
 from modelplane.errors import PlatformError
@@ -103,6 +103,11 @@ class RuntimeSpec(StrictModel):
     image: ImageRef | None = Field(
         description="Pinned image; `null` for `custom`, where the model brings it."
     )
+    gpu_image: ImageRef | None = Field(
+        default=None,
+        description="Image for models on a GPU pool, where the server publishes its CUDA build under "
+        "another tag. Default: none (`image` serves both).",
+    )
     command: list[str] = Field(
         default_factory=list, description="Container command, when the image needs one."
     )
@@ -130,6 +135,16 @@ class RuntimeSpec(StrictModel):
     mesh: MeshSpec | None = Field(
         default=None, description="Multi-model (mesh) support, when the server has it."
     )
+
+    @model_validator(mode="after")
+    def _gpu_image_needs_gpu(self) -> RuntimeSpec:
+        if self.gpu_image is not None and not self.gpu_capable:
+            raise ValueError(f"gpuImage {self.gpu_image!r} is set but gpuCapable is false")
+        return self
+
+    def image_for(self, *, gpu: bool) -> ImageRef | None:
+        """The image a model runs: the GPU build on a GPU pool when there is one."""
+        return self.gpu_image if gpu and self.gpu_image is not None else self.image
 
     def serves(self, format_name: str, version: str | None) -> bool:
         """Whether this runtime serves a format (and version, when given)."""

@@ -205,6 +205,22 @@ def _compiled(ctx: _Context, key: str, record: ModelRecord) -> list[Any]:
 # --- advance -----------------------------------------------------------------------------
 
 
+def _probe_candidate(ctx: _Context, key: str, record: ModelRecord, gate: Any) -> Any:
+    """The V2 probe of a rollout's candidate (``policy.probe``), with its sample request."""
+    from modelplane.kube import side_name
+    from modelplane.probe import probe
+
+    assert record.rollout is not None
+    wanted = ctx.desired[key]
+    model, namespace = wanted.model, wanted.namespace
+    candidate = record.rollout.candidate
+    url = gate.url_for(model=model.name, namespace=namespace, name=candidate.name, version=candidate.version)
+    # The served model name is the InferenceService's (`--model_name={{.Name}}`); a ModelMesh
+    # candidate is its own side InferenceService.
+    served = side_name(model.name, candidate.name) if record.mode == "modelmesh" else model.name
+    return probe(url, served, sample=model.sample_request, timeout=gate.timeout)
+
+
 def cmd_advance(ns: argparse.Namespace) -> int:
     """Take the next step of rollouts whose time at their step is up and whose gates pass."""
     from modelplane.rollout.prometheus import evaluate
@@ -235,19 +251,29 @@ def cmd_advance(ns: argparse.Namespace) -> int:
                 raise RolloutError(f"{key}: {ready.reason}")
             print(f"{key}: waiting: {ready.reason}")
             continue
+        failed: list[str] = []
+        notes: list[str] = []
+        if policy.probe is not None:
+            report = _probe_candidate(ctx, key, record, policy.probe)
+            for check in report.checks:
+                print(f"{key}: probe {check.name}: {check.status} ({check.detail})")
+            notes.append(f"probe {report.url}: {report.summary()}")
+            failed += [] if report.healthy else ["probe"]
         detail = "gates not evaluated: no --prometheus"
         if ns.prometheus:
             at = state.parse_time(ctx.now).timestamp()
             results = evaluate(_compiled(ctx, key, record), ns.prometheus, at=at)
             for result in results:
                 print(f"{key}: gate {result.line()}")
-            failed = [r for r in results if not r.passed]
+            failed += [r.gate.name for r in results if not r.passed]
             detail = "; ".join(r.line() for r in results) or "no gates"
-            if failed and policy.dry_run:
+        detail = "; ".join([*notes, detail])
+        if failed:
+            if policy.dry_run:
                 detail = f"dry run, gates not enforced: {detail}"
-            elif failed:
+            else:
                 held = True
-                names = ", ".join(r.gate.name for r in failed)
+                names = ", ".join(failed)
                 if ns.rollback_on_failure:
                     models[key] = state.rollback(record, key, now=ctx.now, detail=f"gates failed: {detail}")
                     print(f"{key}: rolled back: gates failed ({names})")
@@ -256,7 +282,7 @@ def cmd_advance(ns: argparse.Namespace) -> int:
                     print(f"{key}: held: gates failed ({names})")
                 acted += 1
                 continue
-        elif ns.force and not ready.ready:
+        if ns.force and not ready.ready and not ns.prometheus:
             detail = f"forced ({ready.reason}); {detail}"
         models[key] = state.advance(record, key, now=ctx.now, detail=detail)
         print(f"{key}: {state.describe(models[key])}")
