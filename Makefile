@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup system-deps tools demo test lint typecheck unit bench e2e clean
+.PHONY: help setup system-deps server-venvs tools demo test lint typecheck unit bench e2e clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ system-deps: ## install Debian packages the tests need (promtool, prometheus)
 	  else echo "promtool missing: sudo apt-get install prometheus"; fi; \
 	fi
 
+server-venvs: ## install the real model servers the tests run, one cached venv each (see scripts/server_venvs.py)
+	@python3 scripts/server_venvs.py
+
 tools: $(STAMP) ## build kube-apiserver, etcd, KServe, Knative and kwok from Go modules (cached; skipped without Go)
 	@if command -v go >/dev/null 2>&1; then nice -n 10 $(PY) scripts/build_tools.py build; \
 	else echo "tools: Go is not installed; the cluster tests (tests/cluster) will skip"; fi
@@ -33,15 +36,16 @@ tools: $(STAMP) ## build kube-apiserver, etcd, KServe, Knative and kwok from Go 
 demo: $(STAMP) ## validate, render and summarise the example stacks
 	@bash scripts/demo.sh
 
-lint: $(STAMP) ## ruff and mypy --strict
-	$(BIN)/ruff check components tests bench platform scripts
-	$(BIN)/ruff format --check components tests bench platform scripts
+lint: $(STAMP) ## ruff, mypy --strict and the import contracts (the layers of docs/architecture.md)
+	$(BIN)/ruff check components tests bench platform scripts docs/examples
+	$(BIN)/ruff format --check components tests bench platform scripts docs/examples
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
-unit: $(STAMP) system-deps tools ## pytest only
+unit: $(STAMP) system-deps server-venvs tools ## pytest only
 	$(BIN)/pytest
 
-test: $(STAMP) system-deps lint tools ## everything CI runs: lint, types, tests
+test: $(STAMP) system-deps server-venvs lint tools ## everything CI runs: lint, types, tests
 	$(BIN)/pytest
 
 bench: $(STAMP) ## benchmarks (print tables; not part of test)

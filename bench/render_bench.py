@@ -20,9 +20,9 @@ from typing import Any
 
 import yaml
 
+from modelplane.build import build
 from modelplane.render import stream_objects, to_yaml_stream
 from modelplane.rollout.cli import without_cyclic_gc
-from modelplane.serving_platform import build
 from modelplane.stack import load_stack
 
 RUNTIMES = [

@@ -16,11 +16,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from modelplane.build import build, desired_models
+from modelplane.rollout.cli import without_cyclic_gc
 from modelplane.rollout.diff import diff_objects, model_decisions
 from modelplane.rollout.lock import dump_lock, lock_from_bytes
 from modelplane.rollout.state import apply
-from modelplane.runtimes import load_catalog
-from modelplane.serving_platform import ServingPlatformArgs, build
+from modelplane.runtimes import catalog_dir, load_catalog
+from modelplane.serving_platform import ServingPlatformArgs
 from modelplane.stack import parse_stack
 
 SIZES = (1_000, 5_000, 20_000)
@@ -60,19 +62,21 @@ def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
 
 def measure(n: int) -> dict[str, float]:
     """Seconds per phase for one size."""
-    catalog = load_catalog()
+    catalog = load_catalog(catalog_dir())
     base_data, head_data = stack(n), stack(n, bumped=True)
     gc.collect()
     base: ServingPlatformArgs
     base, t_base = _timed(lambda: parse_stack(copy.deepcopy(base_data), "base.yaml"))
     head: ServingPlatformArgs
     head, t_head = _timed(lambda: parse_stack(copy.deepcopy(head_data), "head.yaml"))
-    lock_bytes = dump_lock(apply(None, base, now=NOW)).encode()
+    lock_bytes = dump_lock(apply(None, desired_models(base), stack="bench", now=NOW)).encode()
     lock, t_lock = _timed(lambda: lock_from_bytes(lock_bytes, "bench.lock.yaml", stack="bench"))
     base_objects, t_render_base = _timed(lambda: build(base, catalog=catalog, lock=lock).objects)
     head_objects, t_render_head = _timed(lambda: build(head, catalog=catalog, lock=lock).objects)
     changes, t_diff = _timed(lambda: diff_objects(base_objects, head_objects))
-    decisions, t_decide = _timed(lambda: model_decisions(head, lock, base=base))
+    decisions, t_decide = _timed(
+        lambda: model_decisions(desired_models(head), lock, before=desired_models(base))
+    )
     assert sum(1 for d in decisions if d.kind == "start") == len(range(0, n, 100))
     assert len(changes) == len(range(0, n, 100))
     return {
@@ -93,7 +97,6 @@ def table(sizes: tuple[int, ...] = SIZES) -> str:
     Measured twice: with Python's cyclic garbage collector on (the library called from a
     long-running program) and off (as ``modelplane preview`` and ``modelplane rollout`` run).
     """
-    from modelplane.rollout.cli import without_cyclic_gc
 
     results = {n: measure(n) for n in sizes}
     with without_cyclic_gc():

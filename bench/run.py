@@ -17,9 +17,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import render_bench
+import rollout_bench
 from workloads import stack
 
 from modelplane import capacity
+from modelplane.packing import first_fit
 from modelplane.serving_platform import ServingPlatformArgs
 
 
@@ -53,9 +56,7 @@ def bench_packing() -> None:
                 if m.resources.pool == pool.name
                 for _ in range(m.scaling.min_replicas if level == "min" else m.scaling.max_replicas)
             ]
-            ff_nodes = max(
-                capacity.first_fit(pool.node_capacity, pool.max_pods_per_node, items), pool_args.min_nodes
-            )
+            ff_nodes = max(first_fit(pool.node_capacity, pool.max_pods_per_node, items), pool_args.min_nodes)
             lb = lv.lower_bound_nodes * pool.gpus_per_node
             rows.append(
                 [
@@ -88,14 +89,12 @@ def bench_plan_speed() -> None:
 
 def bench_render() -> None:
     """Stack file to GitOps YAML stream at 1k/5k/20k models (``bench/render_bench.py``)."""
-    import render_bench
 
     render_bench.main()
 
 
 def bench_rollout() -> None:
     """Render + diff of a 1% version bump (``bench/rollout_bench.py``)."""
-    import rollout_bench
 
     rollout_bench.main()
 

@@ -4,8 +4,7 @@ from pathlib import Path
 
 import pulumi
 
-from modelplane import LockError, ServingPlatform, StackError, load_stack
-from modelplane.rollout.lock import empty_lock, lock_path, read_lock
+from modelplane import LockError, ServingPlatform, StackError, load_lock, load_stack
 
 config = pulumi.Config("modelplane")
 stack_name = pulumi.get_stack()
@@ -24,7 +23,7 @@ if args.stack.name != stack_name:
 
 try:
     # The deployed-state record: rollouts render at the traffic split it holds.
-    lock = read_lock(lock_path(stack_file), stack=stack_name) or empty_lock(stack_name)
+    lock = load_lock(stack_file, stack=stack_name)
 except LockError as err:
     raise pulumi.RunError(f"invalid lock file:\n{err}") from None
 

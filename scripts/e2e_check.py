@@ -13,7 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from modelplane.serving_platform import build
+from kubernetes import client, config
+
+from modelplane.build import build
 from modelplane.stack import load_stack
 from modelplane.status import read_live, stack_status
 
@@ -41,8 +43,6 @@ def main() -> int:
     parser.add_argument("--context")
     parser.add_argument("--timeout", type=int, default=1200)
     args = parser.parse_args()
-
-    from kubernetes import client, config
 
     stack = load_stack(args.stack)
     rendered = build(stack)

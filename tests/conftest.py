@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from modelplane.build import build
 from modelplane.kube import Obj
-from modelplane.serving_platform import ServingPlatformArgs, build
+from modelplane.serving_platform import ServingPlatformArgs
 from modelplane.stack import load_stack
 from modelplane.validation import CrdSchemas, validate_objects
 

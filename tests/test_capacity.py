@@ -13,52 +13,10 @@ from modelplane import capacity
 from modelplane.cli import main
 from modelplane.errors import CapacityError
 from modelplane.serving_platform import ServingPlatformArgs
+from modelplane.stack import load_stack
 from tests.conftest import STACKS
 
 GPU = "nvidia.com/gpu"
-
-
-@pytest.mark.parametrize(
-    ("groups", "max_pods", "bins"),
-    [
-        ([(GPU, 5, 2), (GPU, 3, 2)], 110, 2),  # 5+3, 5+3
-        ([(GPU, 4, 3)], 110, 2),  # 4+4, 4
-        ([(GPU, 3, 3), (GPU, 2, 1)], 110, 2),  # 3+3+2, 3
-        ([(GPU, 1, 10)], 3, 4),  # the pod limit binds: 3+3+3+1 pods
-        ([(GPU, 8, 2), (GPU, 1, 0)], 110, 2),  # zero replicas take nothing
-        ([], 110, 0),
-    ],
-    ids=["pairs", "halves", "fill-gap", "pod-limit", "zero-count", "empty"],
-)
-def test_pack_hand_checked(groups: list[tuple[str, int, int]], max_pods: int, bins: int) -> None:
-    assert capacity.pack({GPU: 8}, max_pods, groups)[0] == bins
-
-
-def test_pack_reports_the_room_left_in_each_bin() -> None:
-    _, states = capacity.pack({GPU: 8}, 110, [(GPU, 5, 2), (GPU, 3, 1)])
-    assert states == [({GPU: 0, "pods": 108}, 1), ({GPU: 3, "pods": 109}, 1)]
-
-
-def test_pack_keeps_resources_of_a_mig_node_apart() -> None:
-    node = {"nvidia.com/mig-1g.10gb": 4, "nvidia.com/mig-3g.40gb": 1}
-    groups = [("nvidia.com/mig-1g.10gb", 1, 8), ("nvidia.com/mig-3g.40gb", 1, 1)]
-    assert capacity.pack(node, 110, groups)[0] == 2
-
-
-def test_pack_refuses_an_item_larger_than_a_bin() -> None:
-    with pytest.raises(ValueError, match=r"an item of 9 nvidia\.com/gpu does not fit a bin of 8"):
-        capacity.pack({GPU: 8}, 110, [(GPU, 9, 1)])
-
-
-def test_lower_bound_is_units_over_capacity_or_pods_over_limit() -> None:
-    assert capacity.lower_bound({GPU: 8}, 110, [(GPU, 5, 2), (GPU, 3, 2)]) == 2
-    assert capacity.lower_bound({GPU: 8}, 3, [(GPU, 1, 10)]) == 4
-
-
-def test_first_fit_in_declaration_order_can_be_worse_than_the_plan() -> None:
-    items = [(GPU, 3), (GPU, 3), (GPU, 5), (GPU, 5)]
-    assert capacity.first_fit({GPU: 8}, 110, items) == 3
-    assert capacity.pack({GPU: 8}, 110, [(GPU, 3, 2), (GPU, 5, 2)])[0] == 2
 
 
 def _model(name: str, *, tenant: str = "team", **extra: Any) -> dict[str, Any]:
@@ -226,8 +184,6 @@ def test_summary_has_the_documented_keys() -> None:
 
 
 def test_prod_example_fits_at_min_and_max() -> None:
-    from modelplane.stack import load_stack
-
     result = capacity.plan(load_stack(STACKS / "prod.yaml"))
     assert result.errors == [] and result.fits_max
     assert sum(m.models for m in result.mesh) >= 400

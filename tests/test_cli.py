@@ -6,6 +6,7 @@ stderr; exit 1 only for internal failures, with a traceback only under ``--debug
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -14,9 +15,9 @@ import pytest
 import yaml
 
 from modelplane import cli
+from modelplane.build import build
 from modelplane.render import stream_objects, to_yaml_stream
 from modelplane.rollout.lock import lock_path, read_lock
-from modelplane.serving_platform import build
 from modelplane.stack import load_stack
 from tests.conftest import CRD_DIR, EXAMPLE_STACKS, STACKS
 
@@ -276,6 +277,16 @@ def test_usage_errors_exit_2_with_usage_and_no_traceback(
     assert "Traceback" not in err
 
 
+def test_a_missing_runtime_catalog_is_an_installation_error_not_a_problem_of_the_stack(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-catalog"
+    monkeypatch.setenv("MODELPLANE_RUNTIMES", str(missing))
+    code, out, err = run(capsys, "validate", str(STACKS / "dev.yaml"))
+    assert (code, out) == (2, "")
+    assert err == f"modelplane: {missing}: runtime catalog directory not found (set MODELPLANE_RUNTIMES)\n"
+
+
 # -- internal errors -------------------------------------------------------------------------------
 
 
@@ -284,7 +295,8 @@ def broken_build(monkeypatch: pytest.MonkeyPatch) -> None:
     def build(*_: object, **__: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("modelplane.serving_platform.build", build)
+    # The module, not the facade's ``modelplane.build`` (the function of the same name).
+    monkeypatch.setattr(importlib.import_module("modelplane.build"), "build", build)
 
 
 @pytest.mark.usefixtures("broken_build")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from modelplane.build import build
 from modelplane.render import flux_objects, flux_sync
-from modelplane.serving_platform import ServingPlatformArgs, build
+from modelplane.serving_platform import ServingPlatformArgs
 from modelplane.validation import CrdSchemas
 from tests.conftest import schema_problems
 

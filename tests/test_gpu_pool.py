@@ -10,9 +10,11 @@ import pytest
 import yaml
 
 from modelplane import gpu_operator
+from modelplane.build import build
 from modelplane.errors import StackError
-from modelplane.gpu_pool import GpuPoolArgs, problems
-from modelplane.serving_platform import ServingPlatformArgs, build
+from modelplane.gpu_pool import GpuPoolArgs
+from modelplane.resources.mesh import GpuRuntimePool
+from modelplane.serving_platform import ServingPlatformArgs
 from modelplane.stack import parse_stack
 from modelplane.tenant import TenantArgs, quota_resources
 from modelplane.validation import CrdSchemas
@@ -221,13 +223,6 @@ def test_quota_naming_a_pool_or_profile_that_does_not_exist_is_refused(
     assert any(message in line for line in _errors(data))
 
 
-def test_problems_of_a_consistent_stack_are_empty() -> None:
-    args = parse_stack(
-        _stack([MIG, SHARED], [_model("a", gpu=1, pool="a100-mig", migProfile="1g.10gb")]), "s"
-    )
-    assert problems(args) == []
-
-
 def test_device_plugin_config_of_time_sliced_pool() -> None:
     config = gpu_operator.device_plugin_config(GpuPoolArgs.model_validate(SHARED))
     assert config == {
@@ -371,8 +366,6 @@ def recorder() -> _Recorder:
 
 @pulumi.runtime.test
 def test_gpu_runtime_pool_registers_each_object_under_its_kubernetes_type(recorder: _Recorder) -> Any:
-    from modelplane.resources.mesh import GpuRuntimePool
-
     pools = [GpuPoolArgs.model_validate(MIG | {"provisioner": "karpenter"})]
     objects = gpu_operator.objects(pools, stack="t")
     component = GpuRuntimePool("gpu", objects)

@@ -9,10 +9,10 @@ import pytest
 
 from modelplane.gpu_pool import GpuPoolArgs
 from modelplane.model import ModelArgs, objects, storage_service_account_name
-from modelplane.runtimes import load_catalog
+from modelplane.runtimes import catalog_dir, load_catalog
 from modelplane.validation import CrdSchemas
 
-CATALOG = load_catalog()
+CATALOG = load_catalog(catalog_dir())
 
 
 def _model(**overrides: Any) -> ModelArgs:

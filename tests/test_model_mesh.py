@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,15 @@ import pytest
 import yaml
 
 from modelplane import mesh_etcd, model_mesh
+from modelplane.build import build
 from modelplane.errors import StackError
 from modelplane.model_mesh import ModelMeshArgs
 from modelplane.render import argocd_objects, flux_objects
-from modelplane.runtimes import load_catalog
-from modelplane.serving_platform import ServingPlatformArgs, build
+from modelplane.resources import mesh
+from modelplane.resources.mesh import ModelMesh
+from modelplane.resources.platform import ServingPlatform
+from modelplane.runtimes import catalog_dir, load_catalog
+from modelplane.serving_platform import ServingPlatformArgs
 from modelplane.stack import parse_stack
 from modelplane.upstream import Versions
 from modelplane.validation import CrdSchemas
@@ -139,7 +144,10 @@ def test_gitops_objects_of_the_release_pass_schemas(crd_schemas: CrdSchemas) -> 
 
 def _etcd(mode: str, tier_members: int = 3) -> dict[str, Any]:
     args = ModelMeshArgs.model_validate({"enabled": True, "etcd": {"mode": mode, "members": tier_members}})
-    return {(o["kind"], o["metadata"]["name"]): o for o in mesh_etcd.objects(args, stack="t")}
+    return {
+        (o["kind"], o["metadata"]["name"]): o
+        for o in mesh_etcd.objects(args.etcd, namespace=args.namespace, stack="t")
+    }
 
 
 def test_statefulset_etcd_has_three_members_tls_client_auth_and_volumes() -> None:
@@ -384,8 +392,6 @@ def recorder() -> _Recorder:
 
 @pulumi.runtime.test
 def test_model_mesh_install_applies_each_path_through_its_overlay(recorder: _Recorder, tmp_path: Path) -> Any:
-    from modelplane.resources import mesh
-
     release = _release()
     install = mesh.ModelMeshInstall("mm", release, overlay_root=tmp_path)
 
@@ -405,8 +411,6 @@ def test_model_mesh_install_applies_each_path_through_its_overlay(recorder: _Rec
 
 @pulumi.runtime.test
 def test_model_mesh_component_registers_namespaced_objects(recorder: _Recorder) -> Any:
-    from modelplane.resources.mesh import ModelMesh
-
     objects = model_mesh.objects(ModelMeshArgs.model_validate({"enabled": True}), stack="t", tier="prod")
     component = ModelMesh("mesh", objects)
 
@@ -424,7 +428,8 @@ def test_model_mesh_component_registers_namespaced_objects(recorder: _Recorder) 
 
 
 def test_connection_template_lists_every_member_without_secret_values() -> None:
-    template = mesh_etcd.connection_template(ModelMeshArgs.model_validate({"enabled": True}))
+    mesh = ModelMeshArgs.model_validate({"enabled": True})
+    template = mesh_etcd.connection_template(mesh.etcd, namespace=mesh.namespace)
     assert template["endpoints"].split(",") == [
         f"https://modelmesh-etcd-{i}.modelmesh-etcd.modelmesh-serving.svc:2379" for i in range(3)
     ]
@@ -432,7 +437,9 @@ def test_connection_template_lists_every_member_without_secret_values() -> None:
 
 
 def test_catalog_mesh_runtimes_are_the_upstream_server_types() -> None:
-    mesh_runtimes = {name: spec.mesh.server_type for name, spec in load_catalog().items() if spec.mesh}
+    mesh_runtimes = {
+        name: spec.mesh.server_type for name, spec in load_catalog(catalog_dir()).items() if spec.mesh
+    }
     assert mesh_runtimes == {"mlserver": "mlserver", "triton": "triton"}
 
 
@@ -440,10 +447,6 @@ def test_catalog_mesh_runtimes_are_the_upstream_server_types() -> None:
 def test_serving_platform_installs_the_mesh_and_registers_its_groups(
     recorder: _Recorder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Any:
-    import tempfile
-
-    from modelplane.resources.platform import ServingPlatform
-
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     platform = ServingPlatform("t", ServingPlatformArgs.model_validate(_stack()))
 

@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 import yaml
 
+from modelplane.build import build
 from modelplane.kube import Obj
 from modelplane.monitoring import LATENCY_RECORD, error_ratio_record
-from modelplane.rollout.gates import model_queries, model_selector
-from modelplane.serving_platform import ServingPlatformArgs, build
+from modelplane.promql import model_queries, model_selector
+from modelplane.serving_platform import ServingPlatformArgs
 from modelplane.stack import parse_stack
 from modelplane.validation import CrdSchemas
 from tests.conftest import schema_problems

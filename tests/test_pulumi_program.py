@@ -9,7 +9,11 @@ protection.
 
 from __future__ import annotations
 
+import json
+import re
+import runpy
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +21,22 @@ import pulumi
 import pytest
 import yaml
 
+from modelplane.build import PlatformObjects, build
 from modelplane.kube import LABEL_COMPONENT, Obj, key_of, resource_name, type_token
+from modelplane.model import objects
 from modelplane.render import gitops_tree, to_yaml
 from modelplane.resources import mesh as mesh_resources
 from modelplane.resources import model as model_resources
 from modelplane.resources import platform as platform_resources
+from modelplane.resources._register import KubeObject, provider_version
 from modelplane.rollout.lock import lock_path, read_lock
-from modelplane.serving_platform import PlatformObjects, ServingPlatformArgs, build
+from modelplane.runtimes import catalog_dir, load_catalog
+from modelplane.serving_platform import ServingPlatformArgs
 from modelplane.stack import load_stack
 from modelplane.upstream import KustomizeRelease, Release
 from modelplane.validation import group_of
 from tests.conftest import EXAMPLE_STACKS, STACKS, example_stack_ids
-from tests.pulumi_mocks import Recording, Registration, run, run_program
+from tests.pulumi_mocks import PROGRAM, Recording, Registration, run, run_program
 
 PLATFORM = "modelplane:index:ServingPlatform"
 RELEASE_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart")
@@ -482,14 +490,11 @@ class ModelRun:
 @pytest.fixture(scope="module")
 def model_run() -> ModelRun:
     """One model of the staging stack (it has a storage ServiceAccount) as a ``Model`` component."""
-    from modelplane.model import objects
-    from modelplane.resources._register import KubeObject
-    from modelplane.runtimes import load_catalog
 
     args = load_stack(STACKS / "staging.yaml")
     model = next(m for m in args.models if m.storage.secret_name)
     namespace = args.tenant(model.tenant).namespace_name
-    runtime = load_catalog()[model.runtime]
+    runtime = load_catalog(catalog_dir())[model.runtime]
     mode = args.mode(model)
     pool = args.pool(model.resources.pool)
 
@@ -561,15 +566,20 @@ def test_render_warnings_are_logged_against_the_platform(
     ]
 
 
+# -- the provider version ---------------------------------------------------------------------------
+
+
+def test_the_provider_version_is_the_installed_sdks_in_semver() -> None:
+    installed = re.match(r"(\d+)\.(\d+)\.(\d+)", metadata.version("pulumi_kubernetes"))
+    assert installed is not None
+    assert re.fullmatch(r"\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?", provider_version())
+    assert provider_version().split("-")[0] == ".".join(installed.groups())
+
+
 # -- upstream releases installed by someone else ---------------------------------------------------
 
 
 def _run_with_external(stack: str, external: object) -> Recording:
-    import json
-    import runpy
-
-    from tests.pulumi_mocks import PROGRAM
-
     return run(
         lambda: runpy.run_path(str(PROGRAM), run_name="__main__"),
         stack=stack,

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from modelplane.build import PlatformObjects, build
 from modelplane.errors import RenderError
 from modelplane.kube import KIND_ORDER, Obj, key_of
 from modelplane.render import (
@@ -27,7 +28,7 @@ from modelplane.render import (
     to_yaml_stream,
     write_tree,
 )
-from modelplane.serving_platform import PlatformObjects, ServingPlatformArgs, build
+from modelplane.serving_platform import ServingPlatformArgs
 from modelplane.stack import load_stack
 from modelplane.upstream import Chart, KustomizeRelease, Release
 from modelplane.validation import CrdSchemas
@@ -474,147 +475,7 @@ def test_storage_credentials_are_referenced_by_name(
     assert all(set(s) == {"name"} for a in accounts for s in a.get("secrets", []))
 
 
-# -- Pod Security "restricted" ---------------------------------------------------------------------
-
-
-def _runtimes(rendered: PlatformObjects) -> list[Obj]:
-    return [o for o in rendered.objects if o["kind"] in ("ServingRuntime", "ClusterServingRuntime")]
-
-
-def test_serving_runtime_containers_meet_pod_security_restricted(rendered: PlatformObjects) -> None:
-    runtimes = _runtimes(rendered)
-    assert runtimes
-    for runtime in runtimes:
-        assert pss.violations(pss.runtime_pod(runtime), where=str(key_of(runtime))) == []
-
-
-def test_inference_service_pods_meet_pod_security_restricted(rendered: PlatformObjects) -> None:
-    runtimes = _runtimes(rendered)
-    checked = 0
-    for isvc in (o for o in rendered.objects if o["kind"] == "InferenceService"):
-        for component, pod in pss.inference_service_pods(isvc, runtimes).items():
-            assert pss.violations(pod, where=f"{key_of(isvc)} {component}") == []
-            checked += 1
-    assert checked
-
-
-def test_the_prod_stack_checks_a_transformer_pod() -> None:
-    rendered = build(load_stack(EXAMPLE_STACKS[[p.stem for p in EXAMPLE_STACKS].index("prod")]))
-    components = {
-        c
-        for o in rendered.objects
-        if o["kind"] == "InferenceService"
-        for c in pss.inference_service_pods(o, _runtimes(rendered))
-    }
-    assert {"predictor", "transformer"} <= components
-
-
-def _compliant_pod() -> Obj:
-    return {
-        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-        "containers": [
-            {
-                "name": "app",
-                "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
-            }
-        ],
-        "volumes": [{"name": "tmp", "emptyDir": {}}],
-    }
-
-
-def test_the_checker_passes_a_restricted_pod() -> None:
-    assert pss.violations(_compliant_pod(), where="pod") == []
-
-
-def _set(pod: Obj, path: str, value: Any) -> Obj:
-    target: Any = pod
-    *parents, last = path.split(".")
-    for part in parents:
-        target = target[int(part)] if part.isdigit() else target.setdefault(part, {})
-    if value is None:
-        del target[last]
-    else:
-        target[last] = value
-    return pod
-
-
-@pytest.mark.parametrize(
-    ("path", "value", "violation"),
-    [
-        ("hostNetwork", True, "pod: hostNetwork: host namespaces are forbidden (got True)"),
-        ("hostPID", True, "pod: hostPID: host namespaces are forbidden (got True)"),
-        (
-            "containers.0.securityContext.privileged",
-            True,
-            "pod: containers[app].securityContext.privileged: privileged containers are forbidden (got True)",
-        ),
-        (
-            "containers.0.securityContext.allowPrivilegeEscalation",
-            None,
-            "pod: containers[app].securityContext.allowPrivilegeEscalation: must be set to false (got None)",
-        ),
-        (
-            "containers.0.securityContext.capabilities.drop",
-            ["NET_RAW"],
-            "pod: containers[app].securityContext.capabilities.drop: must contain ALL (got ['NET_RAW'])",
-        ),
-        (
-            "containers.0.securityContext.capabilities.add",
-            ["NET_BIND_SERVICE", "SYS_ADMIN"],
-            "pod: containers[app].securityContext.capabilities.add: only NET_BIND_SERVICE may be added (got ['SYS_ADMIN'])",
-        ),
-        (
-            "securityContext.runAsNonRoot",
-            None,
-            "pod: containers[app].securityContext.runAsNonRoot: must be true (here or on the pod) (got None)",
-        ),
-        (
-            "containers.0.securityContext.runAsNonRoot",
-            False,
-            "pod: containers[app].securityContext.runAsNonRoot: must be true (here or on the pod) (got False)",
-        ),
-        ("securityContext.runAsUser", 0, "pod: securityContext.runAsUser: must not be 0 (root) (got 0)"),
-        (
-            "securityContext.seccompProfile",
-            None,
-            "pod: containers[app].securityContext.seccompProfile.type: must be RuntimeDefault or Localhost (here or on the pod) (got None)",
-        ),
-        (
-            "volumes.0.hostPath",
-            {"path": "/"},
-            "pod: volumes[tmp].hostPath: hostPath volumes are forbidden (got {'path': '/'})",
-        ),
-        (
-            "containers.0.ports",
-            [{"containerPort": 80, "hostPort": 80}],
-            "pod: containers[app].ports[80].hostPort: host ports are forbidden (got 80)",
-        ),
-        (
-            "containers.0.readinessProbe",
-            {"httpGet": {"host": "10.0.0.1", "port": 80}},
-            "pod: containers[app].readinessProbe.httpGet.host: probe and hook hosts must be unset (got '10.0.0.1')",
-        ),
-        (
-            "securityContext.sysctls",
-            [{"name": "kernel.msgmax", "value": "1"}],
-            "pod: securityContext.sysctls: only the safe sysctls are allowed (got 'kernel.msgmax')",
-        ),
-        (
-            "containers.0.securityContext.procMount",
-            "Unmasked",
-            "pod: containers[app].securityContext.procMount: must be Default (got 'Unmasked')",
-        ),
-    ],
-)
-def test_the_checker_reports_each_restricted_rule(path: str, value: Any, violation: str) -> None:
-    assert violation in pss.violations(_set(_compliant_pod(), path, value), where="pod")
-
-
-def test_the_checker_refuses_volume_types_outside_the_restricted_set() -> None:
-    pod = _set(_compliant_pod(), "volumes", [{"name": "nfs", "nfs": {"server": "x", "path": "/"}}])
-    assert pss.violations(pod, where="pod") == [
-        "pod: volumes[nfs]: volume type not allowed in restricted (got ['nfs'])"
-    ]
+# -- KServe's pod merge (Pod Security itself: tests/upstream/test_pod_security.py) ----------------
 
 
 def test_the_predictor_pod_merges_the_runtime_container_with_the_predictor() -> None:

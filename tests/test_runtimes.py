@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
+from pydantic import ValidationError
 
 from modelplane.errors import PlatformError
-from modelplane.runtimes import RuntimeSpec, load_catalog, render_runtime
+from modelplane.gpu_pool import GpuPoolArgs
+from modelplane.runtimes import FormatSpec, RuntimeSpec, catalog_dir, load_catalog, render_runtime
 from modelplane.validation import CrdSchemas
+from tests.conftest import REFERENCE_DIR
+from tests.test_model import _isvc, _model
 
-CATALOG = load_catalog()
+CATALOG = load_catalog(catalog_dir())
 REQUIRED = ["custom", "huggingface", "lightgbm", "mlserver", "sklearn", "torchserve", "triton", "xgboost"]
 
 
@@ -63,8 +70,6 @@ def test_mesh_runtime_is_multi_model_with_the_adapter(name: str, crd_schemas: Cr
 
 
 def test_custom_runtime_is_namespaced_with_the_models_image_and_format(crd_schemas: CrdSchemas) -> None:
-    from modelplane.runtimes import FormatSpec
-
     obj = render_runtime(
         CATALOG["custom"],
         name="intent-runtime",
@@ -111,3 +116,152 @@ def test_runtime_spec_refuses_unknown_fields() -> None:
     data = CATALOG["sklearn"].model_dump(by_alias=True) | {"privileged": True}
     with pytest.raises(ValueError, match="privileged"):
         RuntimeSpec.model_validate(data)
+
+
+# --- the catalog against upstream's own runtime definitions ------------------------------------
+#
+# KServe's built-in ClusterServingRuntimes (config/runtimes/ at the commit in the reference
+# data's SOURCES.md) are the upstream truth for what each server needs from its container.
+
+UPSTREAM_RUNTIMES = REFERENCE_DIR / "runtimes"
+UPSTREAM_NAMES = {
+    "huggingface": "kserve-huggingfaceserver",
+    "lightgbm": "kserve-lgbserver",
+    "mlserver": "kserve-mlserver",
+    "sklearn": "kserve-sklearnserver",
+    "torchserve": "kserve-torchserve",
+    "triton": "kserve-tritonserver",
+    "xgboost": "kserve-xgbserver",
+}
+
+
+def _upstream(name: str) -> dict[str, Any]:
+    path = UPSTREAM_RUNTIMES / f"{UPSTREAM_NAMES[name]}.yaml"
+    if not path.is_file():
+        pytest.skip(f"upstream runtime {path.name} not found in {UPSTREAM_RUNTIMES} (the shared/ directory)")
+    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return data
+
+
+def _rendered(name: str) -> dict[str, Any]:
+    return render_runtime(CATALOG[name], name=f"modelplane-{name}", labels={})
+
+
+@pytest.mark.parametrize("name", sorted(UPSTREAM_NAMES))
+def test_server_type_is_upstreams_so_kserve_applies_its_runtime_defaults(name: str) -> None:
+    # KServe's controller picks the per-server defaults (MLServer's modelClass label, TorchServe's
+    # serviceEnvelope label, the -gpu image tag) by this annotation: v0.20.0
+    # pkg/apis/serving/v1beta1/inference_service_defaults.go:392-410.
+    key = "serving.kserve.io/server-type"
+    assert _rendered(name)["metadata"]["annotations"][key] == _upstream(name)["metadata"]["annotations"][key]
+
+
+@pytest.mark.parametrize("name", sorted(UPSTREAM_NAMES))
+def test_every_placeholder_upstream_fills_from_the_inference_service_is_set(name: str) -> None:
+    # `{{.Labels.modelClass}}` (MLServer's inference runtime per format) and
+    # `{{.Labels.serviceEnvelope}}` (TorchServe's v1/v2 request envelope) are filled from the
+    # labels KServe's controller puts on the model; without them MLServer has no model class to
+    # load and TorchServe answers in its own format, not KServe's.
+    upstream = _upstream(name)["spec"]["containers"][0]
+    ours = _rendered(name)["spec"]["containers"][0]
+    wanted_env = {e["name"]: e["value"] for e in upstream.get("env", []) if "{{" in str(e.get("value"))}
+    have_env = {e["name"]: e["value"] for e in ours["env"]}
+    assert {k: have_env.get(k) for k in wanted_env} == wanted_env
+    wanted_args = [a for a in upstream.get("args", []) if "{{" in a]
+    assert [a for a in ours["args"] if "{{" in a] == wanted_args
+
+
+def test_mlserver_and_torchserve_carry_the_per_model_settings() -> None:
+    env = {
+        n: {e["name"]: e["value"] for e in _rendered(n)["spec"]["containers"][0]["env"]}
+        for n in UPSTREAM_NAMES
+    }
+    assert env["mlserver"]["MLSERVER_MODEL_IMPLEMENTATION"] == "{{.Labels.modelClass}}"
+    assert env["torchserve"]["TS_SERVICE_ENVELOPE"] == "{{.Labels.serviceEnvelope}}"
+
+
+GPU_SUFFIXED = ("torchserve", "huggingfaceserver", "tensorflow-serving")
+"""Server types whose CUDA build KServe v0.20.0 names `<tag>-gpu`
+(pkg/controller/v1beta1/inferenceservice/utils/utils.go:373-381)."""
+
+
+@pytest.mark.parametrize("name", sorted(n for n, r in CATALOG.items() if r.server_type in GPU_SUFFIXED))
+def test_gpu_image_is_the_cuda_build_kserve_names(name: str) -> None:
+    spec = CATALOG[name]
+    assert spec.image is not None
+    assert spec.gpu_image == spec.image + "-gpu"
+
+
+@pytest.mark.parametrize(
+    ("sharing", "resource"),
+    [
+        ({"mode": "exclusive"}, "nvidia.com/gpu"),
+        # KServe swaps the image only for nvidia.com/gpu and nvidia.com/mig-*, not for this one.
+        ({"mode": "time-slicing", "replicas": 4}, "nvidia.com/gpu.shared"),
+        ({"mode": "mig", "strategy": "mixed", "profiles": {"1g.10gb": 7}}, "nvidia.com/mig-1g.10gb"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("runtime", "fmt", "image"),
+    [
+        ("torchserve", "pytorch", "docker.io/pytorch/torchserve-kfs:0.12.0-gpu"),
+        ("huggingface", "huggingface", "docker.io/kserve/huggingfaceserver:v0.20.0-gpu"),
+    ],
+)
+def test_gpu_model_runs_the_gpu_build(
+    sharing: dict[str, Any], resource: str, runtime: str, fmt: str, image: str, crd_schemas: CrdSchemas
+) -> None:
+    pool = GpuPoolArgs.model_validate({"name": "gpus", "product": "NVIDIA-A100", "sharing": sharing})
+    model = _model(
+        runtime=runtime, format={"name": fmt, "version": "1"}, resources={"gpu": 1, "pool": "gpus"}
+    )
+    isvc = _isvc(model, pool=pool)
+    spec = isvc["spec"]["predictor"]["model"]
+    assert resource in spec["resources"]["limits"]
+    assert spec["image"] == image
+    assert crd_schemas.validate(isvc) == []
+
+
+@pytest.mark.parametrize("runtime", ["torchserve", "huggingface"])
+def test_cpu_model_keeps_the_runtime_image(runtime: str) -> None:
+    fmt = "pytorch" if runtime == "torchserve" else "huggingface"
+    isvc = _isvc(_model(runtime=runtime, format={"name": fmt, "version": "1"}))
+    assert "image" not in isvc["spec"]["predictor"]["model"]
+
+
+def test_gpu_image_on_a_cpu_only_runtime_is_refused() -> None:
+    data = CATALOG["sklearn"].model_dump(by_alias=True) | {
+        "gpuImage": "docker.io/kserve/sklearnserver:v0.20.0-gpu"
+    }
+    with pytest.raises(
+        ValidationError,
+        match=re.escape(
+            "gpuImage 'docker.io/kserve/sklearnserver:v0.20.0-gpu' is set but gpuCapable is false"
+        ),
+    ):
+        RuntimeSpec.model_validate(data)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, r in CATALOG.items() if "grpc-v2" in r.protocols))
+@pytest.mark.parametrize("mode", ["knative", "standard"])
+def test_grpc_model_gets_one_h2c_port_on_the_runtimes_grpc_port(
+    name: str, mode: str, crd_schemas: CrdSchemas
+) -> None:
+    spec = CATALOG[name]
+    fmt = (
+        spec.formats[0].model_dump(exclude_none=True, include={"name", "version"})
+        if spec.formats
+        else {"name": "x"}
+    )
+    extra: dict[str, Any] = {"image": "ghcr.io/example/server:1.0.0"} if name == "custom" else {}
+    model = _model(runtime=name, format=fmt, protocol={"version": "v2", "transport": "grpc"}, **extra)
+    isvc = _isvc(model, mode=mode)
+    ports = isvc["spec"]["predictor"]["model"]["ports"]
+    # Knative accepts exactly one port named h2c or http1; KServe's Service marks h2c as gRPC.
+    assert ports == [{"containerPort": spec.grpc_port, "name": "h2c", "protocol": "TCP"}]
+    assert crd_schemas.validate(isvc) == []
+
+
+def test_http_model_declares_no_port() -> None:
+    isvc = _isvc(_model(runtime="mlserver", format={"name": "sklearn", "version": "1"}))
+    assert "ports" not in isvc["spec"]["predictor"]["model"]

@@ -6,6 +6,7 @@ are the complete ``StackError.problems``, file name included, in file order.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from modelplane.errors import StackError
 from modelplane.stack import MAX_STACK_BYTES, load_stack
@@ -75,7 +77,7 @@ DNS_LABEL_RULE = (
 )
 MODEL_KEYS = (
     "deploymentMode, explainer, format, image, labels, name, protocol, resources, rollout, runtime, "
-    "scaling, storage, tenant, transformer, version"
+    "sampleRequest, scaling, storage, tenant, transformer, version"
 )
 KNATIVE_METRICS = (
     "cannot be expressed in knative mode: Knative's pod autoscaler scales on concurrency or rps; "
@@ -446,6 +448,41 @@ tenants:
         '(runtimes that speak grpc-v2: mlserver, torchserve, triton) (got "grpc-v2")',
         f"bad.yaml: models[1].scaling.metric: metric 'memory' {KNATIVE_METRICS} (got \"memory\")",
     ),
+    # --- field errors and cross-field rules in one run ---
+    case(
+        "field-error-dangling-reference-and-bad-combination",
+        HEAD
+        + SKLEARN_MODEL
+        + "    scaling: {minReplicas: -1}\n"
+        + TRITON_MODEL.replace("tenant: fraud", "tenant: nobody")
+        + TRITON_MODEL.replace("name: embedder", "name: ranker")
+        + "    deploymentMode: modelmesh\n",
+        "bad.yaml: models[0].scaling.minReplicas: must be at least 0 (got -1)",
+        'bad.yaml: models[1].tenant: unknown tenant (tenants: fraud) (got "nobody")',
+        "bad.yaml: models[2].deploymentMode: modelmesh mode needs modelMesh.enabled: true; enable the mesh, "
+        'or use deploymentMode knative or standard (got "modelmesh")',
+    ),
+    case(
+        "a-tenant-with-a-field-error-is-no-dangling-reference",
+        HEAD.replace("  - name: fraud\n", "  - name: fraud\n    namespace: Fraud\n")
+        + SKLEARN_MODEL
+        + TRITON_MODEL.replace("name: embedder", "name: fraud-detector"),
+        f'bad.yaml: tenants[0].namespace: {DNS_LABEL_RULE} (got "Fraud")',
+    ),
+    case(
+        "rules-keep-the-file-indexes-of-models-after-an-invalid-one",
+        HEAD + SKLEARN_MODEL.replace("version: v1", "version: 'v 1'") + SKLEARN_MODEL + SKLEARN_MODEL,
+        "bad.yaml: models[0].version: must be a Kubernetes label value: at most 63 of [A-Za-z0-9-_.], "
+        'alphanumeric at both ends (got "v 1")',
+        "bad.yaml: models[2].name: duplicate model name in namespace 'fraud' (also models[1]) "
+        '(got "fraud-detector")',
+    ),
+    case(
+        "an-invalid-section-holds-the-rules-back",
+        HEAD.replace("tenants:", "controlPlane: {namespace: KServe}\ntenants:")
+        + SKLEARN_MODEL.replace("tenant: fraud", "tenant: nobody"),
+        f'bad.yaml: controlPlane.namespace: {DNS_LABEL_RULE} (got "KServe")',
+    ),
 ]
 
 
@@ -537,7 +574,14 @@ def _validate(directory: Path, *files: str) -> subprocess.CompletedProcess[str]:
 CLI_CASES = [
     c
     for c in CASES
-    if c.id in {"yaml-syntax-error", "python-object-tag", "alias-bomb", "several-problems-in-file-order"}
+    if c.id
+    in {
+        "yaml-syntax-error",
+        "python-object-tag",
+        "alias-bomb",
+        "several-problems-in-file-order",
+        "field-error-dangling-reference-and-bad-combination",
+    }
 ]
 
 
@@ -578,10 +622,6 @@ def test_cli_validate_reports_every_file(in_tmp: Path) -> None:
 
 
 def test_a_json_stack_loads_exactly_like_its_yaml(tmp_path: Path) -> None:
-    import json
-
-    import yaml
-
     source = Path(__file__).resolve().parent.parent / "stacks" / "staging.yaml"
     data = yaml.safe_load(source.read_text(encoding="utf-8"))
     as_json = tmp_path / "staging.yaml"
@@ -605,3 +645,14 @@ def test_json_that_json_cannot_vouch_for_is_read_as_yaml(tmp_path: Path, text: s
     with pytest.raises(StackError) as raised:
         load_stack(path)
     assert raised.value.problems == [f"{path}: {problem}"]
+
+
+def test_the_readme_shows_what_validate_prints_for_the_broken_example() -> None:
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    command = "$ modelplane validate docs/examples/broken.yaml\n"
+    shown = readme.split(command, 1)[1].split("```", 1)[0]
+    result = _validate(root, "docs/examples/broken.yaml")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == shown
+    assert len(shown.splitlines()) == 3, "one field error, one dangling reference, one bad combination"

@@ -19,8 +19,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from modelplane.build import build
 from modelplane.errors import StackError
-from modelplane.serving_platform import build
 from modelplane.stack import load_stack, parse_stack, read_yaml
 from tests.conftest import EXAMPLE_STACKS
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from modelplane import cli, status
+from modelplane.build import build
 from modelplane.kube import Obj
-from modelplane.serving_platform import build
 from modelplane.stack import load_stack
 from modelplane.status import differences, drift, model_status, stack_status
 from modelplane.validation import CrdSchemas

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
+import modelplane.types as types
 from modelplane.types import (
     DnsLabel,
     DnsSubdomain,
@@ -17,7 +18,6 @@ from modelplane.types import (
     LabelValue,
     ModelName,
     Percent,
-    PositiveQuantity,
     Quantity,
     Version,
     format_duration,
@@ -128,17 +128,6 @@ def test_quantity_keeps_what_was_written(value: object, kept: str) -> None:
 )
 def test_quantity_refusal(value: object, message: str) -> None:
     assert refusal(Quantity, value) == message
-
-
-@pytest.mark.parametrize(
-    ("value", "message"), [("0", "must be greater than zero"), ("0m", "must be greater than zero")]
-)
-def test_positive_quantity_refuses_zero(value: str, message: str) -> None:
-    assert refusal(PositiveQuantity, value) == message
-
-
-def test_positive_quantity_accepts_a_millicore() -> None:
-    assert accepted(PositiveQuantity, "1m") == "1m"
 
 
 # --- durations ----------------------------------------------------------------------------
@@ -347,8 +336,6 @@ def test_percent_accepts(value: int) -> None:
     ["_dns_label", "_isvc_name", "_dns_subdomain", "_label_value", "_image"],
 )
 def test_a_trailing_newline_is_not_part_of_a_valid_value(validator: str) -> None:
-    import modelplane.types as types
-
     value = "ghcr.io/x/y:1.0\n" if validator == "_image" else "abc\n"
     with pytest.raises(ValueError):
         getattr(types, validator)(value)

@@ -39,14 +39,14 @@ def _load(path: str):  # type: ignore[no-untyped-def]
 
 def _lock(path: str, stack: str):  # type: ignore[no-untyped-def]
     """The lock beside a stack file (an empty one when nothing is deployed yet)."""
-    from modelplane.rollout.lock import empty_lock, lock_path, read_lock
+    from modelplane.rollout.lock import load_lock
 
-    return read_lock(lock_path(path), stack=stack) or empty_lock(stack)
+    return load_lock(path, stack=stack)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate stack files and, with --schemas, their rendered objects."""
-    from modelplane.serving_platform import build
+    from modelplane.build import build
     from modelplane.validation import CrdSchemas, validate_objects
 
     crds = CrdSchemas.from_dir(Path(args.schemas)) if args.schemas else None
@@ -79,8 +79,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_render(args: argparse.Namespace) -> int:
     """Render a stack's objects for GitOps."""
+    from modelplane.build import build
     from modelplane.render import gitops_tree, stream_objects, to_yaml_stream, write_tree
-    from modelplane.serving_platform import build
 
     stack = _load(args.file)
     rendered = build(stack, lock=_lock(args.file, stack.stack.name))
@@ -123,7 +123,7 @@ def _repository_path(out_dir: Path, stack: str) -> str:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     """Print objects per kind and namespace."""
-    from modelplane.serving_platform import build
+    from modelplane.build import build
     from modelplane.upstream import KustomizeRelease
 
     for file in args.files:
@@ -181,7 +181,7 @@ EXIT_DRIFT = 3
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Show live InferenceService status and drift from the rendered stack (exit 3 on drift)."""
-    from modelplane.serving_platform import build
+    from modelplane.build import build
     from modelplane.status import format_report, read_live, stack_status
 
     stack = _load(args.file)
@@ -248,9 +248,11 @@ def build_parser() -> argparse.ArgumentParser:
     f.set_defaults(func=cmd_schemas_fetch)
 
     from modelplane.preview.cli import add_preview_parser
+    from modelplane.probe import add_probe_parser
     from modelplane.rollout.cli import add_rollout_parser
 
     add_preview_parser(sub)
+    add_probe_parser(sub)
     add_rollout_parser(sub)
     return parser
 

@@ -1,95 +1,57 @@
-"""The serving control plane: KServe, cert-manager, Gateway API and (when used) Knative.
+"""The serving control plane: KServe, cert-manager, Knative and KEDA, from their pinned releases.
 
-Upstream software comes from its pinned releases (see ``modelplane.upstream``); what this
-module authors is their configuration, computed from typed arguments rather than raw
-chart values, the few objects the platform owns around them (the inference Gateway, the
-hardened storage initializer, controller availability policy, the ``KnativeServing`` the
-Knative operator reconciles) and the order everything must be installed in.
+What this module authors is their configuration, computed from typed arguments rather than raw
+chart values, the objects the platform owns around them (the hardened storage initializer,
+controller availability policy, the ``KnativeServing`` the Knative operator reconciles) and the
+order they install in (docs/control-plane.md, "Install order", says why). The inference Gateway
+is ``modelplane.ingress``'s.
 
-Install order, enforced by ``depends_on`` in Pulumi and by ``dependsOn``/sync waves in the
-GitOps output (failure modes 1, 2 and 4 of the security anchors):
-
-1. cert-manager, Envoy Gateway (which ships the Gateway API CRDs), KEDA, Istio base;
-2. KServe's CRDs (after cert-manager, whose CA injection their conversion webhook uses);
-3. the Knative operator, then the ``KnativeServing`` it reconciles, until it is Ready;
-4. the KServe controller, last: it decides at start-up whether to watch Knative Services and
-   KEDA ScaledObjects, so both CRDs must exist before it starts;
-5. modelplane's own objects (runtimes, models, the Gateway, policies).
-
-Chart values keys: cert-manager's are checked against its chart's ``values.yaml``, Envoy
-Gateway's against its chart README, KServe's against the ``kserve-resources`` values table
-published with v0.17. KServe's chart has since been regenerated and its v0.20 values could
-not be checked key by key; the keys marked "unverified" below are the ones to confirm when
-the pinned KServe version moves. Nothing here depends on a value the chart may ignore for
-safety: controller replicas and their disruption budget are authored objects.
+Chart values are checked by the charts themselves: ``tests/upstream`` renders every release
+with the real Helm engine at its pinned version and fails on a value path the chart does not
+define, on an object both a chart and modelplane render, and on a chart object that fails
+strict schema validation. Controller replicas and their disruption budget are authored
+objects, since KServe's chart has no replica value.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from modelplane.base import Contribution, Problem, StrictModel
-from modelplane.kube import Obj, labels
-from modelplane.types import DnsLabel, DnsSubdomain, Quantity
+from modelplane.base import StrictModel
+from modelplane.ingress import IngressArgs
+from modelplane.kube import KSERVE_MODE_NAMES, Obj, labels, restricted_security_context
+from modelplane.types import DeploymentMode, DnsLabel, Quantity
 from modelplane.upstream import Chart, Versions
 
-if TYPE_CHECKING:
-    from modelplane.runtimes import RuntimeSpec
-    from modelplane.serving_platform import BuildContext, ServingPlatformArgs
-
-DeploymentMode = Literal["knative", "standard", "modelmesh"]
-"""How a model is served: a Knative Service, a plain Deployment, or the model mesh."""
-
-KSERVE_MODE_NAMES: dict[str, str] = {"knative": "Knative", "standard": "Standard", "modelmesh": "ModelMesh"}
-"""The value of ``serving.kserve.io/deploymentMode`` for each deployment mode."""
-
 KNATIVE_NAMESPACE = "knative-serving"
+RUNTIME_DEFAULT_SECCOMP: dict[str, str] = {"type": "RuntimeDefault"}
+"""The seccomp profile Pod Security "restricted" asks of every pod, set through charts that allow it."""
 KSERVE_CONTROLLER = "kserve-controller-manager"
 """Deployment (and ``control-plane`` pod label) of KServe's controller and webhook server."""
 
-ENVOY_GATEWAY_CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
 WAIT_FOR_ANNOTATION = "pulumi.com/waitFor"
 """Makes Pulumi wait for a custom resource's Ready condition (pulumi-kubernetes >= 4.18)."""
 
-STORAGE_URI_PREFIXES: tuple[str, ...] = ("gs://", "s3://", "hdfs://", "webhdfs://", "hf://", "modelscope://")
+STORAGE_URI_PREFIXES: tuple[str, ...] = ("gs://", "s3://", "hdfs://", "hf://", "webhdfs://")
 STORAGE_URI_REGEXES: tuple[str, ...] = (
     "https://(.+?).blob.core.windows.net/(.+)",
     "https://(.+?).file.core.windows.net/(.+)",
     "https?://(.+)/(.+)",
 )
-"""The storage URIs KServe's shipped ``default`` ClusterStorageContainer serves."""
+"""The storage URIs KServe's shipped ``default`` ClusterStorageContainer serves, in its order
+(kserve-resources v0.20.0 files/common/storagecontainer.yaml). Not ``modelscope://``: the
+v0.20.0 storage initializer has no handler for it (python/storage/kserve_storage/kserve_storage.py)."""
 
 
-class IngressArgs(StrictModel):
-    """How inference traffic reaches models."""
-
-    domain: DnsSubdomain = Field(
-        default="example.com", description="Ingress domain; model URLs are `<model>-<namespace>.<domain>`."
-    )
-    gateway_api: bool = Field(
-        default=True,
-        description="Route Standard-mode models with Gateway API HTTPRoutes (needed for weighted canaries).",
-    )
-    install_gateway: bool = Field(
-        default=True,
-        description="Install Envoy Gateway (with the Gateway API CRDs) and author the GatewayClass and Gateway; "
-        "false to use an existing Gateway API implementation and Gateway.",
-    )
-    gateway_name: DnsLabel = Field(
-        default="kserve-ingress-gateway", description="Gateway that routes inference."
-    )
-    gateway_namespace: DnsLabel = Field(default="kserve", description="Namespace of that Gateway.")
-    gateway_class: DnsLabel = Field(default="envoy", description="GatewayClass of the inference Gateway.")
-    url_scheme: Literal["http", "https"] = Field(
-        default="https", description="Scheme of published model URLs."
-    )
-    tls_secret_name: DnsSubdomain | None = Field(
-        default=None,
-        description="TLS Secret (in the Gateway's namespace) for an HTTPS listener; referenced by name only. "
-        "No HTTPS listener when unset.",
-    )
+LOGGER_URL_REFUSED = (
+    "no cluster-wide inference logger URL can be set: KServe's chart fixes inferenceservice-config "
+    "logger.defaultUrl to http://default-broker (kserve-resources files/common/configmap-patch.yaml); "
+    "remove controlPlane.loggerUrl and send a model's requests to a sink with its InferenceService's "
+    "spec.predictor.logger.url"
+)
+"""Why ``controlPlane.loggerUrl`` is refused, naming the per-model alternative."""
 
 
 class StorageInitializerArgs(StrictModel):
@@ -127,14 +89,25 @@ class ControlPlaneArgs(StrictModel):
     logger_url: str | None = Field(
         default=None,
         pattern=r"^https?://\S+$",
-        description="Default URL of the inference logger sink (CloudEvents) for models that enable request "
-        "logging; KServe's default broker when unset.",
+        description="Refused when set: KServe's chart has no value for a cluster-wide inference logger URL "
+        "(it is fixed to `http://default-broker`); a sink is set per InferenceService "
+        "(`spec.predictor.logger.url`).",
     )
     allowed_runtimes: list[str] | None = Field(
         default=None,
         description="Runtime catalog names models may use (e.g. `[sklearn, triton]`); every catalog runtime "
         "when unset. KServe's own built-in ClusterServingRuntimes are never installed.",
     )
+
+    @field_validator("logger_url")
+    @classmethod
+    def _no_cluster_logger_url(cls, value: str | None) -> str | None:
+        # kserve-resources v0.20.0 has no `logger` value; inferenceservice-config's
+        # `logger.defaultUrl` is the literal "http://default-broker"
+        # (files/common/configmap-patch.yaml:92-100), so a value here would be silently ignored.
+        if value is not None:
+            raise ValueError(LOGGER_URL_REFUSED)
+        return value
 
 
 def controller_replicas(args: ControlPlaneArgs, tier: str) -> int:
@@ -144,7 +117,7 @@ def controller_replicas(args: ControlPlaneArgs, tier: str) -> int:
     return 1 if tier == "dev" else 2
 
 
-def _anti_affinity(label_key: str, label_value: str) -> dict[str, Any]:
+def _anti_affinity(match_labels: dict[str, str]) -> dict[str, Any]:
     """Prefer spreading replicas over nodes; preferred, so a small cluster still schedules them."""
     return {
         "podAntiAffinity": {
@@ -152,7 +125,7 @@ def _anti_affinity(label_key: str, label_value: str) -> dict[str, Any]:
                 {
                     "weight": 100,
                     "podAffinityTerm": {
-                        "labelSelector": {"matchLabels": {label_key: label_value}},
+                        "labelSelector": {"matchLabels": match_labels},
                         "topologyKey": "kubernetes.io/hostname",
                     },
                 }
@@ -233,7 +206,6 @@ def knative_serving(
 
 def _kserve_values(args: ControlPlaneArgs, *, knative: bool, ha: bool) -> dict[str, Any]:
     ingress = args.ingress
-    si = args.storage_initializer
     gateway: dict[str, Any] = {
         "domain": ingress.domain,
         "urlScheme": ingress.url_scheme,
@@ -252,7 +224,7 @@ def _kserve_values(args: ControlPlaneArgs, *, knative: bool, ha: bool) -> dict[s
         "gateway": gateway,
     }
     if ha:
-        controller["affinity"] = _anti_affinity("control-plane", KSERVE_CONTROLLER)
+        controller["affinity"] = _anti_affinity({"control-plane": KSERVE_CONTROLLER})
         controller["topologySpreadConstraints"] = [
             {
                 "maxSkew": 1,
@@ -263,19 +235,18 @@ def _kserve_values(args: ControlPlaneArgs, *, knative: bool, ha: bool) -> dict[s
         ]
     kserve: dict[str, Any] = {
         "controller": controller,
-        "storage": {
-            "resources": {
-                "requests": {"cpu": si.cpu, "memory": si.memory},
-                "limits": {"cpu": si.cpu_limit, "memory": si.memory_limit},
-            },
-        },
-        # The chart's `default` ClusterStorageContainer is replaced by the hardened one authored
-        # below (two owners of one object would overwrite each other). Key from the v0.17 values.
+        # modelplane authors a hardened `default` ClusterStorageContainer (storage_container()),
+        # so the chart must not render its own: two owners of one object overwrite each other.
+        # `storagecontainer.enabled: false` alone does not do it: the chart's gate is
+        # `enabled | default createSharedResources` (kserve-resources v0.20.0
+        # templates/common/clusterstoragecontainer.yaml:1) and sprig's `default` treats false as
+        # empty. So shared resources are off and the two others they gate are turned back on
+        # (templates/common/certmanager.yaml:1, templates/common/configmap.yaml:1).
+        "createSharedResources": False,
         "storagecontainer": {"enabled": False},
+        "inferenceServiceConfig": {"enabled": True},
+        "certManager": {"enabled": True},
     }
-    if args.logger_url:
-        # unverified: the chart key that sets inferenceservice-config's logger.defaultUrl.
-        kserve["logger"] = {"defaultUrl": args.logger_url}
     return {"kserve": kserve}
 
 
@@ -292,7 +263,9 @@ def charts(
     """The upstream releases of the control plane, with dependencies and derived install waves."""
     replicas = controller_replicas(args, tier)
     ha = replicas > 1
-    pdb = {"enabled": ha, "minAvailable": 1}
+    # No minAvailable: the chart's PDBs default to minAvailable 1 when neither bound is set
+    # (cert-manager v1.17.0 templates/*poddisruptionbudget.yaml).
+    pdb = {"enabled": ha}
     result = [
         Chart(
             release="cert-manager",
@@ -325,8 +298,12 @@ def charts(
     if args.ingress.install_gateway:
         values: dict[str, Any] = {"deployment": {"replicas": 2 if ha else 1}}
         if ha:
+            # The chart's pod selector labels: `app.kubernetes.io/name` is the chart's name, not
+            # the release's (gateway-helm v1.8.1 templates/_helpers.tpl:11-13, 58-61).
             values["deployment"]["pod"] = {
-                "affinity": _anti_affinity("app.kubernetes.io/name", "envoy-gateway")
+                "affinity": _anti_affinity(
+                    {"app.kubernetes.io/name": "gateway-helm", "app.kubernetes.io/instance": "envoy-gateway"}
+                )
             }
             values["podDisruptionBudget"] = {"minAvailable": 1}
         result.append(
@@ -376,7 +353,8 @@ def charts(
                     repository=istio_repo,
                     chart="istiod",
                     version=versions.istio,
-                    values={"pilot": {"autoscaleMin": 2 if ha else 1}},
+                    # The chart sets no seccomp profile unless asked (istiod values.yaml:26-27).
+                    values={"autoscaleMin": 2 if ha else 1, "seccompProfile": RUNTIME_DEFAULT_SECCOMP},
                     depends_on=("istio-base",),
                 ),
                 Chart(
@@ -385,7 +363,15 @@ def charts(
                     repository=istio_repo,
                     chart="gateway",
                     version=versions.istio,
-                    values={"autoscaling": {"minReplicas": 2 if ha else 1}},
+                    values={
+                        "autoscaling": {"minReplicas": 2 if ha else 1},
+                        # A pod securityContext replaces the chart's default one, which only
+                        # opens low ports (gateway templates/deployment.yaml:53-61): keep that.
+                        "securityContext": {
+                            "seccompProfile": RUNTIME_DEFAULT_SECCOMP,
+                            "sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}],
+                        },
+                    },
                     depends_on=("istiod",),
                 ),
             ]
@@ -397,6 +383,14 @@ def charts(
                 repository="https://knative.github.io/operator",
                 chart="knative-operator",
                 version=versions.knative,
+                # The chart's pods set no seccomp profile; its templates take a pod securityContext
+                # that values.yaml does not list (templates/operator.yaml, both Deployments).
+                values={
+                    "knative_operator": {
+                        component: {"securityContext": {"seccompProfile": RUNTIME_DEFAULT_SECCOMP}}
+                        for component in ("knative_operator", "operator_webhook")
+                    }
+                },
                 needed_by_groups=("operator.knative.dev",),
                 depends_on=operator_depends,
                 crds=True,
@@ -443,71 +437,13 @@ def storage_container(args: ControlPlaneArgs, versions: Versions, *, stack: str)
                     "requests": {"cpu": si.cpu, "memory": si.memory},
                     "limits": {"cpu": si.cpu_limit, "memory": si.memory_limit},
                 },
-                "securityContext": {
-                    "allowPrivilegeEscalation": False,
-                    "capabilities": {"drop": ["ALL"]},
-                    "privileged": False,
-                    "runAsNonRoot": True,
-                    "runAsUser": 1000,
-                    "seccompProfile": {"type": "RuntimeDefault"},
-                },
+                "securityContext": restricted_security_context(run_as_user=1000),
             },
             "supportedUriFormats": formats,
             "supportsMultiModelDownload": True,
             "workloadType": "initContainer",
         },
     }
-
-
-def gateway_objects(args: ControlPlaneArgs, *, stack: str) -> list[Obj]:
-    """The GatewayClass (Envoy Gateway) and the inference Gateway KServe's HTTPRoutes attach to.
-
-    Routes are admitted only from this stack's tenant namespaces, not from every namespace.
-    """
-    ingress = args.ingress
-    common = labels(stack, "control-plane")
-    allowed = {
-        "namespaces": {
-            "from": "Selector",
-            "selector": {
-                "matchLabels": {"app.kubernetes.io/component": "tenant", "modelplane.dev/stack": stack}
-            },
-        }
-    }
-    listeners: list[dict[str, Any]] = [
-        {"name": "http", "port": 80, "protocol": "HTTP", "allowedRoutes": allowed},
-    ]
-    if ingress.tls_secret_name:
-        listeners.append(
-            {
-                "name": "https",
-                "port": 443,
-                "protocol": "HTTPS",
-                "tls": {
-                    "mode": "Terminate",
-                    "certificateRefs": [{"kind": "Secret", "name": ingress.tls_secret_name}],
-                },
-                "allowedRoutes": allowed,
-            }
-        )
-    return [
-        {
-            "apiVersion": "gateway.networking.k8s.io/v1",
-            "kind": "GatewayClass",
-            "metadata": {"name": ingress.gateway_class, "labels": common},
-            "spec": {"controllerName": ENVOY_GATEWAY_CONTROLLER},
-        },
-        {
-            "apiVersion": "gateway.networking.k8s.io/v1",
-            "kind": "Gateway",
-            "metadata": {
-                "name": ingress.gateway_name,
-                "namespace": ingress.gateway_namespace,
-                "labels": common,
-            },
-            "spec": {"gatewayClassName": ingress.gateway_class, "listeners": listeners},
-        },
-    ]
 
 
 def availability_objects(args: ControlPlaneArgs, *, stack: str, tier: str) -> list[Obj]:
@@ -542,91 +478,3 @@ def availability_objects(args: ControlPlaneArgs, *, stack: str, tier: str) -> li
             },
         },
     ]
-
-
-def _dotted(path: tuple[str | int, ...]) -> str:
-    """A field path as the stack loader prints it: ``models[2].scaling.minReplicas``."""
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out
-
-
-def _gpu_scale_to_zero_risks(args: ServingPlatformArgs) -> list[tuple[tuple[str | int, ...], str]]:
-    from modelplane.scaling import scale_to_zero_risk
-
-    result: list[tuple[tuple[str | int, ...], str]] = []
-    for i, model in enumerate(args.models):
-        pool = args.pool(model.resources.pool)
-        reason = scale_to_zero_risk(
-            args.mode(model),
-            model.scaling,
-            pool,
-            grace_seconds=args.autoscaler.grace_seconds,
-            scale_to_zero=args.autoscaler.scale_to_zero_enabled,
-        )
-        if reason:
-            result.append((("models", i, "scaling", "minReplicas"), reason))
-    return result
-
-
-def problems(args: ServingPlatformArgs, catalog: dict[str, RuntimeSpec] | None = None) -> list[Problem]:
-    """Cross-field problems of the control plane's settings against the rest of the stack."""
-    result: list[Problem] = []
-    allowed = args.control_plane.allowed_runtimes
-    if allowed is not None:
-        if catalog is not None:
-            for j, name in enumerate(allowed):
-                if name not in catalog:
-                    result.append(
-                        Problem(
-                            ("controlPlane", "allowedRuntimes", j),
-                            f"unknown runtime (catalog: {', '.join(sorted(catalog))})",
-                            name,
-                        )
-                    )
-        for i, model in enumerate(args.models):
-            if model.runtime not in allowed:
-                result.append(
-                    Problem(
-                        ("models", i, "runtime"),
-                        f"runtime is not allowed on this platform (controlPlane.allowedRuntimes: "
-                        f"{', '.join(allowed) or 'none'}); use one of those or add it there",
-                        model.runtime,
-                    )
-                )
-    if args.stack.tier != "dev":
-        for path, reason in _gpu_scale_to_zero_risks(args):
-            result.append(Problem(path, reason, 0))
-    return result
-
-
-def contribute(args: ServingPlatformArgs, ctx: BuildContext) -> Contribution:
-    """The control plane's part of a stack's render: upstream charts, their objects and warnings."""
-    from modelplane.autoscaler import knative_config
-    from modelplane.serving_platform import uses_keda
-
-    cp = args.control_plane
-    stack = args.stack.name
-    tier = args.stack.tier
-    objects: list[Obj] = [storage_container(cp, args.versions, stack=stack)]
-    if cp.ingress.install_gateway:
-        objects += gateway_objects(cp, stack=stack)
-    objects += availability_objects(cp, stack=stack, tier=tier)
-    warnings = []
-    if tier == "dev":
-        for path, reason in _gpu_scale_to_zero_risks(args):
-            warnings.append(f"{_dotted(path)}: {reason}")
-    return Contribution(
-        objects=objects,
-        charts=charts(
-            cp,
-            args.versions,
-            tier=tier,
-            knative=ctx.uses_knative,
-            keda=uses_keda(args, ctx),
-            stack=stack,
-            knative_config=knative_config(args.autoscaler, gpu_pools=bool(args.gpu_pools)),
-        ),
-        warnings=warnings,
-    )

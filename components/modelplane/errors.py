@@ -2,14 +2,25 @@
 
 One root, ``PlatformError``, so callers can catch everything the library means to raise,
 and a few leaves named for what went wrong. The CLI turns every ``PlatformError`` into
-exit code 2 with its message; anything else is a bug and exits 1.
+exit code 2 with its message; anything else is a bug and exits 1. ``PlatformError`` is a
+``ValueError``, so a model validator may raise ``ProblemError`` and pydantic reports it.
 """
 
 from __future__ import annotations
 
+from modelplane.base import Problem
+
 
 class PlatformError(ValueError):
     """Root of every error modelplane raises on purpose."""
+
+
+class ProblemError(PlatformError):
+    """Problems found in a stack's values, each at its own field path; ``problems`` holds them."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(map(str, self.problems)))
 
 
 class StackError(PlatformError):

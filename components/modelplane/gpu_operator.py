@@ -10,11 +10,10 @@ pool, and a PriorityClass per pool.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
-from modelplane.base import Contribution
 from modelplane.gpu_pool import (
     LABEL_DEVICE_PLUGIN_CONFIG,
     LABEL_MIG_CONFIG,
@@ -22,13 +21,9 @@ from modelplane.gpu_pool import (
     GpuPoolArgs,
     MigSharing,
     TimeSlicingSharing,
-    warnings,
 )
 from modelplane.kube import Obj, labels
 from modelplane.upstream import Chart, Versions
-
-if TYPE_CHECKING:
-    from modelplane.serving_platform import BuildContext, ServingPlatformArgs
 
 NAMESPACE = "gpu-operator"
 """Namespace of the GPU operator and of its configuration."""
@@ -103,7 +98,17 @@ def chart(pools: list[GpuPoolArgs], versions: Versions) -> Chart:
     values: dict[str, Any] = {
         "psa": {"enabled": True},
         "daemonsets": {"tolerations": tolerations, "priorityClassName": "system-node-critical"},
-        "node-feature-discovery": {"worker": {"tolerations": tolerations}},
+        # NFD's master, garbage collector and post-delete prune job set no seccomp profile; Helm
+        # merges these maps into the chart's own security contexts (node-feature-discovery
+        # 0.19.0 values.yaml master.securityContext, templates/post-delete-job.yaml:74).
+        "node-feature-discovery": {
+            "worker": {"tolerations": tolerations},
+            "master": {
+                "podSecurityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+                "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+            },
+            "gc": {"podSecurityContext": {"seccompProfile": {"type": "RuntimeDefault"}}},
+        },
         "devicePlugin": {
             "config": {
                 "create": False,
@@ -231,23 +236,6 @@ def objects(pools: list[GpuPoolArgs], *, stack: str) -> list[Obj]:
     return result
 
 
-def node_contracts(pools: list[GpuPoolArgs]) -> list[dict[str, object]]:
-    """The label and taint contract of every pool (what a static node group must be given)."""
-    return [pool.node_contract() for pool in pools]
-
-
-def contribute(args: ServingPlatformArgs, ctx: BuildContext) -> Contribution:
-    """The GPU pools' part of a stack's render: the GPU operator chart and its configuration."""
-    pools = list(args.gpu_pools)
-    if not pools:
-        return Contribution()
-    return Contribution(
-        objects=objects(pools, stack=args.stack.name),
-        charts=[chart(pools, args.versions)],
-        warnings=warnings(pools),
-    )
-
-
 __all__ = [
     "DEVICE_PLUGIN_CONFIGMAP",
     "LABEL_DEVICE_PLUGIN_CONFIG",
@@ -255,9 +243,7 @@ __all__ = [
     "MIG_PARTED_CONFIGMAP",
     "NAMESPACE",
     "chart",
-    "contribute",
     "device_plugin_config",
     "mig_parted_config",
-    "node_contracts",
     "objects",
 ]

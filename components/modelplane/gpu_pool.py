@@ -7,20 +7,18 @@ resource a workload requests, the node selector and tolerations injected into ev
 and mesh runtime on the pool, the NVIDIA GPU operator's per-node device-plugin and MIG
 configuration (``modelplane.gpu_operator``), and the Karpenter ``NodePool`` or, for static
 node groups, the label and taint contract the nodes must carry. ``problems()`` checks the
-pools against the models, mesh runtimes and quotas that use them.
+pools against each other and ``gpu_request_problems()`` one request (a model's, a mesh
+runtime's) against its pool; ``modelplane.rules`` calls them for every user of a pool.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
 from modelplane.base import Problem, StrictModel
 from modelplane.types import DnsLabel, Duration, LabelKey, LabelValue, parse_duration
-
-if TYPE_CHECKING:
-    from modelplane.serving_platform import ServingPlatformArgs
 
 MIG_PROFILES: dict[str, dict[str, int]] = {
     # profile -> {"slices": compute slices of 7, "memory_gb": memory}; A100-40GB and A100/H100-80GB.
@@ -315,7 +313,8 @@ class GpuPoolArgs(StrictModel):
 # --- consistency checks -------------------------------------------------------------------
 
 
-def _pool_rules(pools: list[GpuPoolArgs]) -> list[Problem]:
+def problems(pools: list[GpuPoolArgs]) -> list[Problem]:
+    """Problems of the pools among themselves (names, limits, node labels, one MIG strategy), at ``gpuPools[i]``."""
     problems: list[Problem] = []
     names = [p.name for p in pools]
     for i, pool in enumerate(pools):
@@ -480,62 +479,6 @@ def gpu_request_problems(
                 )
             )
     return problems
-
-
-def problems(args: ServingPlatformArgs) -> list[Problem]:
-    """Every GPU-pool problem of a stack: pools, the models on them and the tenants' GPU quotas."""
-    result = _pool_rules(args.gpu_pools)
-    pools = {p.name: p for p in args.gpu_pools}
-    known = ", ".join(sorted(pools)) or "none declared"
-    for i, model in enumerate(args.models):
-        res = model.resources
-        if res.pool is None:
-            continue
-        path: tuple[str | int, ...] = ("models", i, "resources")
-        pool = pools.get(res.pool)
-        if pool is None:
-            result.append(Problem((*path, "pool"), f"unknown GPU pool (gpuPools: {known})", res.pool))
-            continue
-        result += gpu_request_problems(
-            path,
-            gpu=res.gpu,
-            mig_profile=res.mig_profile,
-            exclusive_gpu_memory=res.exclusive_gpu_memory,
-            pool=pool,
-        )
-    for t, tenant in enumerate(args.tenants):
-        seen: set[tuple[str, str | None]] = set()
-        for q, quota in enumerate(tenant.gpu_quotas):
-            path = ("tenants", t, "gpuQuotas", q)
-            pool = pools.get(quota.pool)
-            if pool is None:
-                result.append(Problem((*path, "pool"), f"unknown GPU pool (gpuPools: {known})", quota.pool))
-                continue
-            if (quota.pool, quota.mig_profile) in seen:
-                result.append(
-                    Problem(path, f"a second quota for pool {quota.pool!r}", quota.mig_profile or quota.pool)
-                )
-            seen.add((quota.pool, quota.mig_profile))
-            if quota.mig_profile is not None:
-                sharing = pool.sharing
-                if not isinstance(sharing, MigSharing) or sharing.strategy != "mixed":
-                    result.append(
-                        Problem(
-                            (*path, "migProfile"),
-                            f"pool {pool.name!r} is not a mixed-strategy MIG pool; its quota has no profile",
-                            quota.mig_profile,
-                        )
-                    )
-                elif quota.mig_profile not in sharing.profiles:
-                    result.append(
-                        Problem(
-                            (*path, "migProfile"),
-                            f"pool {pool.name!r} does not offer MIG profile {quota.mig_profile!r} "
-                            f"(it offers {', '.join(sorted(sharing.profiles))})",
-                            quota.mig_profile,
-                        )
-                    )
-    return result
 
 
 def warnings(pools: list[GpuPoolArgs]) -> list[str]:

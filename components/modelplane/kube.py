@@ -1,14 +1,15 @@
-"""Shared Kubernetes helpers: object identity, standard labels, names and ordering.
+"""Shared Kubernetes helpers: object identity, standard labels, names, ordering and hardening.
 
 Every ``objects()`` function returns plain dicts; these helpers give them one identity
-(group/version, kind, namespace, name), one set of labels, and one stable order, so the
-Pulumi program, the GitOps render and the preview all agree on what an object is.
+(group/version, kind, namespace, name), one set of labels, one stable order and one
+restricted security context, so the Pulumi program, the GitOps render and the preview all
+agree on what an object is and every workload is hardened the same way.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 Obj = dict[str, Any]
 """A Kubernetes object as plain data."""
@@ -20,6 +21,23 @@ LABEL_TENANT = "modelplane.dev/tenant"
 LABEL_VERSION = "modelplane.dev/version"
 LABEL_RUNTIME = "modelplane.dev/runtime"
 LABEL_COMPONENT = "app.kubernetes.io/component"
+
+Part = Literal[
+    "control-plane",
+    "tenant",
+    "runtime",
+    "model",
+    "rollout",
+    "modelmesh",
+    "gpu-pool",
+    "monitoring",
+    "upstream",
+    "gitops",
+]
+"""Which part of the platform owns an object: the value of its ``app.kubernetes.io/component`` label.
+
+The Pulumi components register objects by it (``modelplane.resources.platform.COMPONENTS``).
+"""
 
 KIND_ORDER: tuple[str, ...] = (
     "Namespace",
@@ -84,6 +102,10 @@ CLUSTER_SCOPED: frozenset[str] = frozenset(
 )
 
 
+KSERVE_MODE_NAMES: dict[str, str] = {"knative": "Knative", "standard": "Standard", "modelmesh": "ModelMesh"}
+"""The value of ``serving.kserve.io/deploymentMode`` for each deployment mode."""
+
+
 class ObjectKey(NamedTuple):
     """The identity of a Kubernetes object."""
 
@@ -121,7 +143,7 @@ def type_token(obj: Obj) -> str:
     return f"kubernetes:{group_version}:{obj['kind']}"
 
 
-def labels(stack: str, component: str, **extra: str) -> dict[str, str]:
+def labels(stack: str, component: Part, **extra: str) -> dict[str, str]:
     """The standard labels of an object modelplane authors."""
     result = {
         "app.kubernetes.io/managed-by": MANAGED_BY,
@@ -151,3 +173,54 @@ def resource_name(obj: Obj) -> str:
     key = key_of(obj)
     where = f"{key.namespace}/" if key.namespace else ""
     return f"{key.kind.lower()}:{where}{key.name}"
+
+
+def model_key(namespace: str, name: str) -> str:
+    """The key of a model across a stack, its lock and its render: ``<namespace>/<name>``."""
+    return f"{namespace}/{name}"
+
+
+def side_name(model: str, candidate: str) -> str:
+    """The name of a ModelMesh candidate's side InferenceService (and its ``vModelId``)."""
+    return dns_name(model, candidate)
+
+
+def restricted_security_context(
+    *,
+    run_as_user: int | None = None,
+    run_as_group: int | None = None,
+    read_only_root: bool | None = None,
+    seccomp: bool = True,
+) -> dict[str, Any]:
+    """A container's securityContext under Pod Security "restricted".
+
+    No privilege escalation, every capability dropped, not privileged, non-root. The user and
+    group are set when the image needs them; ``read_only_root`` is left out when None (the
+    container needs a writable root); ``seccomp`` False leaves the profile to the pod's context.
+    """
+    context: dict[str, Any] = {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "privileged": False,
+        "runAsNonRoot": True,
+    }
+    if read_only_root is not None:
+        context["readOnlyRootFilesystem"] = read_only_root
+    if run_as_user is not None:
+        context["runAsUser"] = run_as_user
+    if run_as_group is not None:
+        context["runAsGroup"] = run_as_group
+    if seccomp:
+        context["seccompProfile"] = {"type": "RuntimeDefault"}
+    return context
+
+
+def restricted_pod_security_context(
+    *, run_as_user: int | None = None, run_as_group: int | None = None, fs_group: int | None = None
+) -> dict[str, Any]:
+    """A pod's securityContext under Pod Security "restricted": non-root, seccomp RuntimeDefault."""
+    context: dict[str, Any] = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    for key, value in (("runAsUser", run_as_user), ("runAsGroup", run_as_group), ("fsGroup", fs_group)):
+        if value is not None:
+            context[key] = value
+    return context

@@ -13,13 +13,13 @@ never rendered, because it holds credentials.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
-from modelplane.kube import Obj, labels
-from modelplane.types import parse_quantity
+from pydantic import Field, model_validator
 
-if TYPE_CHECKING:
-    from modelplane.model_mesh import ModelMeshArgs
+from modelplane.base import StrictModel
+from modelplane.kube import Obj, labels, restricted_pod_security_context, restricted_security_context
+from modelplane.types import DnsSubdomain, ImageRef, Quantity, parse_quantity
 
 NAME = "modelmesh-etcd"
 APP_LABEL = {"app.kubernetes.io/name": NAME}
@@ -31,28 +31,73 @@ TLS_DIR = "/etc/etcd/tls"
 DATA_DIR = "/var/run/etcd"
 
 
+class IssuerRef(StrictModel):
+    """A cert-manager issuer that signs etcd's certificates."""
+
+    name: DnsSubdomain = Field(description="Issuer name.")
+    kind: Literal["Issuer", "ClusterIssuer"] = Field(default="ClusterIssuer", description="Issuer kind.")
+
+
+class EtcdArgs(StrictModel):
+    """Where ModelMesh keeps its cluster state."""
+
+    mode: Literal["quickstart", "statefulset", "external"] = Field(
+        default="statefulset",
+        description="`statefulset`: 3 members with volumes and TLS; `external`: by secret reference; "
+        "`quickstart`: a single member, dev tier only.",
+    )
+    secret_name: DnsSubdomain = Field(
+        default="model-serving-etcd",
+        description="Secret holding `etcd_connection` (endpoints, credentials), referenced, never rendered.",
+    )
+    members: int = Field(default=3, ge=1, le=7, description="Members of the etcd StatefulSet (odd).")
+    storage: Quantity = Field(default="10Gi", description="Volume size per etcd member.")
+    storage_class: DnsSubdomain | None = Field(
+        default=None,
+        description="StorageClass of the members' volumes. Default: the cluster's default class.",
+    )
+    image: ImageRef = Field(default="quay.io/coreos/etcd:v3.5.21", description="etcd image.")
+    cpu: Quantity = Field(default="250m", description="CPU request per member (limit: 4x).")
+    memory: Quantity = Field(default="512Mi", description="Memory request and limit per member.")
+    snapshot_schedule: str = Field(
+        default="0 */6 * * *",
+        pattern=r"^(@(hourly|daily|weekly|monthly))|(\S+ \S+ \S+ \S+ \S+)$",
+        description="Cron schedule of etcd snapshots.",
+    )
+    snapshot_storage: Quantity = Field(default="5Gi", description="Volume size for snapshots.")
+    issuer: IssuerRef | None = Field(
+        default=None,
+        description="Issuer of etcd's TLS certificates. Default: a private CA of its own (self-signed root).",
+    )
+
+    @model_validator(mode="after")
+    def _odd_members(self) -> EtcdArgs:
+        if self.mode == "statefulset" and self.members % 2 == 0:
+            raise ValueError(f"members must be odd for an etcd quorum (got {self.members})")
+        return self
+
+
 def member_host(index: int, namespace: str) -> str:
     """The stable DNS name of one member."""
     return f"{NAME}-{index}.{NAME}.{namespace}.svc"
 
 
-def client_endpoints(args: ModelMeshArgs) -> list[str]:
+def client_endpoints(etcd: EtcdArgs, *, namespace: str) -> list[str]:
     """The client URLs of the members, for the ``endpoints`` of the ``model-serving-etcd`` secret."""
-    etcd = args.etcd
     if etcd.mode == "external":
         return []
     scheme = "http" if etcd.mode == "quickstart" else "https"
     members = 1 if etcd.mode == "quickstart" else etcd.members
-    return [f"{scheme}://{member_host(i, args.namespace)}:{CLIENT_PORT}" for i in range(members)]
+    return [f"{scheme}://{member_host(i, namespace)}:{CLIENT_PORT}" for i in range(members)]
 
 
-def connection_template(args: ModelMeshArgs) -> dict[str, Any]:
+def connection_template(etcd: EtcdArgs, *, namespace: str) -> dict[str, Any]:
     """What the ``model-serving-etcd`` secret's ``etcd_connection`` must hold, without any secret value."""
     template: dict[str, Any] = {
-        "endpoints": ",".join(client_endpoints(args)),
+        "endpoints": ",".join(client_endpoints(etcd, namespace=namespace)),
         "root_prefix": "modelmesh-serving",
     }
-    if args.etcd.mode == "statefulset":
+    if etcd.mode == "statefulset":
         template |= {
             "certificate": f"<ca.crt of secret {NAME}-client-tls>",
             "client_certificate": f"<tls.crt of secret {NAME}-client-tls>",
@@ -61,32 +106,9 @@ def connection_template(args: ModelMeshArgs) -> dict[str, Any]:
     return template
 
 
-def _security_context() -> dict[str, Any]:
-    return {
-        "allowPrivilegeEscalation": False,
-        "capabilities": {"drop": ["ALL"]},
-        "privileged": False,
-        "readOnlyRootFilesystem": True,
-        "runAsNonRoot": True,
-        "runAsUser": RUN_AS,
-        "runAsGroup": RUN_AS,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-
-
-def _pod_security_context() -> dict[str, Any]:
-    return {
-        "runAsNonRoot": True,
-        "runAsUser": RUN_AS,
-        "runAsGroup": RUN_AS,
-        "fsGroup": RUN_AS,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-
-
-def _certificates(args: ModelMeshArgs, common: dict[str, str]) -> list[Obj]:
-    ns = args.namespace
-    issuer = args.etcd.issuer
+def _certificates(etcd: EtcdArgs, namespace: str, common: dict[str, str]) -> list[Obj]:
+    ns = namespace
+    issuer = etcd.issuer
     result: list[Obj] = []
     if issuer is None:
         issuer_ref = {"name": f"{NAME}-ca", "kind": "Issuer", "group": "cert-manager.io"}
@@ -148,8 +170,8 @@ def _certificates(args: ModelMeshArgs, common: dict[str, str]) -> list[Obj]:
     return result
 
 
-def _etcd_args(args: ModelMeshArgs, *, tls: bool, members: int) -> list[str]:
-    ns = args.namespace
+def _etcd_args(etcd: EtcdArgs, namespace: str, *, tls: bool, members: int) -> list[str]:
+    ns = namespace
     scheme = "https" if tls else "http"
     cluster = ",".join(f"{NAME}-{i}={scheme}://{member_host(i, ns)}:{PEER_PORT}" for i in range(members))
     flags = [
@@ -190,8 +212,7 @@ def _probe(path: str, *, period: int, failures: int) -> dict[str, Any]:
     }
 
 
-def _statefulset(args: ModelMeshArgs, common: dict[str, str], *, tls: bool, members: int) -> Obj:
-    etcd = args.etcd
+def _statefulset(etcd: EtcdArgs, namespace: str, common: dict[str, str], *, tls: bool, members: int) -> Obj:
     cpu_limit = format(parse_quantity(etcd.cpu) * 4, "f").rstrip("0").rstrip(".")
     mounts: list[dict[str, Any]] = [{"name": "data", "mountPath": DATA_DIR}]
     volumes: list[dict[str, Any]] = []
@@ -205,7 +226,7 @@ def _statefulset(args: ModelMeshArgs, common: dict[str, str], *, tls: bool, memb
         "name": "etcd",
         "image": etcd.image,
         "command": ["/usr/local/bin/etcd"],
-        "args": _etcd_args(args, tls=tls, members=members),
+        "args": _etcd_args(etcd, namespace, tls=tls, members=members),
         "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
         "ports": [
             {"name": "client", "containerPort": CLIENT_PORT, "protocol": "TCP"},
@@ -216,7 +237,9 @@ def _statefulset(args: ModelMeshArgs, common: dict[str, str], *, tls: bool, memb
             "requests": {"cpu": etcd.cpu, "memory": etcd.memory},
             "limits": {"cpu": cpu_limit, "memory": etcd.memory},
         },
-        "securityContext": _security_context(),
+        "securityContext": restricted_security_context(
+            run_as_user=RUN_AS, run_as_group=RUN_AS, read_only_root=True
+        ),
         # /livez answers while the process is healthy even without quorum, so a lost quorum does
         # not restart every member at once; /readyz takes a member out of the Service until it serves.
         "livenessProbe": _probe("/livez", period=10, failures=6),
@@ -227,7 +250,9 @@ def _statefulset(args: ModelMeshArgs, common: dict[str, str], *, tls: bool, memb
     pod_spec: dict[str, Any] = {
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
-        "securityContext": _pod_security_context(),
+        "securityContext": restricted_pod_security_context(
+            run_as_user=RUN_AS, run_as_group=RUN_AS, fs_group=RUN_AS
+        ),
         "terminationGracePeriodSeconds": 60,
         "containers": [container],
         "affinity": {
@@ -268,15 +293,14 @@ def _statefulset(args: ModelMeshArgs, common: dict[str, str], *, tls: bool, memb
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
-        "metadata": {"name": NAME, "namespace": args.namespace, "labels": common | APP_LABEL},
+        "metadata": {"name": NAME, "namespace": namespace, "labels": common | APP_LABEL},
         "spec": spec,
     }
 
 
-def _snapshot(args: ModelMeshArgs, common: dict[str, str]) -> list[Obj]:
+def _snapshot(etcd: EtcdArgs, namespace: str, common: dict[str, str]) -> list[Obj]:
     """A CronJob that saves a snapshot of the keyspace to a volume (atomically replaced each run)."""
-    etcd = args.etcd
-    ns = args.namespace
+    ns = namespace
     claim = f"{NAME}-snapshots"
     container = {
         "name": "snapshot",
@@ -295,7 +319,9 @@ def _snapshot(args: ModelMeshArgs, common: dict[str, str]) -> list[Obj]:
             "requests": {"cpu": "100m", "memory": "128Mi"},
             "limits": {"cpu": "500m", "memory": "256Mi"},
         },
-        "securityContext": _security_context(),
+        "securityContext": restricted_security_context(
+            run_as_user=RUN_AS, run_as_group=RUN_AS, read_only_root=True
+        ),
         "volumeMounts": [
             {"name": "snapshots", "mountPath": "/snapshots"},
             {"name": "client-tls", "mountPath": f"{TLS_DIR}/client", "readOnly": True},
@@ -330,7 +356,9 @@ def _snapshot(args: ModelMeshArgs, common: dict[str, str]) -> list[Obj]:
                             "spec": {
                                 "restartPolicy": "OnFailure",
                                 "automountServiceAccountToken": False,
-                                "securityContext": _pod_security_context(),
+                                "securityContext": restricted_pod_security_context(
+                                    run_as_user=RUN_AS, run_as_group=RUN_AS, fs_group=RUN_AS
+                                ),
                                 "containers": [container],
                                 "volumes": [
                                     {"name": "snapshots", "persistentVolumeClaim": {"claimName": claim}},
@@ -348,7 +376,7 @@ def _snapshot(args: ModelMeshArgs, common: dict[str, str]) -> list[Obj]:
     ]
 
 
-def _network_policies(args: ModelMeshArgs, common: dict[str, str], monitoring_namespace: str) -> list[Obj]:
+def _network_policies(namespace: str, common: dict[str, str], monitoring_namespace: str) -> list[Obj]:
     dns = {
         "to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
         "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
@@ -358,7 +386,7 @@ def _network_policies(args: ModelMeshArgs, common: dict[str, str], monitoring_na
         {
             "apiVersion": "networking.k8s.io/v1",
             "kind": "NetworkPolicy",
-            "metadata": {"name": NAME, "namespace": args.namespace, "labels": common},
+            "metadata": {"name": NAME, "namespace": namespace, "labels": common},
             "spec": {
                 "podSelector": {"matchLabels": APP_LABEL},
                 "policyTypes": ["Ingress", "Egress"],
@@ -396,7 +424,7 @@ def _network_policies(args: ModelMeshArgs, common: dict[str, str], monitoring_na
         {
             "apiVersion": "networking.k8s.io/v1",
             "kind": "NetworkPolicy",
-            "metadata": {"name": f"{NAME}-snapshot", "namespace": args.namespace, "labels": common},
+            "metadata": {"name": f"{NAME}-snapshot", "namespace": namespace, "labels": common},
             "spec": {
                 "podSelector": {"matchLabels": SNAPSHOT_LABEL},
                 "policyTypes": ["Ingress", "Egress"],
@@ -406,9 +434,10 @@ def _network_policies(args: ModelMeshArgs, common: dict[str, str], monitoring_na
     ]
 
 
-def objects(args: ModelMeshArgs, *, stack: str, monitoring_namespace: str = "monitoring") -> list[Obj]:
+def objects(
+    etcd: EtcdArgs, *, namespace: str, stack: str, monitoring_namespace: str = "monitoring"
+) -> list[Obj]:
     """Etcd's objects for the mesh's etcd mode (none for an external etcd)."""
-    etcd = args.etcd
     if etcd.mode == "external":
         return []
     common = labels(stack, "modelmesh")
@@ -417,7 +446,7 @@ def objects(args: ModelMeshArgs, *, stack: str, monitoring_namespace: str = "mon
     service = {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {"name": NAME, "namespace": args.namespace, "labels": common | APP_LABEL},
+        "metadata": {"name": NAME, "namespace": namespace, "labels": common | APP_LABEL},
         "spec": {
             "clusterIP": "None",
             # peers must find each other before they are ready, or a new cluster never forms
@@ -430,17 +459,17 @@ def objects(args: ModelMeshArgs, *, stack: str, monitoring_namespace: str = "mon
             ],
         },
     }
-    result: list[Obj] = [service, _statefulset(args, common, tls=tls, members=members)]
-    result += _network_policies(args, common, monitoring_namespace)
+    result: list[Obj] = [service, _statefulset(etcd, namespace, common, tls=tls, members=members)]
+    result += _network_policies(namespace, common, monitoring_namespace)
     if tls:
-        result += _certificates(args, common)
+        result += _certificates(etcd, namespace, common)
         result.append(
             {
                 "apiVersion": "policy/v1",
                 "kind": "PodDisruptionBudget",
-                "metadata": {"name": NAME, "namespace": args.namespace, "labels": common},
+                "metadata": {"name": NAME, "namespace": namespace, "labels": common},
                 "spec": {"minAvailable": members // 2 + 1, "selector": {"matchLabels": APP_LABEL}},
             }
         )
-        result += _snapshot(args, common)
+        result += _snapshot(etcd, namespace, common)
     return result

@@ -13,14 +13,36 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from modelplane.base import Problem, ProblemError, StrictModel
-from modelplane.control_plane import KSERVE_MODE_NAMES, DeploymentMode
+from modelplane.base import Problem, StrictModel
+from modelplane.errors import ProblemError
 from modelplane.gpu_pool import GpuPoolArgs
-from modelplane.kube import LABEL_MODEL, LABEL_RUNTIME, LABEL_TENANT, LABEL_VERSION, Obj, dns_name, labels
+from modelplane.inference import SampleRequest
+from modelplane.kube import (
+    KSERVE_MODE_NAMES,
+    LABEL_MODEL,
+    LABEL_RUNTIME,
+    LABEL_TENANT,
+    LABEL_VERSION,
+    Obj,
+    dns_name,
+    labels,
+    restricted_pod_security_context,
+    restricted_security_context,
+)
 from modelplane.rollout.policy import RolloutOverride
-from modelplane.runtimes import RuntimeSpec, hardened_security_context
+from modelplane.runtimes import RuntimeSpec
 from modelplane.scaling import PROMETHEUS_ADDRESS, ScalingArgs, predictor_scaling
-from modelplane.types import DnsLabel, DnsSubdomain, ImageRef, LabelKey, LabelValue, ModelName, Quantity
+from modelplane.types import (
+    DeploymentMode,
+    DnsLabel,
+    DnsSubdomain,
+    ImageRef,
+    LabelKey,
+    LabelValue,
+    ModelName,
+    Quantity,
+    parse_quantity,
+)
 
 STORAGE_SCHEMES: tuple[str, ...] = ("s3", "gs", "pvc", "hf", "oci", "https", "hdfs", "webhdfs")
 _URI = re.compile(r"^(?P<scheme>[a-z0-9]+)://(?P<rest>\S+)$")
@@ -157,6 +179,12 @@ class ModelArgs(StrictModel):
     labels: dict[LabelKey, LabelValue] = Field(
         default_factory=dict, description="Extra labels on the model's objects."
     )
+    sample_request: SampleRequest | None = Field(
+        default=None,
+        description="A V2 inference request (`inputs`, optional `outputs`) that `modelplane probe` and the "
+        "rollout policy's `probe` send to the model. Default: none (probes check health, readiness and "
+        "metadata only).",
+    )
 
     @model_validator(mode="after")
     def _shape(self) -> ModelArgs:
@@ -220,8 +248,6 @@ def runtime_object_name(model: ModelArgs, *, mesh: bool) -> str:
 
 
 def _max_quantity(a: str, b: str) -> str:
-    from modelplane.types import parse_quantity
-
     return a if parse_quantity(a) >= parse_quantity(b) else b
 
 
@@ -243,14 +269,7 @@ def container_resources(
     return {"limits": dict(sorted(limits.items())), "requests": dict(sorted(requests.items()))}
 
 
-def pod_security_context() -> dict[str, Any]:
-    """Pod-level security context of every model pod (Pod Security "restricted")."""
-    return {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
-
-
 def _sidecar(component: SidecarComponentArgs, replicas: dict[str, Any]) -> dict[str, Any]:
-    from modelplane.types import parse_quantity
-
     cpu_limit = format(parse_quantity(component.cpu) * 2, "f").rstrip("0").rstrip(".")
     probe = {
         "tcpSocket": {"port": component.port},
@@ -269,14 +288,14 @@ def _sidecar(component: SidecarComponentArgs, replicas: dict[str, Any]) -> dict[
                     "limits": {"cpu": cpu_limit, "memory": component.memory},
                     "requests": {"cpu": component.cpu, "memory": component.memory},
                 },
-                "securityContext": hardened_security_context(1000, read_only_root=True),
+                "securityContext": restricted_security_context(run_as_user=1000, read_only_root=True),
                 "readinessProbe": probe,
                 "livenessProbe": probe | {"periodSeconds": 30},
                 "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
             }
         ],
         "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],
-        "securityContext": pod_security_context(),
+        "securityContext": restricted_pod_security_context(),
         **replicas,
     }
 
@@ -351,7 +370,20 @@ def objects(
     if mode != "modelmesh":
         model_spec["protocolVersion"] = model.protocol.kserve_value
         model_spec["resources"] = container_resources(model, runtime, pool)
-        predictor["securityContext"] = pod_security_context()
+        if pool is not None and runtime.gpu_image is not None:
+            # The runtime's image is its CPU build. KServe v0.20 swaps in `<tag>-gpu` itself only
+            # for `nvidia.com/gpu` and `nvidia.com/mig-*` limits (pkg/controller/v1beta1/
+            # inferenceservice/utils/utils.go:373-381, pkg/utils/utils.go:58-70), not for a
+            # time-sliced pool's renamed `nvidia.com/gpu.shared`; it leaves a `-gpu` tag alone.
+            model_spec["image"] = runtime.gpu_image
+        if model.protocol.transport == "grpc":
+            # One port named h2c: Knative then speaks HTTP/2 to the container (it allows exactly
+            # one port, named h2c or http1: knative serving pkg/apis/serving/k8s_validation.go
+            # validateContainersPorts/validPortNames), and KServe's Standard-mode Service sends
+            # its port 80 there with appProtocol kubernetes.io/h2c (pkg/controller/v1beta1/
+            # inferenceservice/reconcilers/service/service_reconciler.go:66-76, 111-124).
+            model_spec["ports"] = [{"containerPort": runtime.grpc_port, "name": "h2c", "protocol": "TCP"}]
+        predictor["securityContext"] = restricted_pod_security_context()
         predictor["labels"] = {
             LABEL_MODEL: model.name,
             LABEL_RUNTIME: model.runtime,

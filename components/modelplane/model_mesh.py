@@ -14,29 +14,28 @@ models and GPU pools.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Mapping
+from typing import Any
 
 import yaml
 from pydantic import Field, model_validator
 
-from modelplane.base import Contribution, Problem, StrictModel
-from modelplane.kube import Obj, labels
+from modelplane import mesh_etcd
+from modelplane.base import Problem, StrictModel
+from modelplane.gpu_pool import GpuPoolArgs, gpu_request_problems
+from modelplane.kube import Obj, labels, restricted_pod_security_context, restricted_security_context
+from modelplane.mesh_etcd import EtcdArgs
+from modelplane.model import ModelArgs
+from modelplane.runtimes import RuntimeSpec, render_runtime
 from modelplane.types import (
     DnsLabel,
-    DnsSubdomain,
     Duration,
-    ImageRef,
+    FieldPath,
     Quantity,
     parse_duration,
     parse_quantity,
 )
 from modelplane.upstream import KustomizePatch, KustomizeRelease, Versions
-
-if TYPE_CHECKING:
-    from modelplane.gpu_pool import GpuPoolArgs
-    from modelplane.model import ModelArgs
-    from modelplane.runtimes import RuntimeSpec
-    from modelplane.serving_platform import BuildContext, ServingPlatformArgs
 
 REPOSITORY = "https://github.com/kserve/modelmesh-serving"
 """ModelMesh Serving's repository (archived upstream); installs come from its release tags."""
@@ -56,52 +55,6 @@ MESH_OVERHEAD_CPU = 0.4
 """CPU requests ModelMesh adds to every runtime pod: mm 300m, REST proxy 50m, puller 50m."""
 MESH_OVERHEAD_MEMORY = (448 + 96 + 96) * 2**20
 """Memory requests ModelMesh adds to every runtime pod: mm 448Mi, REST proxy 96Mi, puller 96Mi."""
-
-
-class IssuerRef(StrictModel):
-    """A cert-manager issuer that signs etcd's certificates."""
-
-    name: DnsSubdomain = Field(description="Issuer name.")
-    kind: Literal["Issuer", "ClusterIssuer"] = Field(default="ClusterIssuer", description="Issuer kind.")
-
-
-class EtcdArgs(StrictModel):
-    """Where ModelMesh keeps its cluster state."""
-
-    mode: Literal["quickstart", "statefulset", "external"] = Field(
-        default="statefulset",
-        description="`statefulset`: 3 members with volumes and TLS; `external`: by secret reference; "
-        "`quickstart`: a single member, dev tier only.",
-    )
-    secret_name: DnsSubdomain = Field(
-        default="model-serving-etcd",
-        description="Secret holding `etcd_connection` (endpoints, credentials), referenced, never rendered.",
-    )
-    members: int = Field(default=3, ge=1, le=7, description="Members of the etcd StatefulSet (odd).")
-    storage: Quantity = Field(default="10Gi", description="Volume size per etcd member.")
-    storage_class: DnsSubdomain | None = Field(
-        default=None,
-        description="StorageClass of the members' volumes. Default: the cluster's default class.",
-    )
-    image: ImageRef = Field(default="quay.io/coreos/etcd:v3.5.21", description="etcd image.")
-    cpu: Quantity = Field(default="250m", description="CPU request per member (limit: 4x).")
-    memory: Quantity = Field(default="512Mi", description="Memory request and limit per member.")
-    snapshot_schedule: str = Field(
-        default="0 */6 * * *",
-        pattern=r"^(@(hourly|daily|weekly|monthly))|(\S+ \S+ \S+ \S+ \S+)$",
-        description="Cron schedule of etcd snapshots.",
-    )
-    snapshot_storage: Quantity = Field(default="5Gi", description="Volume size for snapshots.")
-    issuer: IssuerRef | None = Field(
-        default=None,
-        description="Issuer of etcd's TLS certificates. Default: a private CA of its own (self-signed root).",
-    )
-
-    @model_validator(mode="after")
-    def _odd_members(self) -> EtcdArgs:
-        if self.mode == "statefulset" and self.members % 2 == 0:
-            raise ValueError(f"members must be odd for an etcd quorum (got {self.members})")
-        return self
 
 
 class MeshRuntimeArgs(StrictModel):
@@ -227,17 +180,12 @@ def runtime_resources(
     return {"limits": dict(sorted(limits.items())), "requests": dict(sorted(requests.items()))}
 
 
-def mesh_runtime(args: ServingPlatformArgs, spec: RuntimeSpec) -> Obj:
-    """The multi-model ClusterServingRuntime of one catalog runtime, placed on its GPU pool if it has one."""
-    from modelplane.runtimes import render_runtime
-
-    mesh = args.model_mesh
-    settings = mesh.runtime(spec.name)
-    pool = args.pool(settings.pool)
+def runtime_object(mesh: ModelMeshArgs, spec: RuntimeSpec, *, stack: str, pool: GpuPoolArgs | None) -> Obj:
+    """The multi-model ClusterServingRuntime of one catalog runtime, placed on its GPU ``pool`` if it has one."""
     return render_runtime(
         spec,
         name=runtime_name(spec.name),
-        labels=labels(args.stack.name, "runtime"),
+        labels=labels(stack, "runtime"),
         mesh_replicas=mesh.pods(spec.name),
         mesh_memory_buffer_bytes=mesh.buffer_bytes,
         mesh_load_timeout_ms=parse_duration(mesh.model_load_timeout) * 1000,
@@ -255,7 +203,11 @@ def user_config(args: ModelMeshArgs) -> dict[str, Any]:
         "scaleToZero": {"enabled": args.scale_to_zero, "gracePeriodSeconds": 60},
         # Plain HTTP inside the cluster: the tenant NetworkPolicy admits only the monitoring
         # namespace, and Prometheus need not skip TLS verification of a self-signed certificate.
-        "metrics": {"enabled": True, "scheme": "http"},
+        # Scraping is modelplane's (monitoring.py's `modelplane-mesh` ServiceMonitor): without
+        # disablePrometheusOperatorSupport, ModelMesh v0.12.0 creates its own ServiceMonitor on
+        # the same Service and port (controllers/service_controller.go:338-390, key in
+        # pkg/config/config.go:118), and every mesh target is scraped twice.
+        "metrics": {"enabled": True, "scheme": "http", "disablePrometheusOperatorSupport": True},
         "headlessService": True,
     }
 
@@ -269,22 +221,15 @@ def _controller_patch(args: ModelMeshArgs, tier: str) -> str:
             "replicas": controller_replicas(args, tier),
             "template": {
                 "spec": {
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": CONTROLLER_UID,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
+                    "securityContext": restricted_pod_security_context(run_as_user=CONTROLLER_UID),
                     "containers": [
                         {
                             "name": "manager",
                             "env": [{"name": "ETCD_SECRET_NAME", "value": args.etcd.secret_name}],
-                            "securityContext": {
-                                "allowPrivilegeEscalation": False,
-                                "capabilities": {"drop": ["ALL"]},
-                                "privileged": False,
-                                "readOnlyRootFilesystem": True,
-                                "runAsNonRoot": True,
-                            },
+                            # The pod's context sets the user and the seccomp profile.
+                            "securityContext": restricted_security_context(
+                                read_only_root=True, seccomp=False
+                            ),
                         }
                     ],
                 }
@@ -337,8 +282,6 @@ def objects(
     args: ModelMeshArgs, *, stack: str, tier: str, monitoring_namespace: str = "monitoring"
 ) -> list[Obj]:
     """The mesh's own objects: its user configuration, a controller PDB, and its etcd."""
-    from modelplane import mesh_etcd
-
     common = labels(stack, "modelmesh")
     result: list[Obj] = [
         {
@@ -357,33 +300,45 @@ def objects(
                 "spec": {"minAvailable": 1, "selector": {"matchLabels": {"control-plane": CONTROLLER}}},
             }
         )
-    result += mesh_etcd.objects(args, stack=stack, monitoring_namespace=monitoring_namespace)
+    result += mesh_etcd.objects(
+        args.etcd, namespace=args.namespace, stack=stack, monitoring_namespace=monitoring_namespace
+    )
     return result
 
 
-def problems(args: ServingPlatformArgs, catalog: dict[str, RuntimeSpec] | None = None) -> list[Problem]:
-    """Mesh problems: etcd for the tier, mesh runtimes (catalog, GPU pool) and models too big for a pod."""
-    from modelplane.gpu_pool import gpu_request_problems
-    from modelplane.runtimes import load_catalog
-
-    mesh = args.model_mesh
+def problems(
+    mesh: ModelMeshArgs,
+    *,
+    tier: str,
+    catalog: Mapping[str, RuntimeSpec],
+    pools: list[GpuPoolArgs],
+) -> list[Problem]:
+    """Mesh problems at ``modelMesh``: etcd for the tier, mesh runtimes against the catalog and GPU pools."""
     result: list[Problem] = []
     if not mesh.enabled:
         return result
-    if mesh.etcd.mode == "statefulset" and mesh.etcd.members < 3 and args.stack.tier != "dev":
+    if mesh.etcd.mode == "quickstart" and tier != "dev":
+        result.append(
+            Problem(
+                ("modelMesh", "etcd", "mode"),
+                f"the quickstart etcd (one member, no persistence, no TLS) is for "
+                f"the dev tier only; this stack's tier is {tier!r}: use statefulset or external",
+                "quickstart",
+            )
+        )
+    if mesh.etcd.mode == "statefulset" and mesh.etcd.members < 3 and tier != "dev":
         result.append(
             Problem(
                 ("modelMesh", "etcd", "members"),
-                f"the {args.stack.tier} tier needs an etcd quorum that survives losing a member: 3 or more members "
+                f"the {tier} tier needs an etcd quorum that survives losing a member: 3 or more members "
                 "(or mode external)",
                 mesh.etcd.members,
             )
         )
-    catalog = catalog if catalog is not None else load_catalog()
     mesh_runtimes = sorted(n for n, r in catalog.items() if r.mesh is not None)
-    pools = {p.name: p for p in args.gpu_pools}
+    by_name = {p.name: p for p in pools}
     for name, settings in sorted(mesh.runtimes.items()):
-        path: tuple[str | int, ...] = ("modelMesh", "runtimes", name)
+        path: FieldPath = ("modelMesh", "runtimes", name)
         spec = catalog.get(name)
         if spec is None or spec.mesh is None:
             result.append(
@@ -391,9 +346,9 @@ def problems(args: ServingPlatformArgs, catalog: dict[str, RuntimeSpec] | None =
             )
             continue
         if settings.pool is not None:
-            pool = pools.get(settings.pool)
+            pool = by_name.get(settings.pool)
             if pool is None:
-                known = ", ".join(sorted(pools)) or "none declared"
+                known = ", ".join(sorted(by_name)) or "none declared"
                 result.append(
                     Problem((*path, "pool"), f"unknown GPU pool (gpuPools: {known})", settings.pool)
                 )
@@ -417,33 +372,30 @@ def problems(args: ServingPlatformArgs, catalog: dict[str, RuntimeSpec] | None =
                     runtime_memory(mesh, spec),
                 )
             )
-    for i, model in enumerate(args.models):
-        if (
-            args.mode(model) != "modelmesh"
-            or model.runtime not in catalog
-            or catalog[model.runtime].mesh is None
-        ):
-            continue
-        spec = catalog[model.runtime]
-        capacity = runtime_capacity_bytes(mesh, spec)
-        size = model_size_bytes(model, mesh)
-        if size > capacity:
-            result.append(
-                Problem(
-                    ("models", i, "resources", "memory"),
-                    f"the model takes {model.resources.memory or mesh.default_model_size} but a "
-                    f"{runtime_name(model.runtime)} pod holds {capacity // 2**20}Mi of models "
-                    f"(memory {runtime_memory(mesh, spec)} minus buffer {mesh.memory_buffer}); raise "
-                    f"modelMesh.runtimes.{model.runtime}.memory, or serve it in knative or standard mode",
-                    model.resources.memory or mesh.default_model_size,
-                )
-            )
     return result
 
 
-def warnings(args: ServingPlatformArgs) -> list[str]:
+def model_problems(
+    model: ModelArgs, *, mesh: ModelMeshArgs, spec: RuntimeSpec, path: FieldPath
+) -> list[Problem]:
+    """Whether one mesh model fits a pod of its runtime; ``path`` is the model's."""
+    capacity = runtime_capacity_bytes(mesh, spec)
+    if model_size_bytes(model, mesh) <= capacity:
+        return []
+    size = model.resources.memory or mesh.default_model_size
+    return [
+        Problem(
+            (*path, "resources", "memory"),
+            f"the model takes {size} but a {runtime_name(model.runtime)} pod holds {capacity // 2**20}Mi of models "
+            f"(memory {runtime_memory(mesh, spec)} minus buffer {mesh.memory_buffer}); raise "
+            f"modelMesh.runtimes.{model.runtime}.memory, or serve it in knative or standard mode",
+            size,
+        )
+    ]
+
+
+def warnings(mesh: ModelMeshArgs) -> list[str]:
     """Things that work but a reviewer should see."""
-    mesh = args.model_mesh
     if not mesh.enabled:
         return []
     # That upstream is archived is said once, in the docs and the field's description; a
@@ -455,17 +407,3 @@ def warnings(args: ServingPlatformArgs) -> list[str]:
             "every model registration (dev tier only)"
         )
     return result
-
-
-def contribute(args: ServingPlatformArgs, ctx: BuildContext) -> Contribution:
-    """The mesh's part of a stack's render: its upstream install, configuration and etcd."""
-    mesh = args.model_mesh
-    if not mesh.enabled:
-        return Contribution()
-    return Contribution(
-        objects=objects(
-            mesh, stack=args.stack.name, tier=args.stack.tier, monitoring_namespace=args.monitoring.namespace
-        ),
-        charts=[release(mesh, args.versions, tier=args.stack.tier, stack=args.stack.name)],
-        warnings=warnings(args),
-    )

@@ -9,21 +9,19 @@ from the same PromQL the rollout gates judge canaries with.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, NamedTuple
 
 from pydantic import Field
 
-from modelplane.base import Contribution, StrictModel
+from modelplane.base import StrictModel
 from modelplane.kube import LABEL_MODEL, LABEL_RUNTIME, LABEL_VERSION, Obj, labels
-from modelplane.rollout.gates import model_queries, model_selector
+from modelplane.promql import model_queries, model_selector
 from modelplane.runtimes import RuntimeSpec
-from modelplane.types import DnsLabel, Duration, parse_duration
+from modelplane.types import DeploymentMode, DnsLabel, Duration, parse_duration
 from modelplane.upstream import Chart, Versions
-
-if TYPE_CHECKING:
-    from modelplane.serving_platform import BuildContext, ServingPlatformArgs
 
 
 class MonitoringArgs(StrictModel):
@@ -144,7 +142,9 @@ def chart(args: MonitoringArgs, versions: Versions, *, tier: str) -> Chart:
                 }
             },
             "alertmanager": {"alertmanagerSpec": {"replicas": 2 if ha else 1}},
-            "grafana": {"sidecar": {"dashboards": {"enabled": True, "searchNamespace": "ALL"}}},
+            # Grafana's `helm test` Pod runs as root with no security context; nothing here runs
+            # `helm test`, and its namespace should not have to admit it.
+            "grafana": {"testFramework": {"enabled": False}},
         },
         needed_by_groups=("monitoring.coreos.com",),
         crds=True,
@@ -218,7 +218,7 @@ def error_budget(args: MonitoringArgs) -> str:
 def slo_recording_rules(mode: str, runtime: str, namespace: str, model: str) -> list[dict[str, Any]]:
     """A model's recorded error ratios and p99 latency, over every version of the model.
 
-    The expressions are the rollout gates' (``gates.model_queries``) on the model's stable
+    The expressions are the rollout gates' (``promql.model_queries``) on the model's stable
     selector. What the runtime cannot measure in this mode is left out.
     """
     selector = model_selector(mode, namespace, model)
@@ -344,41 +344,44 @@ def slo_rules(
     ]
 
 
-def contribute(args: ServingPlatformArgs, ctx: BuildContext) -> Contribution:
-    """Monitoring's part of a stack's render: the Prometheus stack, and a monitor per tenant namespace."""
-    mon = args.monitoring
-    result = Contribution()
-    if not mon.enabled:
-        return result
-    if mon.install_prometheus:
-        result.charts.append(chart(mon, args.versions, tier=args.stack.tier))
+class ServedModel(NamedTuple):
+    """One model as monitoring sees it: where it runs, how, and on which runtime."""
+
+    namespace: str
+    name: str
+    mode: DeploymentMode
+    runtime: RuntimeSpec
+
+
+def objects(args: MonitoringArgs, *, stack: str, models: Sequence[ServedModel]) -> list[Obj]:
+    """Per tenant namespace: a PodMonitor of its runtimes, a mesh ServiceMonitor, and its SLO rules."""
+    if not args.enabled:
+        return []
     by_namespace: dict[str, dict[str, Any]] = {}
-    for model, mode in zip(args.models, ctx.modes, strict=True):
-        namespace = args.tenant(model.tenant).namespace_name
+    for model in models:
         entry = by_namespace.setdefault(
-            namespace, {"runtimes": set(), "knative": False, "mesh": False, "models": []}
+            model.namespace, {"runtimes": {}, "knative": False, "mesh": False, "models": []}
         )
-        entry["models"].append((model.name, mode, model.runtime))
-        if mode == "modelmesh":
+        entry["models"].append((model.name, model.mode, model.runtime.name))
+        if model.mode == "modelmesh":
             entry["mesh"] = True
             continue
-        entry["runtimes"].add(model.runtime)
-        entry["knative"] |= mode == "knative"
+        entry["runtimes"][model.runtime.name] = model.runtime
+        entry["knative"] |= model.mode == "knative"
+    result: list[Obj] = []
     for namespace, entry in sorted(by_namespace.items()):
-        runtimes = [ctx.catalog[name] for name in sorted(entry["runtimes"])]
+        runtimes = [entry["runtimes"][name] for name in sorted(entry["runtimes"])]
         if runtimes or entry["knative"]:
-            result.objects.append(
+            result.append(
                 _pod_monitor(
                     namespace,
-                    stack=args.stack.name,
-                    interval=mon.scrape_interval,
+                    stack=stack,
+                    interval=args.scrape_interval,
                     runtimes=runtimes,
                     knative=entry["knative"],
                 )
             )
         if entry["mesh"]:
-            result.objects.append(
-                _mesh_monitor(namespace, stack=args.stack.name, interval=mon.scrape_interval)
-            )
-        result.objects += slo_rules(namespace, entry["models"], mon, stack=args.stack.name)
+            result.append(_mesh_monitor(namespace, stack=stack, interval=args.scrape_interval))
+        result += slo_rules(namespace, entry["models"], args, stack=stack)
     return result

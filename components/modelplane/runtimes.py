@@ -18,10 +18,11 @@ from typing import Any, Literal
 
 import jinja2
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from modelplane.base import StrictModel
 from modelplane.errors import PlatformError
+from modelplane.kube import restricted_security_context
 from modelplane.types import ImageRef, Quantity
 
 Protocol = Literal["v1", "v2", "grpc-v1", "grpc-v2"]
@@ -102,6 +103,11 @@ class RuntimeSpec(StrictModel):
     image: ImageRef | None = Field(
         description="Pinned image; `null` for `custom`, where the model brings it."
     )
+    gpu_image: ImageRef | None = Field(
+        default=None,
+        description="Image for models on a GPU pool, where the server publishes its CUDA build under "
+        "another tag. Default: none (`image` serves both).",
+    )
     command: list[str] = Field(
         default_factory=list, description="Container command, when the image needs one."
     )
@@ -130,6 +136,16 @@ class RuntimeSpec(StrictModel):
         default=None, description="Multi-model (mesh) support, when the server has it."
     )
 
+    @model_validator(mode="after")
+    def _gpu_image_needs_gpu(self) -> RuntimeSpec:
+        if self.gpu_image is not None and not self.gpu_capable:
+            raise ValueError(f"gpuImage {self.gpu_image!r} is set but gpuCapable is false")
+        return self
+
+    def image_for(self, *, gpu: bool) -> ImageRef | None:
+        """The image a model runs: the GPU build on a GPU pool when there is one."""
+        return self.gpu_image if gpu and self.gpu_image is not None else self.image
+
     def serves(self, format_name: str, version: str | None) -> bool:
         """Whether this runtime serves a format (and version, when given)."""
         for spec in self.formats:
@@ -154,7 +170,11 @@ class RuntimeSpec(StrictModel):
 
 
 def catalog_dir() -> Path:
-    """The runtime catalog directory: ``$MODELPLANE_RUNTIMES`` or ``runtimes/`` of the project."""
+    """The default runtime catalog directory: ``$MODELPLANE_RUNTIMES``, else ``runtimes/`` of the project.
+
+    The one place that decides where the catalog lives by default; everything else takes the
+    directory (or the loaded catalog) as an argument.
+    """
     override = os.environ.get(RUNTIMES_DIR_ENV)
     if override:
         return Path(override)
@@ -178,9 +198,13 @@ def _load_catalog(directory: Path) -> dict[str, RuntimeSpec]:
     return catalog
 
 
-def load_catalog(directory: Path | None = None) -> dict[str, RuntimeSpec]:
-    """Return the runtime catalog, keyed by runtime name (loaded once per directory)."""
-    return _load_catalog((directory or catalog_dir()).resolve())
+def load_catalog(directory: Path) -> dict[str, RuntimeSpec]:
+    """The runtime catalog in ``directory``, keyed by runtime name (loaded once per directory).
+
+    Raises:
+        PlatformError: the directory is missing, or a runtime file is invalid (naming the file).
+    """
+    return _load_catalog(directory.resolve())
 
 
 @functools.cache
@@ -200,19 +224,6 @@ def _probe(path: str | None, port: int, *, period: int, failures: int, timeout: 
         {"httpGet": {"path": path, "port": port}} if path else {"tcpSocket": {"port": port}}
     )
     return action | {"periodSeconds": period, "failureThreshold": failures, "timeoutSeconds": timeout}
-
-
-def hardened_security_context(run_as_user: int, *, read_only_root: bool) -> dict[str, Any]:
-    """The container security context every modelplane workload gets (Pod Security "restricted")."""
-    return {
-        "allowPrivilegeEscalation": False,
-        "capabilities": {"drop": ["ALL"]},
-        "privileged": False,
-        "readOnlyRootFilesystem": read_only_root,
-        "runAsNonRoot": True,
-        "runAsUser": run_as_user,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
 
 
 def runtime_container(
@@ -236,8 +247,8 @@ def runtime_container(
             "requests": {"cpu": spec.resources.cpu, "memory": spec.resources.memory},
             "limits": {"cpu": spec.resources.cpu_limit, "memory": spec.resources.memory_limit},
         },
-        "securityContext": hardened_security_context(
-            spec.run_as_user, read_only_root=spec.read_only_root_filesystem
+        "securityContext": restricted_security_context(
+            run_as_user=spec.run_as_user, read_only_root=spec.read_only_root_filesystem
         ),
         "readinessProbe": _probe(spec.readiness_path, spec.http_port, period=10, failures=3, timeout=5),
         "livenessProbe": _probe(spec.liveness_path, spec.http_port, period=30, failures=3, timeout=10),

@@ -10,15 +10,14 @@ express is refused with the reason and what to do instead.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
-from modelplane.base import StrictModel
-from modelplane.types import Duration, format_duration, parse_duration
-
-if TYPE_CHECKING:
-    from modelplane.gpu_pool import GpuPoolArgs
+from modelplane.autoscaler import DEFAULT_PROGRESS_DEADLINE_SECONDS
+from modelplane.base import Problem, StrictModel
+from modelplane.gpu_pool import GpuPoolArgs
+from modelplane.types import Duration, FieldPath, format_duration, parse_duration
 
 Metric = Literal["concurrency", "rps", "cpu", "memory", "queue-depth", "gpu-utilization", "tokens-per-second"]
 
@@ -171,6 +170,28 @@ def refusal(mode: str, scaling: ScalingArgs, runtime: str) -> str | None:
     return None
 
 
+def _refused_field(mode: str, scaling: ScalingArgs) -> tuple[FieldPath, object]:
+    """The scaling field (and its value) a refusal is about, so the problem points at it."""
+    if mode == "modelmesh":
+        return (), None
+    metric = scaling.metric or ("concurrency" if mode == "knative" else "cpu")
+    if mode == "standard" and metric in HPA_METRICS and scaling.min_replicas == 0:
+        return ("minReplicas",), 0
+    utilisation = metric in (*HPA_METRICS, "gpu-utilization")
+    if mode == "standard" and utilisation and scaling.target is not None and scaling.target > 100:
+        return ("target",), scaling.target
+    return ("metric",), metric
+
+
+def problems(mode: str, scaling: ScalingArgs, *, runtime: str, path: FieldPath) -> list[Problem]:
+    """The scaling intent a mode cannot carry out, at the field it is about; ``path`` is the scaling's."""
+    reason = refusal(mode, scaling, runtime)
+    if reason is None:
+        return []
+    field, value = _refused_field(mode, scaling)
+    return [Problem((*path, *field), reason, value)]
+
+
 def progress_deadline_seconds(scaling: ScalingArgs, pool: GpuPoolArgs | None) -> int | None:
     """The per-revision progress deadline a Knative-mode model gets, or None for Knative's default.
 
@@ -178,8 +199,6 @@ def progress_deadline_seconds(scaling: ScalingArgs, pool: GpuPoolArgs | None) ->
     deadline is the pool's provisioning time plus the allowance for image pull and model
     download, never less than Knative's default.
     """
-    from modelplane.autoscaler import DEFAULT_PROGRESS_DEADLINE_SECONDS
-
     if scaling.progress_deadline is not None:
         return parse_duration(scaling.progress_deadline)
     if pool is None:
@@ -197,8 +216,6 @@ def scale_to_zero_risk(
     ready (the progress deadline) are shorter than the pool's node provisioning time, the
     revision fails before its node exists (KServe issues 1247, 2882).
     """
-    from modelplane.autoscaler import DEFAULT_PROGRESS_DEADLINE_SECONDS
-
     if mode != "knative" or pool is None or scaling.min_replicas != 0 or not scale_to_zero:
         return None
     deadline = progress_deadline_seconds(scaling, pool) or DEFAULT_PROGRESS_DEADLINE_SECONDS

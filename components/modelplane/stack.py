@@ -1,8 +1,8 @@
 """Loading stack files: validation, defaults, and every problem reported at once, in file order.
 
 The text is read by ``modelplane.stack_yaml`` (safe, plain data only); this module validates
-the data against ``ServingPlatformArgs`` and turns pydantic's errors into one line per
-problem: ``FILE: field.path: message (got VALUE)``. Paths are written as in the file:
+the data against ``ServingPlatformArgs``, runs the cross-field rules (``modelplane.rules``), and
+turns both into one line per problem: ``FILE: field.path: message (got VALUE)``. Paths are written as in the file:
 camelCase keys, ``[i]`` for list items, ``["key"]`` for keys that are not plain names (label
 keys, MIG profiles). Messages say what is wrong and, where it helps, what to write instead.
 """
@@ -20,18 +20,20 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from modelplane.base import Problem, ProblemError
-from modelplane.errors import StackError
-from modelplane.serving_platform import CrossFieldError, ServingPlatformArgs
+from modelplane import rules
+from modelplane.base import Problem, format_path
+from modelplane.errors import ProblemError, StackError
+from modelplane.rules import Catalog, Omitted
+from modelplane.runtimes import catalog_dir, load_catalog
+from modelplane.serving_platform import ServingPlatformArgs
 from modelplane.stack_yaml import (
     MAX_DEPTH,
     MAX_EXPANDED_NODES,
     MAX_STACK_BYTES,
-    FieldPath,
-    format_path,
     problem_line,
     read_yaml,
 )
+from modelplane.types import FieldPath
 
 __all__ = [
     "MAX_DEPTH",
@@ -164,7 +166,7 @@ def _explain(error: Any) -> list[tuple[FieldPath, str, Any, bool]]:
     scalar = not isinstance(value, (dict, list))
     path, options, holders = _locate(tuple(error["loc"]))
     cause = ctx.get("error")
-    if isinstance(cause, (ProblemError, CrossFieldError)):
+    if isinstance(cause, ProblemError):
         problems: list[Problem] = cause.problems
         return [((*path, *p.path), p.message, p.value, p.value is not None) for p in problems]
     if kind == "missing":
@@ -222,7 +224,14 @@ def _position(data: Any, path: FieldPath) -> tuple[int, ...]:
     return tuple(key)
 
 
-def _validation_lines(data: Any, source: str, err: ValidationError) -> list[str]:
+_Item = tuple[FieldPath, str, Any, bool]
+"""One problem before it becomes a line: path, message, value, whether to show the value."""
+
+_PER_ITEM = ("models", "tenants")
+"""Sections whose items the rules can run without, when an item's own fields are invalid."""
+
+
+def _field_items(err: ValidationError) -> list[_Item]:
     found = [item for error in err.errors(include_url=False) for item in _explain(error)]
     # A misspelt required key shows up twice: as unknown and as missing. Report the typo only.
     suggested = set()
@@ -232,17 +241,68 @@ def _validation_lines(data: Any, source: str, err: ValidationError) -> list[str]
             guess = _did_you_mean(path[-1], holders)[1]
             if guess is not None:
                 suggested.add((*path[:-1], guess))
-    kept = [item for item in found if not (item[1] == _MISSING and item[0] in suggested)]
-    kept.sort(key=lambda item: _position(data, item[0]))
-    lines = [problem_line(source, path, message, value, show) for path, message, value, show in kept]
+    return [item for item in found if not (item[1] == _MISSING and item[0] in suggested)]
+
+
+def _rule_items(found: list[Problem]) -> list[_Item]:
+    return [(p.path, p.message, p.value, p.value is not None) for p in found]
+
+
+def _lines(data: Any, source: str, items: list[_Item]) -> list[str]:
+    """Problem lines in file order (the order of the file's keys and items), each once."""
+    items = sorted(items, key=lambda item: _position(data, item[0]))
+    lines = [problem_line(source, path, message, value, show) for path, message, value, show in items]
     return list(dict.fromkeys(lines))
 
 
-def parse_stack(data: Any, source: str) -> ServingPlatformArgs:
+def _valid_part(data: dict[str, Any], err: ValidationError) -> tuple[ServingPlatformArgs, Omitted] | None:
+    """The stack without its invalid models and tenants, when nothing else is invalid.
+
+    Unknown top-level keys are dropped too (they hold nothing the rules read). When any other
+    section is invalid, the rules that read it cannot be trusted, so none run (None).
+    """
+    omitted: dict[str, set[int]] = {section: set() for section in _PER_ITEM}
+    unknown: set[str] = set()
+    for error in err.errors(include_url=False):
+        loc = tuple(error["loc"])
+        if len(loc) >= 2 and loc[0] in omitted and isinstance(loc[1], int):
+            omitted[str(loc[0])].add(loc[1])
+        elif len(loc) == 1 and error["type"] == "extra_forbidden":
+            unknown.add(str(loc[0]))
+        else:
+            return None
+    kept = {key: value for key, value in data.items() if key not in unknown}
+    for section, indexes in omitted.items():
+        if indexes:
+            kept[section] = [item for i, item in enumerate(data[section]) if i not in indexes]
+    try:
+        stack = ServingPlatformArgs.model_validate(kept, by_alias=True, by_name=False)
+    except ValidationError:  # pragma: no cover - what is left validated as part of the whole
+        return None
+    tenants = data.get("tenants") or []
+    names = {
+        item["name"]
+        for i, item in enumerate(tenants)
+        if i in omitted["tenants"] and isinstance(item, dict) and isinstance(item.get("name"), str)
+    }
+    return stack, Omitted(
+        models=frozenset(omitted["models"]),
+        tenants=frozenset(omitted["tenants"]),
+        tenant_names=frozenset(names),
+    )
+
+
+def parse_stack(data: Any, source: str, *, catalog: Catalog | None = None) -> ServingPlatformArgs:
     """Validate already-parsed stack data; ``source`` names it in errors.
+
+    Field validation first, then the cross-field rules (``modelplane.rules``) against the runtime
+    ``catalog`` (default: ``load_catalog(catalog_dir())``), in one pass: the rules run over every
+    model and tenant whose own fields are valid, so one run reports field errors, dangling
+    references and bad combinations together, in file order.
 
     Raises:
         StackError: the data is not a valid stack; ``problems`` lists every problem found.
+        PlatformError: the runtime catalog cannot be read (an installation problem, not the stack's).
     """
     if data is None:
         raise StackError(
@@ -256,15 +316,25 @@ def parse_stack(data: Any, source: str) -> ServingPlatformArgs:
         raise StackError(
             [problem_line(source, "<root>", "a stack file must be a mapping of sections", data, True)]
         )
+    catalog = catalog if catalog is not None else load_catalog(catalog_dir())
     try:
         # Keys are read by their camelCase names only, so each setting has one spelling in files.
-        return ServingPlatformArgs.model_validate(data, by_alias=True, by_name=False)
+        stack = ServingPlatformArgs.model_validate(data, by_alias=True, by_name=False)
     except ValidationError as err:
-        raise StackError(_validation_lines(data, source, err)) from None
+        items = _field_items(err)
+        part = _valid_part(data, err)
+        if part is not None:
+            items += _rule_items(rules.problems(part[0], catalog=catalog, omitted=part[1]))
+        raise StackError(_lines(data, source, items)) from None
+    try:
+        rules.check(stack, catalog=catalog)
+    except ProblemError as err:
+        raise StackError(_lines(data, source, _rule_items(err.problems))) from None
+    return stack
 
 
-def load_stack(path: str | Path) -> ServingPlatformArgs:
-    """Load, validate and fill defaults of a stack file.
+def load_stack(path: str | Path, *, catalog: Catalog | None = None) -> ServingPlatformArgs:
+    """Load, validate and fill defaults of a stack file (``parse_stack`` says how).
 
     Raises:
         StackError: the file cannot be read or is invalid; ``problems`` lists every problem.
@@ -291,4 +361,4 @@ def load_stack(path: str | Path) -> ServingPlatformArgs:
                 )
             ]
         )
-    return parse_stack(read_yaml(raw, source), source)
+    return parse_stack(read_yaml(raw, source), source, catalog=catalog)

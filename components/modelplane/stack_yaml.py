@@ -16,9 +16,9 @@ from typing import Any
 
 import yaml
 
+from modelplane.base import format_path
 from modelplane.errors import StackError
-
-FieldPath = tuple[str | int, ...]
+from modelplane.types import FieldPath
 
 MAX_STACK_BYTES = 8 * 1024 * 1024
 """Largest stack file accepted: a 20,000-model catalog (about 4 MiB of YAML, 5-6 MiB of JSON) fits."""
@@ -36,7 +36,6 @@ _FAST_LOADER_MAX_NESTING = 1000
 _FAST_LOADER: type[yaml.SafeLoader] | None = getattr(yaml, "CSafeLoader", None)
 
 _VALUE_WIDTH = 80
-_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _FLOW_BRACKET = re.compile(r"[\[\]{}]")
 _INDENT = re.compile(r"^ +", re.MULTILINE)
 _COMPACT_ENTRIES = re.compile(r"(?:[-?] +)+")
@@ -48,19 +47,6 @@ _DATA_TAGS = frozenset(
 _MERGE_TAG = _YAML_TAG + "merge"
 _STR_TAG = _YAML_TAG + "str"
 _SCALAR_FAILURES = (ValueError, KeyError, TypeError, AttributeError, OverflowError, yaml.YAMLError)
-
-
-def format_path(path: FieldPath) -> str:
-    """Write a field path as the stack file spells it: ``models[2].labels["app.kubernetes.io/part-of"]``."""
-    out = ""
-    for part in path:
-        if isinstance(part, int) and not isinstance(part, bool):
-            out += f"[{part}]"
-        elif isinstance(part, str) and _PLAIN_KEY.fullmatch(part):
-            out += f".{part}" if out else part
-        else:
-            out += f"[{json.dumps(part, ensure_ascii=False, default=str)}]"
-    return out or "<root>"
 
 
 def show_value(value: Any) -> str:

@@ -17,27 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelplane.errors import PlatformError
-from modelplane.kube import Obj, ObjectKey, key_of
+from modelplane.kube import LABEL_STACK, Obj, ObjectKey, key_of
 from modelplane.types import parse_quantity
 
 ISVC_API_VERSION = "serving.kserve.io/v1beta1"
 ISVC_GROUP = "serving.kserve.io"
-
-_SERVER_METADATA: frozenset[str] = frozenset(
-    {
-        "creationTimestamp",
-        "deletionGracePeriodSeconds",
-        "deletionTimestamp",
-        "finalizers",
-        "generateName",
-        "generation",
-        "managedFields",
-        "ownerReferences",
-        "resourceVersion",
-        "selfLink",
-        "uid",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -204,8 +188,6 @@ def drift(
 
 def stack_status(rendered: list[Obj], live: list[Obj], *, stack: str) -> StatusReport:
     """Status and drift of a stack's InferenceServices against the live ones of their namespaces."""
-    from modelplane.kube import LABEL_STACK
-
     isvcs = [o for o in rendered if o["kind"] == "InferenceService"]
     live_isvcs = [o for o in live if o.get("kind") == "InferenceService"]
     report = drift(isvcs, live_isvcs, managed_label=(LABEL_STACK, stack))
@@ -239,10 +221,11 @@ def format_report(report: StatusReport) -> str:
 
 def read_live(namespaces: list[str], *, context: str | None = None) -> list[Obj]:
     """Read the InferenceServices of these namespaces with the ``kubernetes`` client."""
+    # The client takes about a second to import and only `modelplane status` needs it.
     try:
-        from kubernetes import client, config
-        from kubernetes.client.exceptions import ApiException
-        from kubernetes.config.config_exception import ConfigException
+        from kubernetes import client, config  # noqa: PLC0415
+        from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
+        from kubernetes.config.config_exception import ConfigException  # noqa: PLC0415
     except ImportError as err:  # pragma: no cover - a declared dependency
         raise PlatformError("the kubernetes Python client is not installed") from err
     try:

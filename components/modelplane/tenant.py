@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pydantic import Field
 
-from modelplane.base import StrictModel
-from modelplane.types import DnsLabel, LabelKey, LabelValue
-
-if TYPE_CHECKING:
-    from modelplane.gpu_pool import GpuPoolArgs
+from modelplane.base import Problem, StrictModel
+from modelplane.gpu_pool import GpuPoolArgs, MigSharing
+from modelplane.kube import LABEL_TENANT, labels
+from modelplane.types import DnsLabel, FieldPath, LabelKey, LabelValue
 
 
 class GpuQuotaArgs(StrictModel):
@@ -65,8 +62,6 @@ def objects(
     Ingress is denied by default and allowed only from the namespace itself, the inference
     gateways and Prometheus; egress is limited to DNS and HTTPS (model storage).
     """
-    from modelplane.kube import LABEL_TENANT, labels
-
     namespace = tenant.namespace_name
     common = labels(stack, "tenant", **{LABEL_TENANT: tenant.name})
     ns_labels = dict(common) | dict(tenant.labels)
@@ -154,8 +149,6 @@ def quota_resources(tenant: TenantArgs, pools: list[GpuPoolArgs]) -> dict[str, i
 
 def quota_objects(tenant: TenantArgs, pools: list[GpuPoolArgs], *, stack: str) -> list[dict[str, object]]:
     """The tenant's GPU ResourceQuota, when it has GPU quotas."""
-    from modelplane.kube import LABEL_TENANT, labels
-
     hard = quota_resources(tenant, pools)
     if not hard:
         return []
@@ -171,3 +164,42 @@ def quota_objects(tenant: TenantArgs, pools: list[GpuPoolArgs], *, stack: str) -
             "spec": {"hard": {f"requests.{name}": str(limit) for name, limit in hard.items()}},
         }
     ]
+
+
+def gpu_quota_problems(tenant: TenantArgs, pools: list[GpuPoolArgs], *, path: FieldPath) -> list[Problem]:
+    """Problems of a tenant's GPU quotas against the pools they name; ``path`` is the tenant's."""
+    result: list[Problem] = []
+    by_name = {p.name: p for p in pools}
+    known = ", ".join(sorted(by_name)) or "none declared"
+    seen: set[tuple[str, str | None]] = set()
+    for q, quota in enumerate(tenant.gpu_quotas):
+        where: FieldPath = (*path, "gpuQuotas", q)
+        pool = by_name.get(quota.pool)
+        if pool is None:
+            result.append(Problem((*where, "pool"), f"unknown GPU pool (gpuPools: {known})", quota.pool))
+            continue
+        if (quota.pool, quota.mig_profile) in seen:
+            result.append(
+                Problem(where, f"a second quota for pool {quota.pool!r}", quota.mig_profile or quota.pool)
+            )
+        seen.add((quota.pool, quota.mig_profile))
+        if quota.mig_profile is not None:
+            sharing = pool.sharing
+            if not isinstance(sharing, MigSharing) or sharing.strategy != "mixed":
+                result.append(
+                    Problem(
+                        (*where, "migProfile"),
+                        f"pool {pool.name!r} is not a mixed-strategy MIG pool; its quota has no profile",
+                        quota.mig_profile,
+                    )
+                )
+            elif quota.mig_profile not in sharing.profiles:
+                result.append(
+                    Problem(
+                        (*where, "migProfile"),
+                        f"pool {pool.name!r} does not offer MIG profile {quota.mig_profile!r} "
+                        f"(it offers {', '.join(sorted(sharing.profiles))})",
+                        quota.mig_profile,
+                    )
+                )
+    return result

@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field
+
+DeploymentMode = Literal["knative", "standard", "modelmesh"]
+"""How a model is served: a Knative Service, a plain Deployment, or the model mesh."""
+
+FieldPath = tuple[str | int, ...]
+"""Where a value sits in a stack or lock file: keys and list indexes, outermost first."""
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -162,12 +168,6 @@ def _quantity(value: object) -> str:
     return value
 
 
-def _positive_quantity(value: str) -> str:
-    if parse_quantity(value) <= 0:
-        raise ValueError("must be greater than zero")
-    return value
-
-
 _DURATION_EXAMPLE = "a duration in whole seconds such as 30s, 5m or 1h30m"
 
 
@@ -237,9 +237,6 @@ DnsSubdomain = Annotated[str, AfterValidator(_dns_subdomain)]
 
 Quantity = Annotated[str, BeforeValidator(_quantity)]
 """A non-negative Kubernetes quantity kept as written (``500m``, ``2Gi``); numbers are accepted."""
-
-PositiveQuantity = Annotated[Quantity, AfterValidator(_positive_quantity)]
-"""A Kubernetes quantity greater than zero."""
 
 Duration = Annotated[str, BeforeValidator(_duration)]
 """A duration in whole seconds written as ``30s``, ``5m`` or ``1h30m``."""

@@ -1,9 +1,12 @@
-"""Pinned upstream versions and the official releases they come from.
+"""Pinned upstream versions, and the shape of an upstream release.
 
-Upstream software is installed from its own releases, never re-authored: this module
-says where each release lives (a Helm chart by repository, name and version) so that the
-Pulumi program installs it as a Helm release and the GitOps render emits a Flux
-``HelmRelease`` (or an Argo CD ``Application``) for the same chart at the same version.
+Upstream software is installed from its own releases, never re-authored. ``Versions`` pins
+them per stack; a ``Chart`` (a Helm chart by repository, name and version) or a
+``KustomizeRelease`` (directories of a repository at a tag) describes one release, so that the
+Pulumi program installs it and the GitOps render emits a Flux ``HelmRelease`` or
+``Kustomization`` (or an Argo CD ``Application``) for the same release. The part that installs
+a release names its coordinates: ``control_plane.charts``, ``gpu_operator.chart``,
+``monitoring.chart``, ``model_mesh.release``.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ class Versions(StrictModel):
     )
     gateway_api: Version = Field(default="v1.5.1", description="Gateway API CRD release (standard channel).")
     prometheus_stack: Version = Field(
-        default="91.5.0", description="kube-prometheus-stack chart version (Prometheus operator, Prometheus)."
+        default="88.5.3", description="kube-prometheus-stack chart version (Prometheus operator, Prometheus)."
     )
     gpu_operator: Version = Field(default="v26.7.0", description="NVIDIA GPU operator chart version.")
     modelmesh: Version = Field(

@@ -75,7 +75,7 @@ class CrdSchemas:
 
     def validate(self, obj: Obj) -> list[str]:
         """Schema errors of a custom resource; a missing schema is itself an error."""
-        import jsonschema
+        import jsonschema  # noqa: PLC0415 - a dev dependency, needed only with --schemas
 
         schema = self.schemas.get((obj["apiVersion"], obj["kind"]))
         if schema is None:
@@ -90,7 +90,7 @@ class CrdSchemas:
 def validate_builtin(obj: Obj, kubernetes_version: str) -> list[str]:
     """Strict kubernetes-validate errors of a built-in object."""
     try:
-        import kubernetes_validate
+        import kubernetes_validate  # noqa: PLC0415 - a dev dependency, needed only to check schemas
     except ImportError as err:  # pragma: no cover - a dev dependency
         raise PlatformError("kubernetes-validate is not installed: pip install 'modelplane[dev]'") from err
     version = kubernetes_version if kubernetes_version.count(".") == 2 else f"{kubernetes_version}.0"

@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from modelplane import build, load_stack
+from modelplane.build import PlatformObjects
 from modelplane.rollout.lock import Lock, empty_lock, lock_path, read_lock
-from modelplane.serving_platform import PlatformObjects, ServingPlatformArgs
+from modelplane.serving_platform import ServingPlatformArgs
 from tests.cluster.controlplane import ControlPlane, control_plane, namespaces_available, wait_for
 from tests.cluster.kubectl import ApplyError, Kube, identity
 from tests.cluster.nodes import pool_nodes
@@ -82,8 +84,6 @@ class Platform:
 
 
 def shared_crds() -> list[dict[str, Any]]:
-    import yaml
-
     crds = []
     for path in sorted(CRD_DIR.glob("*/*.yaml")):
         if path.parent.name in OWN_CRD_GROUPS:
@@ -174,7 +174,7 @@ def _http_ok(cp: ControlPlane, url: str) -> bool:
 def _wrapper_version(name: str) -> str:
     sys.path.insert(0, str(BUILD_SCRIPT.parent))
     try:
-        import build_tools
+        import build_tools  # noqa: PLC0415 - a script beside the project, importable only once on the path
     finally:
         sys.path.pop(0)
     return str(build_tools.WRAPPERS[name].version)

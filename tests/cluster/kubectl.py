@@ -7,6 +7,7 @@ admission webhooks exactly as on a real deploy.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -85,8 +86,6 @@ def identity(obj: Obj) -> str:
 
 
 def _message(error: Any) -> str:
-    import json
-
     body = getattr(error, "body", None) or getattr(error, "summary", lambda: "")()
     try:
         return str(json.loads(body).get("message", body))

@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from modelplane import load_stack
+
 KWOK_ANNOTATION = {"kwok.x-k8s.io/node": "fake"}
 CPU_NODES = 3
 CPU_NODE_CAPACITY = {"cpu": "64", "memory": "512Gi", "pods": "110", "ephemeral-storage": "1Ti"}
@@ -52,8 +54,6 @@ def node(
 
 def pool_nodes(stack_file: Path) -> list[dict[str, Any]]:
     """CPU nodes, and per GPU pool the nodes the plan needs at minimum replicas (at least one)."""
-    from modelplane import load_stack
-
     nodes = [node(f"cpu-{i}", {}, [], {}) for i in range(CPU_NODES)]
     args = load_stack(stack_file)
     planned = {p["name"]: p for p in plan_json(stack_file)["pools"]}

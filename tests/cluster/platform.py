@@ -31,9 +31,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import helm_python as helm
 import yaml
 
 from tests.cluster.controlplane import ControlPlane, wait_for
+from tests.cluster.kubectl import Kube
 
 Obj = dict[str, Any]
 
@@ -77,8 +79,6 @@ def yaml_documents(path: Path) -> Iterator[Obj]:
 
 def render_chart(chart_dir: Path, values: dict[str, Any], *, name: str, namespace: str) -> list[Obj]:
     """Render a chart with the real Helm engine, CRDs under ``crds/`` included first."""
-    import helm_python as helm
-
     with helm.Chart.load(chart_dir) as chart:  # a fresh handle per render: render() mutates it
         crds = [d for crd in chart.crds for d in yaml.safe_load_all(crd["data"]) if isinstance(d, dict)]
         manifests = chart.render(values, name=name, namespace=namespace)
@@ -250,8 +250,6 @@ def loopback_twin(reconciled: Obj, ca_bundle: bytes) -> Obj:
 
 def reconciled_webhooks(cp: ControlPlane, names: list[tuple[str, str]]) -> list[Obj]:
     """Wait until Knative's webhook has filled in rules and CA of each of its configurations."""
-    from tests.cluster.kubectl import Kube
-
     kube = Kube(cp.kubeconfig)
     found: dict[str, Obj] = {}
 

@@ -10,6 +10,7 @@ What is real and what is substituted: ``tests/cluster/pulumi_project.py``.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import tomllib
@@ -23,9 +24,9 @@ import pytest
 import yaml
 
 from modelplane import build, load_stack
+from modelplane.build import PlatformObjects
 from modelplane.kube import Obj, resource_name
 from modelplane.rollout.lock import Lock, lock_path, read_lock
-from modelplane.serving_platform import PlatformObjects
 from tests.cluster.conftest import deployed_lock, install_platform
 from tests.cluster.controlplane import control_plane
 from tests.cluster.kubectl import Kube, identity
@@ -36,8 +37,6 @@ STACKS = ("dev", "staging")
 
 
 def _build_constants() -> dict[str, str]:
-    import importlib.util
-
     spec = importlib.util.spec_from_file_location("build_pulumi", ROOT / "scripts" / "build_pulumi.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)

@@ -7,15 +7,17 @@ from typing import Any
 import pytest
 
 from modelplane.preview.capacity import CPU_POOL, capacity_delta, capacity_summary
+from modelplane.preview.markdown import to_markdown
 from modelplane.rollout import state
-from tests.rollout.builders import T0, T1, bump, edit, load, stack_data
+from tests.preview.test_preview import BASE, preview, valid
+from tests.rollout.builders import STACK, T0, T1, bump, desired, edit, load, stack_data
 
 CANARY = {"strategy": "canary", "steps": [10, 50, 100], "stepInterval": "10m"}
 
 
 def summary(data: dict[str, Any], before: dict[str, Any] | None = None) -> dict[str, int]:
-    lock = state.apply(None, load(before or data), now=T0)
-    records = state.apply(lock, load(data), now=T1).models
+    lock = state.apply(None, desired(before or data), stack=STACK, now=T0)
+    records = state.apply(lock, desired(data), stack=STACK, now=T1).models
     result: dict[str, int] = capacity_summary(load(data), records)["total"]
     return result
 
@@ -65,9 +67,9 @@ def gpu_stack() -> dict[str, Any]:
 
 def test_gpu_canary_needs_gpus_of_its_own() -> None:
     base = gpu_stack()
-    lock = state.apply(None, load(base), now=T0)
+    lock = state.apply(None, desired(base), stack=STACK, now=T0)
     head = bump(base, "std", "v2")
-    records = state.apply(lock, load(head), now=T1).models
+    records = state.apply(lock, desired(head), stack=STACK, now=T1).models
     pools = capacity_summary(load(head), records)["pools"]
     assert pools == {"l4": {"podsMin": 2, "podsMax": 7, "gpusMin": 2, "gpusMax": 7}}
 
@@ -95,11 +97,6 @@ def test_sidecar_components_count_as_pods(part: str) -> None:
 
 
 def _planner(monkeypatch: pytest.MonkeyPatch, fits_min: bool) -> None:
-    import sys
-    import types
-
-    module = types.ModuleType("modelplane.capacity")
-
     def summary(args: Any) -> dict[str, Any]:
         nodes = 1 + len(args.models)
         return {
@@ -108,14 +105,10 @@ def _planner(monkeypatch: pytest.MonkeyPatch, fits_min: bool) -> None:
             "pools": [{"name": "l4", "nodeLimit": 4, "min": {"nodes": nodes}, "max": {"nodes": nodes + 1}}],
         }
 
-    module.summary = summary  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "modelplane.capacity", module)
+    monkeypatch.setattr("modelplane.capacity.summary", summary)
 
 
-def test_the_capacity_planner_is_used_when_present(monkeypatch: pytest.MonkeyPatch) -> None:
-    from modelplane.preview.markdown import to_markdown
-    from tests.preview.test_preview import BASE, preview, valid
-
+def test_the_preview_shows_the_capacity_planners_nodes_per_pool(monkeypatch: pytest.MonkeyPatch) -> None:
     _planner(monkeypatch, fits_min=True)
     result = preview({**BASE, "models": BASE["models"][:1]})
     assert valid(result) == []
@@ -124,18 +117,7 @@ def test_the_capacity_planner_is_used_when_present(monkeypatch: pytest.MonkeyPat
 
 
 def test_a_stack_that_does_not_fit_is_warned_first(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.preview.test_preview import BASE, preview
-
     _planner(monkeypatch, fits_min=False)
     assert preview(BASE)["warnings"][0] == (
         "test: the stack does not fit its pools at minimum replicas (see `modelplane plan`)"
     )
-
-
-def test_without_a_planner_there_is_no_plan(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sys
-
-    from tests.preview.test_preview import BASE, preview
-
-    monkeypatch.setitem(sys.modules, "modelplane.capacity", None)  # makes the import fail
-    assert "plan" not in preview(BASE)["capacity"]

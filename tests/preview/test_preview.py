@@ -15,7 +15,7 @@ from modelplane.cli import main
 from modelplane.preview.preview import Side, build_preview
 from modelplane.rollout import state
 from modelplane.rollout.lock import lock_path, write_lock
-from tests.rollout.builders import T0, bump, edit, load, stack_data, write_stack
+from tests.rollout.builders import STACK, T0, bump, desired, edit, load, stack_data, write_stack
 
 SCHEMA = json.loads(
     (Path(__file__).resolve().parents[2] / "components/modelplane/preview/preview.schema.json").read_text()
@@ -27,7 +27,7 @@ BASE = stack_data("standard", "knative", "modelmesh", rollout=CANARY)
 def preview(
     head: dict[str, Any], base: dict[str, Any] | None = BASE, *, locked: bool = True
 ) -> dict[str, Any]:
-    lock = state.apply(None, load(BASE), now=T0) if locked else None
+    lock = state.apply(None, desired(BASE), stack=STACK, now=T0) if locked else None
     return build_preview(
         Side(load(head), lock, "head.yaml"),
         Side(load(base) if base is not None else None, lock, "base.yaml"),
@@ -152,7 +152,7 @@ def repo(tmp_path: Path) -> Path:
     stacks = tmp_path / "stacks"
     stacks.mkdir()
     path = write_stack(stacks, BASE)
-    write_lock(state.apply(None, load(BASE), now=T0), lock_path(path))
+    write_lock(state.apply(None, desired(BASE), stack=STACK, now=T0), lock_path(path))
     git(tmp_path, "init", "-q")
     git(tmp_path, "add", "-A")
     git(tmp_path, "commit", "-qm", "base")
@@ -228,7 +228,7 @@ def test_corrupt_lock_at_the_revision_exits_2(repo: Path, capsys: pytest.Capture
 
 def test_standard_canary_of_a_scale_to_zero_model_is_a_warning() -> None:
     base = edit(BASE, "std", scaling={"minReplicas": 0, "maxReplicas": 3, "metric": "rps"})
-    lock = state.apply(None, load(base), now=T0)
+    lock = state.apply(None, desired(base), stack=STACK, now=T0)
     result = build_preview(Side(load(bump(base, "std", "v2")), lock, "head"), Side(load(base), lock, "base"))
     assert (
         "team/std: minReplicas is 0, so KServe gives the canary ceil(0 x share) = 0 replicas: it never becomes "

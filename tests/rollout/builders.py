@@ -8,6 +8,9 @@ from typing import Any
 
 import yaml
 
+from modelplane.model import ModelArgs
+from modelplane.rollout.diff import Desired, DesiredModel
+from modelplane.rollout.policy import RolloutPolicy
 from modelplane.serving_platform import ServingPlatformArgs
 from modelplane.stack import parse_stack
 
@@ -16,6 +19,9 @@ T1 = "2026-03-01T10:20:00Z"
 T2 = "2026-03-01T10:40:00Z"
 T3 = "2026-03-01T11:00:00Z"
 T4 = "2026-03-01T11:20:00Z"
+
+STACK = "test"
+"""The name of the stacks built here."""
 
 KEYS = {"knative": "team/kn", "standard": "team/std", "modelmesh": "team/mesh"}
 NAMES = {"knative": "kn", "standard": "std", "modelmesh": "mesh"}
@@ -41,7 +47,7 @@ def stack_data(*modes: str, rollout: dict[str, Any] | None = None) -> dict[str, 
     """A stack with one model (named after its mode) per mode given."""
     modes = modes or ("knative", "standard", "modelmesh")
     return {
-        "stack": {"name": "test", "tier": "staging"},
+        "stack": {"name": STACK, "tier": "staging"},
         "controlPlane": {"ingress": {"domain": "models.example.com"}},
         "modelMesh": {"enabled": "modelmesh" in modes},
         "tenants": [{"name": "team"}],
@@ -51,7 +57,26 @@ def stack_data(*modes: str, rollout: dict[str, Any] | None = None) -> dict[str, 
 
 
 def load(data: dict[str, Any]) -> ServingPlatformArgs:
+    """The whole stack, parsed and checked as a stack file would be."""
     return parse_stack(copy.deepcopy(data), "test.yaml")
+
+
+def desired(data: dict[str, Any]) -> Desired:
+    """The stack's models as the rollout engine sees them, built directly: no stack parse, no catalog."""
+    policy = RolloutPolicy.model_validate(data.get("rollout", {}))
+    namespaces = {t["name"]: t.get("namespace", t["name"]) for t in data["tenants"]}
+    default_mode = data.get("controlPlane", {}).get("defaultDeploymentMode", "standard")
+    result: Desired = {}
+    for item in data["models"]:
+        model = ModelArgs.model_validate(copy.deepcopy(item))
+        wanted = DesiredModel(
+            model,
+            namespaces[model.tenant],
+            model.deployment_mode or default_mode,
+            model.rollout.apply(policy) if model.rollout else policy,
+        )
+        result[wanted.key] = wanted
+    return result
 
 
 def edit(data: dict[str, Any], name: str, **changes: Any) -> dict[str, Any]:

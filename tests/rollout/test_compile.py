@@ -6,14 +6,15 @@ from typing import Any
 
 import pytest
 
+from modelplane.build import build, desired_models
 from modelplane.render import to_yaml_stream
 from modelplane.rollout import state
 from modelplane.rollout.compile import AUTOSCALING_FIELDS, rendered_mirrors, rendered_traffic
-from modelplane.rollout.lock import Lock, empty_lock
-from modelplane.serving_platform import ServingPlatformArgs, build
+from modelplane.rollout.lock import Lock, empty_lock, read_lock
+from modelplane.serving_platform import ServingPlatformArgs
 from modelplane.validation import CrdSchemas
-from tests.conftest import schema_problems
-from tests.rollout.builders import KEYS, NAMES, T0, T1, T2, bump, edit, load, stack_data
+from tests.conftest import STACKS, schema_problems
+from tests.rollout.builders import KEYS, NAMES, STACK, T0, T1, T2, bump, desired, edit, load, stack_data
 
 CANARY = {"strategy": "canary", "steps": [10, 25, 50, 100], "stepInterval": "10m"}
 SHADOW = CANARY | {"shadow": {"percent": 20, "duration": "5m"}}
@@ -24,11 +25,11 @@ def scenario(
 ) -> tuple[ServingPlatformArgs, Lock]:
     """A stack and lock with one model of ``mode`` in a rollout ``phase``."""
     data = stack_data(mode, rollout=rollout or CANARY)
-    lock = state.apply(None, load(data), now=T0)
+    lock = state.apply(None, desired(data), stack=STACK, now=T0)
     if phase == "steady":
         return load(data), lock
-    head = load(bump(data, NAMES[mode], "v2"))
-    lock = state.apply(lock, head, now=T1)
+    head = bump(data, NAMES[mode], "v2")
+    lock = state.apply(lock, desired(head), stack=STACK, now=T1)
     key = KEYS[mode]
     record = lock.models[key]
     if phase == "advanced":
@@ -39,7 +40,7 @@ def scenario(
         record = state.rollback(record, key, now=T2)
     elif phase == "promoted":
         record = state.promote(record, key, now=T2)
-    return head, lock.model_copy(update={"models": {key: record}})
+    return load(head), lock.model_copy(update={"models": {key: record}})
 
 
 def isvcs(args: ServingPlatformArgs, lock: Lock) -> list[dict[str, Any]]:
@@ -175,10 +176,10 @@ def test_custom_image_change_gets_its_own_runtime() -> None:
         "image": "ghcr.io/example/srv:1.0.0",
         "format": {"name": "mine"},
     }
-    lock = state.apply(None, load(data), now=T0)
-    head = load(edit(data, "std", version="v2", image="ghcr.io/example/srv:2.0.0"))
-    lock = state.apply(lock, head, now=T1)
-    objects = build(head, lock=lock).objects
+    lock = state.apply(None, desired(data), stack=STACK, now=T0)
+    head = edit(data, "std", version="v2", image="ghcr.io/example/srv:2.0.0")
+    lock = state.apply(lock, desired(head), stack=STACK, now=T1)
+    objects = build(load(head), lock=lock).objects
     images = {
         o["metadata"]["name"]: o["spec"]["containers"][0]["image"]
         for o in objects
@@ -232,7 +233,7 @@ def test_modelmesh_switch_and_rollback_drop_the_side_object(phase: str, uri: str
 )
 def test_rendered_traffic(mode: str, phase: str, expected: dict[str, int]) -> None:
     args, lock = scenario(mode, phase)
-    stable = {k: r.stable.version for k, r in state.effective_records(args, lock).items()}
+    stable = {k: r.stable.version for k, r in state.effective_records(desired_models(args), lock).items()}
     assert rendered_traffic(build(args, lock=lock).objects, stable) == {KEYS[mode]: expected}
 
 
@@ -262,7 +263,7 @@ def test_render_with_empty_lock_deploys_every_model_directly() -> None:
 
 def test_unapplied_version_bump_renders_its_first_step() -> None:
     data = stack_data("standard", rollout=CANARY)
-    lock = state.apply(None, load(data), now=T0)
+    lock = state.apply(None, desired(data), stack=STACK, now=T0)
     (isvc,) = isvcs(load(bump(data, "std", "v2")), lock)
     assert isvc["spec"]["canary"][0]["trafficPercent"] == 10
 
@@ -270,12 +271,9 @@ def test_unapplied_version_bump_renders_its_first_step() -> None:
 def test_steady_example_stacks_render_with_their_locks(
     example_stack: ServingPlatformArgs, crd_schemas: CrdSchemas
 ) -> None:
-    from modelplane.rollout.lock import read_lock
-    from tests.conftest import STACKS
-
     lock = read_lock(STACKS / f"{example_stack.stack.name}.lock.yaml", stack=example_stack.stack.name)
     assert lock is not None, "every example stack has a committed lock"
-    records = state.effective_records(example_stack, lock)
+    records = state.effective_records(desired_models(example_stack), lock)
     assert all(r.rollout is None for r in records.values())
     assert schema_problems(build(example_stack, lock=lock).objects, example_stack, crd_schemas) == []
 

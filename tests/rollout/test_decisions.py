@@ -9,23 +9,23 @@ import pytest
 from modelplane.rollout import state
 from modelplane.rollout.diff import ModelDecision, model_decisions
 from modelplane.rollout.lock import Lock
-from tests.rollout.builders import T0, T1, bump, edit, load, stack_data
+from tests.rollout.builders import STACK, T0, T1, bump, desired, edit, stack_data
 
 BASE = stack_data("standard")
 
 
 def decide(data: dict[str, Any], lock: Lock | None, base: dict[str, Any] | None = None) -> ModelDecision:
-    (decision,) = model_decisions(load(data), lock, base=load(base) if base is not None else None)
+    (decision,) = model_decisions(desired(data), lock, before=desired(base) if base is not None else None)
     return decision
 
 
 def deployed(data: dict[str, Any] = BASE) -> Lock:
-    return state.apply(None, load(data), now=T0)
+    return state.apply(None, desired(data), stack=STACK, now=T0)
 
 
 def rolling(version: str = "v2") -> tuple[dict[str, Any], Lock]:
     head = bump(BASE, "std", version)
-    return head, state.apply(deployed(), load(head), now=T1)
+    return head, state.apply(deployed(), desired(head), stack=STACK, now=T1)
 
 
 def test_model_without_lock_entry_is_new() -> None:
@@ -114,7 +114,7 @@ def test_mode_change_replaces_the_model() -> None:
 def test_model_gone_from_the_stack_is_removed() -> None:
     two = stack_data("standard", "knative")
     (removed,) = [
-        d for d in model_decisions(load(stack_data("knative")), deployed(two)) if d.key == "team/std"
+        d for d in model_decisions(desired(stack_data("knative")), deployed(two)) if d.key == "team/std"
     ]
     assert (removed.kind, removed.destructive, removed.from_version, removed.to_version) == (
         "removal",
@@ -132,5 +132,5 @@ def test_only_removal_and_replace_are_destructive(kind: str) -> None:
 
 
 def test_decisions_are_sorted_by_key() -> None:
-    keys = [d.key for d in model_decisions(load(stack_data()), None)]
+    keys = [d.key for d in model_decisions(desired(stack_data()), None)]
     assert keys == ["team/kn", "team/mesh", "team/std"]

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from modelplane.base import format_path
 from modelplane.kube import ObjectKey
-from modelplane.rollout.diff import diff_objects, diff_values, dotted
+from modelplane.rollout.diff import diff_objects, diff_values
 
 
 def obj(
@@ -169,4 +170,4 @@ def test_changes_come_in_render_order() -> None:
     ],
 )
 def test_dotted_paths(path: tuple[str | int, ...], text: str) -> None:
-    assert dotted(path) == text
+    assert format_path(path) == text

@@ -11,13 +11,13 @@ import yaml
 from modelplane.errors import LockError
 from modelplane.rollout.lock import dump_lock, empty_lock, lock_path, read_lock, same_lock, write_lock
 from modelplane.rollout.state import apply
-from tests.rollout.builders import T0, load, stack_data
+from tests.rollout.builders import STACK, T0, desired, stack_data
 
 
 @pytest.fixture
 def lock_file(tmp_path: Path) -> Path:
     path = tmp_path / "test.lock.yaml"
-    write_lock(apply(None, load(stack_data()), now=T0), path)
+    write_lock(apply(None, desired(stack_data()), stack=STACK, now=T0), path)
     return path
 
 
@@ -32,16 +32,18 @@ def test_lock_path_sits_beside_the_stack() -> None:
 def test_round_trip_keeps_the_state(lock_file: Path) -> None:
     lock = read_lock(lock_file, stack="test")
     assert lock is not None
-    assert same_lock(lock, apply(None, load(stack_data()), now=T0))
+    assert same_lock(lock, apply(None, desired(stack_data()), stack=STACK, now=T0))
 
 
 def test_dump_is_byte_identical_for_the_same_lock() -> None:
-    args = load(stack_data())
-    assert dump_lock(apply(None, args, now=T0)) == dump_lock(apply(None, args, now=T0))
+    models = desired(stack_data())
+    assert dump_lock(apply(None, models, stack=STACK, now=T0)) == dump_lock(
+        apply(None, models, stack=STACK, now=T0)
+    )
 
 
 def test_dump_is_commented_json_with_schema_version_first_and_models_sorted() -> None:
-    text = dump_lock(apply(None, load(stack_data()), now=T0))
+    text = dump_lock(apply(None, desired(stack_data()), stack=STACK, now=T0))
     body = [line for line in text.splitlines() if not line.startswith("#")]
     assert body[:4] == ["{", '  "schemaVersion": 1,', '  "stack": "test",', '  "models": {']
     keys = [line.strip().split('"')[1] for line in body if line.startswith('    "') and line.endswith("{")]
@@ -99,7 +101,7 @@ def test_schema_violation_names_the_field(lock_file: Path) -> None:
     with pytest.raises(LockError) as err:
         read_lock(lock_file)
     assert str(err.value) == (
-        f"{lock_file}: models.team/kn.mode: Input should be 'knative', 'standard' or 'modelmesh'"
+        f"{lock_file}: models[\"team/kn\"].mode: Input should be 'knative', 'standard' or 'modelmesh'"
     )
 
 
@@ -111,7 +113,7 @@ def test_digest_that_does_not_match_its_spec_is_an_error(lock_file: Path) -> Non
     with pytest.raises(LockError) as err:
         read_lock(lock_file)
     assert str(err.value) == (
-        f"{lock_file}: models.team/std.stable.digest: does not match the sha256 of its spec "
+        f'{lock_file}: models["team/std"].stable.digest: does not match the sha256 of its spec '
         "(was the lock edited by hand?)"
     )
 

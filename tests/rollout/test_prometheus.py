@@ -20,11 +20,13 @@ from typing import Any
 import pytest
 
 from modelplane.cli import main
+from modelplane.errors import RolloutError
 from modelplane.rollout import state
-from modelplane.rollout.gates import Target, compile_gates, evaluate
+from modelplane.rollout.gates import Target, compile_gates
 from modelplane.rollout.lock import lock_path, read_lock, write_lock
 from modelplane.rollout.policy import Gate
-from tests.rollout.builders import T0, T1, T2, bump, load, stack_data, write_stack
+from modelplane.rollout.prometheus import evaluate, query_prometheus
+from tests.rollout.builders import STACK, T0, T1, T2, bump, desired, stack_data, write_stack
 
 START = int(state.parse_time(T1).timestamp())
 END = int(state.parse_time(T2).timestamp())
@@ -197,10 +199,10 @@ def _rolling(tmp_path: Path, mode: str, *, dry_run: bool = False) -> Path:
     }
     name = {"knative": "kn", "standard": "std"}[mode]
     data = stack_data(mode, rollout=rollout)
-    lock = state.apply(None, load(data), now=T0)
+    lock = state.apply(None, desired(data), stack=STACK, now=T0)
     head = bump(data, name, "v2")
     path = write_stack(tmp_path, head)
-    write_lock(state.apply(lock, load(head), now=T1), lock_path(path))
+    write_lock(state.apply(lock, desired(head), stack=STACK, now=T1), lock_path(path))
     return path
 
 
@@ -252,3 +254,11 @@ def test_rollback_on_failure(prometheus: str, tmp_path: Path) -> None:
     ]
     assert main(argv) == 3
     assert _record(path, "team/std").rollout.state == "rolled-back"
+
+
+def test_unreachable_prometheus_is_a_rollout_error() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(RolloutError, match=rf"^http://127\.0\.0\.1:{port}: cannot reach Prometheus: "):
+        query_prometheus(f"http://127.0.0.1:{port}", "up", timeout=2)

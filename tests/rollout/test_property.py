@@ -9,19 +9,20 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from modelplane.build import BuildContext, _models, desired_models
 from modelplane.errors import RolloutError
 from modelplane.kube import LABEL_VERSION
 from modelplane.rollout import state
 from modelplane.rollout.compile import ANNOTATION_CANDIDATE_OF, AUTOSCALING_FIELDS, rendered_traffic
 from modelplane.rollout.diff import model_decisions
 from modelplane.rollout.lock import Lock, ModelRecord
-from modelplane.runtimes import load_catalog
-from modelplane.serving_platform import BuildContext, ServingPlatformArgs, _model_objects
-from tests.rollout.builders import KEYS, load, stack_data
+from modelplane.runtimes import catalog_dir, load_catalog
+from modelplane.serving_platform import ServingPlatformArgs
+from tests.rollout.builders import KEYS, STACK, desired, load, stack_data
 
 MODES = {"kn": "knative", "std": "standard", "mesh": "modelmesh"}
 SPLITTABLE = ["kn", "std"]
-CATALOG = load_catalog()
+CATALOG = load_catalog(catalog_dir())
 SETTLED = ("steady", "in-place", "continue", "held")
 
 model_names = st.sampled_from(sorted(MODES))
@@ -52,7 +53,7 @@ class World:
         self.minute = 0
         self.serial = {name: 1 for name in MODES}
         self.previous: dict[str, dict[str, Any]] = {}
-        self.lock: Lock = state.apply(None, self.args(), now=self.now())
+        self.lock: Lock = state.apply(None, desired(self.data), stack=STACK, now=self.now())
 
     def now(self) -> str:
         self.minute += 11
@@ -94,12 +95,12 @@ class World:
             if overrides[op[2]] is None:
                 del self.model(op[1])["rollout"]
         elif kind == "apply":
-            self.lock = state.apply(self.lock, self.args(), now=self.now())
+            self.lock = state.apply(self.lock, desired(self.data), stack=STACK, now=self.now())
         else:
             self.command(kind, KEYS[MODES[op[1]]])
 
     def command(self, kind: str, key: str) -> None:
-        decisions = {d.key: d for d in model_decisions(self.args(), self.lock)}
+        decisions = {d.key: d for d in model_decisions(desired(self.data), self.lock)}
         if decisions[key].kind not in SETTLED:
             return  # the CLI refuses commands on a stale lock
         record = self.lock.models[key]
@@ -126,9 +127,9 @@ def check_record(record: ModelRecord) -> None:
 
 
 def check_render(args: ServingPlatformArgs, lock: Lock) -> None:
-    records = state.effective_records(args, lock)
+    records = state.effective_records(desired_models(args), lock)
     ctx = BuildContext(catalog=CATALOG, modes=tuple(args.mode(m) for m in args.models), rollouts=records)
-    objects = _model_objects(args, ctx)
+    objects = _models(args, ctx)
     stable = {k: r.stable.version for k, r in records.items()}
     routed = rendered_traffic(objects, stable)
     for key, record in records.items():

@@ -9,18 +9,22 @@ import pytest
 
 from modelplane.errors import RolloutError
 from modelplane.rollout import state
+from modelplane.rollout.diff import DesiredModel
 from modelplane.rollout.lock import HISTORY_LIMIT, Lock, ModelRecord
-from tests.rollout.builders import KEYS, T0, T1, T2, T3, T4, bump, load, stack_data
+from tests.rollout.builders import KEYS, STACK, T0, T1, T2, T3, T4, bump, desired, stack_data
 
 CANARY = {"strategy": "canary", "steps": [10, 25, 50, 100], "stepInterval": "10m"}
 
 
-def started(mode: str = "standard", rollout: dict[str, Any] | None = None) -> tuple[Any, ModelRecord]:
+def started(
+    mode: str = "standard", rollout: dict[str, Any] | None = None
+) -> tuple[DesiredModel, ModelRecord]:
+    """A model of ``mode`` whose version was bumped: as the stack wants it, and its lock record."""
     data = stack_data(mode, rollout=rollout or CANARY)
-    lock = state.apply(None, load(data), now=T0)
-    head = load(bump(data, data["models"][0]["name"], "v2"))
-    lock = state.apply(lock, head, now=T1)
-    return head, lock.models[KEYS[mode]]
+    lock = state.apply(None, desired(data), stack=STACK, now=T0)
+    head = desired(bump(data, data["models"][0]["name"], "v2"))
+    lock = state.apply(lock, head, stack=STACK, now=T1)
+    return head[KEYS[mode]], lock.models[KEYS[mode]]
 
 
 def split(record: ModelRecord) -> list[tuple[str, int]]:
@@ -28,7 +32,7 @@ def split(record: ModelRecord) -> list[tuple[str, int]]:
 
 
 def test_new_model_is_deployed_directly() -> None:
-    lock = state.apply(None, load(stack_data("standard")), now=T0)
+    lock = state.apply(None, desired(stack_data("standard")), stack=STACK, now=T0)
     record = lock.models["team/std"]
     assert (record.stable.version, record.rollout) == ("v1", None)
     assert [(e.event, e.version, e.traffic_percent, e.at) for e in record.history] == [
@@ -37,9 +41,9 @@ def test_new_model_is_deployed_directly() -> None:
 
 
 def test_apply_without_changes_gives_the_same_lock() -> None:
-    args = load(stack_data())
-    lock = state.apply(None, args, now=T0)
-    assert state.apply(lock, args, now=T1) == lock
+    models = desired(stack_data())
+    lock = state.apply(None, models, stack=STACK, now=T0)
+    assert state.apply(lock, models, stack=STACK, now=T1) == lock
 
 
 def test_canary_starts_at_its_first_step() -> None:
@@ -111,19 +115,19 @@ def test_advance_in_modelmesh_switches_to_the_candidate() -> None:
 )
 def test_readiness_waits_for_the_step_interval(now: str, ready: bool, reason: str) -> None:
     head, record = started()
-    result = state.readiness(record, "team/std", head.rollout, now=now)
+    result = state.readiness(record, "team/std", head.policy, now=now)
     assert (result.ready, result.reason) == (ready, reason)
 
 
 def test_readiness_of_shadow_waits_for_its_duration() -> None:
     head, record = started(rollout=CANARY | {"shadow": {"percent": 20, "duration": "30m"}})
-    result = state.readiness(record, "team/std", head.rollout, now=T2)
+    result = state.readiness(record, "team/std", head.policy, now=T2)
     assert result.reason == "the shadow phase has run 20m00s of 30m00s"
 
 
 def test_ab_is_never_ready_to_advance() -> None:
     head, record = started(rollout={"strategy": "ab", "abSplit": 30})
-    assert not state.readiness(record, "team/std", head.rollout, now=T4).ready
+    assert not state.readiness(record, "team/std", head.policy, now=T4).ready
 
 
 def test_advance_refuses_an_ab_test() -> None:
@@ -181,7 +185,7 @@ def test_commands_on_a_rolled_back_rollout_are_refused() -> None:
 
 
 def test_commands_without_a_rollout_are_refused() -> None:
-    lock = state.apply(None, load(stack_data("standard")), now=T0)
+    lock = state.apply(None, desired(stack_data("standard")), stack=STACK, now=T0)
     with pytest.raises(RolloutError) as err:
         state.promote(lock.models["team/std"], "team/std", now=T1)
     assert str(err.value) == "team/std: no rollout in progress (steady on v1); nothing to promote"
@@ -189,20 +193,20 @@ def test_commands_without_a_rollout_are_refused() -> None:
 
 def test_restart_begins_again_at_the_first_step() -> None:
     data = stack_data("standard", rollout=CANARY)
-    lock = state.apply(None, load(data), now=T0)
-    lock = state.apply(lock, load(bump(data, "std", "v2")), now=T1)
+    lock = state.apply(None, desired(data), stack=STACK, now=T0)
+    lock = state.apply(lock, desired(bump(data, "std", "v2")), stack=STACK, now=T1)
     record = state.advance(lock.models["team/std"], "team/std", now=T2)
     lock = lock.model_copy(update={"models": {"team/std": record}})
-    restarted = state.apply(lock, load(bump(data, "std", "v3")), now=T3).models["team/std"]
+    restarted = state.apply(lock, desired(bump(data, "std", "v3")), stack=STACK, now=T3).models["team/std"]
     assert split(restarted) == [("v1", 90), ("v3", 10)]
     assert restarted.history[-1].event == "restarted"
 
 
 def test_abort_returns_to_stable_and_ends_the_rollout() -> None:
     data = stack_data("standard", rollout=CANARY)
-    lock = state.apply(None, load(data), now=T0)
-    lock = state.apply(lock, load(bump(data, "std", "v2")), now=T1)
-    record = state.apply(lock, load(data), now=T2).models["team/std"]
+    lock = state.apply(None, desired(data), stack=STACK, now=T0)
+    lock = state.apply(lock, desired(bump(data, "std", "v2")), stack=STACK, now=T1)
+    record = state.apply(lock, desired(data), stack=STACK, now=T2).models["team/std"]
     assert (record.rollout, record.history[-1].event) == (None, "aborted")
 
 
@@ -213,9 +217,9 @@ def test_standard_promotion_takes_the_candidate_name_when_storage_changes() -> N
 
 def test_standard_promotion_keeps_the_stable_name_when_storage_is_unchanged() -> None:
     data = stack_data("standard", rollout=CANARY)
-    lock = state.apply(None, load(data), now=T0)
+    lock = state.apply(None, desired(data), stack=STACK, now=T0)
     data["models"][0]["resources"] = {"memory": "2Gi"}
-    record = state.apply(lock, load(data), now=T1).models["team/std"]
+    record = state.apply(lock, desired(data), stack=STACK, now=T1).models["team/std"]
     assert (
         record.rollout is not None
         and record.rollout.candidate.name == "v1-" + record.rollout.candidate.digest[7:13]
@@ -232,8 +236,10 @@ def test_history_keeps_the_last_events() -> None:
 
 
 def test_removed_model_leaves_the_lock() -> None:
-    lock = state.apply(None, load(stack_data("standard", "knative")), now=T0)
-    assert sorted(state.apply(lock, load(stack_data("knative")), now=T1).models) == ["team/kn"]
+    lock = state.apply(None, desired(stack_data("standard", "knative")), stack=STACK, now=T0)
+    assert sorted(state.apply(lock, desired(stack_data("knative")), stack=STACK, now=T1).models) == [
+        "team/kn"
+    ]
 
 
 def test_describe_a_canary() -> None:
@@ -249,8 +255,8 @@ def test_only_utc_timestamps_are_accepted(value: str) -> None:
 
 def test_effective_records_do_not_touch_the_lock() -> None:
     data = stack_data("standard")
-    lock: Lock = state.apply(None, load(data), now=T0)
-    records = state.effective_records(load(bump(data, "std", "v2")), lock)
+    lock: Lock = state.apply(None, desired(data), stack=STACK, now=T0)
+    records = state.effective_records(desired(bump(data, "std", "v2")), lock)
     assert records["team/std"].rollout is not None
     assert lock.models["team/std"].rollout is None
 
@@ -260,7 +266,7 @@ def test_version_name_never_makes_another_models_name() -> None:
     twin = copy.deepcopy(data["models"][0]) | {"name": "std-v2"}
     twin["storage"] = {"uri": "s3://models/std-v2/v1"}
     data["models"].append(twin)
-    lock = state.apply(None, load(data), now=T0)
-    record = state.apply(lock, load(bump(data, "std", "v2")), now=T1).models["team/std"]
+    lock = state.apply(None, desired(data), stack=STACK, now=T0)
+    record = state.apply(lock, desired(bump(data, "std", "v2")), stack=STACK, now=T1).models["team/std"]
     assert record.rollout is not None
     assert record.rollout.candidate.name == "v2-" + record.rollout.candidate.digest[7:13]

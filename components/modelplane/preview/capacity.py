@@ -15,15 +15,14 @@ the canary's replicas as KServe and Knative create them.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from modelplane.rollout.lock import ModelRecord, model_key
+from modelplane import capacity
+from modelplane.kube import model_key
+from modelplane.model import ModelArgs
+from modelplane.rollout.lock import ModelRecord
 from modelplane.rollout.state import candidate_share, mirror_percent
-
-if TYPE_CHECKING:
-    from modelplane.model import ModelArgs
-    from modelplane.serving_platform import ServingPlatformArgs
+from modelplane.serving_platform import ServingPlatformArgs
 
 CPU_POOL = "(no GPU)"
 """The pool name under which models without GPUs are counted."""
@@ -113,20 +112,10 @@ def capacity_delta(base: dict[str, Any] | None, head: dict[str, Any]) -> dict[st
     return {"pools": pools, "total": total}
 
 
-def placement(args: ServingPlatformArgs) -> dict[str, Any] | None:
-    """The capacity planner's summary of a stack: nodes per pool, whether it fits.
-
-    None when this modelplane has no planner (``modelplane.capacity.summary``).
+def placement(args: ServingPlatformArgs) -> dict[str, Any]:
+    """The capacity planner's summary of a stack (``modelplane.capacity``): nodes per pool, whether it fits.
 
     The planner places the stack's models onto nodes; it does not know about canaries, which
     ``capacity_summary`` counts. The preview shows both.
     """
-    try:
-        planner = importlib.import_module("modelplane.capacity")
-    except ImportError:
-        return None
-    summary = getattr(planner, "summary", None)
-    if not callable(summary):
-        return None
-    result = summary(args)
-    return result if isinstance(result, dict) else None
+    return capacity.summary(args)

@@ -12,23 +12,25 @@ the Markdown and JSON outputs both come from.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from modelplane.base import format_path
+from modelplane.build import build, desired_models
+from modelplane.kube import model_key
 from modelplane.preview.capacity import capacity_delta, capacity_summary, placement
 from modelplane.rollout import state
 from modelplane.rollout.diff import (
     DECISION_TEXT,
+    Desired,
+    DesiredModel,
     ModelDecision,
     ObjectChange,
     diff_objects,
-    dotted,
     model_decisions,
 )
 from modelplane.rollout.gates import Target, compile_gates
 from modelplane.rollout.lock import Lock, ModelRecord, empty_lock
-
-if TYPE_CHECKING:
-    from modelplane.serving_platform import ServingPlatformArgs
+from modelplane.serving_platform import ServingPlatformArgs
 
 PREVIEW_SCHEMA_VERSION = 1
 
@@ -56,7 +58,7 @@ def _object_entry(change: ObjectChange) -> dict[str, Any]:
             {
                 "op": item.operation,
                 "path": list(item.path),
-                "field": dotted(item.path),
+                "field": format_path(item.path),
                 "old": item.old,
                 "new": item.new,
             }
@@ -65,19 +67,16 @@ def _object_entry(change: ObjectChange) -> dict[str, Any]:
     }
 
 
-def _gates(
-    args: ServingPlatformArgs, models: Models, decision: ModelDecision, record: ModelRecord
-) -> list[dict[str, Any]]:
+def _gates(wanted: DesiredModel, record: ModelRecord) -> list[dict[str, Any]]:
     rollout = record.rollout
     if rollout is None:
         return []
-    model = models[(decision.namespace, decision.name)]
-    policy = args.policy(model)
+    policy = wanted.policy
     target = Target(
         mode=record.mode,
-        runtime=model.runtime,
-        namespace=decision.namespace,
-        model=model.name,
+        runtime=wanted.model.runtime,
+        namespace=wanted.namespace,
+        model=wanted.model.name,
         version=rollout.candidate.version,
         name=rollout.candidate.name,
         window=policy.step_interval,
@@ -95,18 +94,7 @@ def _gates(
     ]
 
 
-Models = dict[tuple[str, str], Any]
-"""A stack's models by (namespace, name)."""
-
-
-def _models(args: ServingPlatformArgs) -> Models:
-    tenants = {t.name: t.namespace_name for t in args.tenants}
-    return {(tenants[m.tenant], m.name): m for m in args.models}
-
-
-def _rollout_entry(
-    args: ServingPlatformArgs, models: Models, decision: ModelDecision, record: ModelRecord | None
-) -> dict[str, Any]:
+def _rollout_entry(desired: Desired, decision: ModelDecision, record: ModelRecord | None) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "model": decision.name,
         "namespace": decision.namespace,
@@ -134,7 +122,8 @@ def _rollout_entry(
     if decision.kind in ("new", "replace"):
         return entry | {"strategy": "direct", "trafficPercent": 100}
     rollout = record.rollout
-    policy = args.policy(models[(decision.namespace, decision.name)])
+    wanted = desired[decision.key]
+    policy = wanted.policy
     if rollout is None:
         if decision.kind in ("start", "restart"):
             entry |= {"strategy": "direct", "trafficPercent": 100}
@@ -149,15 +138,15 @@ def _rollout_entry(
         "mirrorPercent": state.mirror_percent(record),
         "stepInterval": policy.step_interval,
         "dryRun": policy.dry_run,
-        "gates": _gates(args, models, decision, record),
+        "gates": _gates(wanted, record),
     }
     return entry
 
 
-def _warnings(models: Models, rollouts: list[dict[str, Any]], records: dict[str, ModelRecord]) -> list[str]:
+def _warnings(desired: Desired, rollouts: list[dict[str, Any]], records: dict[str, ModelRecord]) -> list[str]:
     warnings: list[str] = []
     for r in rollouts:
-        key = f"{r['namespace']}/{r['model']}"
+        key = model_key(r["namespace"], r["model"])
         if r["state"] in ("progressing", "paused") and not r["dryRun"]:
             for gate in r["gates"]:
                 if not gate["measurable"]:
@@ -170,7 +159,7 @@ def _warnings(models: Models, rollouts: list[dict[str, Any]], records: dict[str,
             record is not None
             and record.mode == "standard"
             and r["state"] in ("progressing", "paused")
-            and models[(r["namespace"], r["model"])].scaling.min_replicas == 0
+            and desired[key].model.scaling.min_replicas == 0
         ):
             warnings.append(
                 f"{key}: minReplicas is 0, so KServe gives the canary ceil(0 x share) = 0 replicas: it never "
@@ -232,8 +221,6 @@ def summary_text(
 
 def build_preview(head: Side, base: Side) -> dict[str, Any]:
     """The whole preview of changing ``base`` into ``head``."""
-    from modelplane.serving_platform import build
-
     assert head.args is not None
     stack = head.args.stack.name
     head_lock = head.lock or empty_lock(stack)
@@ -247,28 +234,26 @@ def build_preview(head: Side, base: Side) -> dict[str, Any]:
         base_capacity = capacity_summary(base.args, base_render.rollouts)
     changes = diff_objects(base_objects, head_render.objects)
     objects = [_object_entry(c) for c in changes]
-    decisions = model_decisions(head.args, head.lock, base=base.args)
-    models = _models(head.args)
-    rollouts = [
-        _rollout_entry(head.args, models, d, head_records.get(d.key)) for d in decisions if d.kind != "steady"
-    ]
+    desired = desired_models(head.args)
+    before = desired_models(base.args) if base.args is not None else None
+    decisions = model_decisions(desired, head.lock, before=before)
+    rollouts = [_rollout_entry(desired, d, head_records.get(d.key)) for d in decisions if d.kind != "steady"]
     capacity = capacity_delta(base_capacity, capacity_summary(head.args, head_records))
-    warnings = list(head_render.warnings) + _warnings(models, rollouts, head_records)
+    warnings = list(head_render.warnings) + _warnings(desired, rollouts, head_records)
     head_plan = placement(head.args)
-    if head_plan is not None:
-        capacity["plan"] = {
-            "base": placement(base.args) if base.args is not None else None,
-            "head": head_plan,
-        }
-        fits = head_plan.get("fits", {})
-        if fits.get("min") is False:
-            warnings.insert(
-                0, f"{stack}: the stack does not fit its pools at minimum replicas (see `modelplane plan`)"
-            )
-        elif fits.get("max") is False:
-            warnings.append(
-                f"{stack}: the stack does not fit its pools at maximum replicas (see `modelplane plan`)"
-            )
+    capacity["plan"] = {
+        "base": placement(base.args) if base.args is not None else None,
+        "head": head_plan,
+    }
+    fits = head_plan.get("fits", {})
+    if fits.get("min") is False:
+        warnings.insert(
+            0, f"{stack}: the stack does not fit its pools at minimum replicas (see `modelplane plan`)"
+        )
+    elif fits.get("max") is False:
+        warnings.append(
+            f"{stack}: the stack does not fit its pools at maximum replicas (see `modelplane plan`)"
+        )
     if head.lock is None:
         warnings.insert(0, f"{stack}: no lock file: every model is treated as new (nothing deployed yet)")
     counts = {

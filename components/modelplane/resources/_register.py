@@ -1,16 +1,35 @@
-"""Registering plain Kubernetes objects and upstream charts as Pulumi resources."""
+"""Registering plain Kubernetes objects as Pulumi resources, one per object, and groups of them.
+
+``KubeObject`` registers a rendered object unchanged under its own pulumi-kubernetes type token;
+``ObjectGroup`` is a component that registers a group of them as its children. Every modelplane
+component spells out its type token: tokens are part of URNs, so a class rename must not move them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import pulumi
 from pulumi_kubernetes import _utilities as k8s_utilities
 
 from modelplane.kube import Obj, resource_name, type_token
+from modelplane.validation import group_of
 
 TYPE_PREFIX = "modelplane:index:"
-"""Type-token prefix of every modelplane component. Tokens are part of URNs: never rename one."""
+"""Type-token prefix of every modelplane component. Tokens are part of URNs: never rename one
+without ``aliases``; each component spells its whole token out."""
+
+
+def provider_version() -> str:
+    """The version of the Kubernetes provider plugin this pulumi-kubernetes SDK drives (semver).
+
+    Resources registered under raw type tokens must name it, as the SDK's own classes do. The
+    SDK keeps the conversion from its PEP 440 package version in a private module; this is the
+    one place that reaches into it, and a test fails if it moves.
+    """
+    version: str = k8s_utilities.get_version()  # type: ignore[no-untyped-call]
+    return version
 
 
 class KubeObject(pulumi.CustomResource):
@@ -22,7 +41,7 @@ class KubeObject(pulumi.CustomResource):
     """
 
     def __init__(self, name: str, obj: Obj, opts: pulumi.ResourceOptions | None = None) -> None:
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(version=k8s_utilities.get_version()))  # type: ignore[no-untyped-call]
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(version=provider_version()))
         super().__init__(type_token(obj), name, dict(obj), opts)
 
 
@@ -44,8 +63,6 @@ def register_objects(
     ``depends_on`` applies to every object. Namespaces are registered first, whatever
     their position in ``objects``.
     """
-    from modelplane.validation import group_of
-
     dependencies = dependencies or {}
     namespaces = namespaces if namespaces is not None else {}
     result: dict[str, KubeObject] = {}
@@ -70,3 +87,29 @@ def register_objects(
 
 def _is_namespace(obj: Obj) -> bool:
     return bool(obj["apiVersion"] == "v1" and obj["kind"] == "Namespace")
+
+
+class ObjectGroup(pulumi.ComponentResource):
+    """A component that registers a group of rendered objects as its children.
+
+    Each subclass spells out its ``TYPE_TOKEN`` (``modelplane:index:<ClassName>``).
+    """
+
+    TYPE_TOKEN: ClassVar[str]
+    objects: dict[str, KubeObject]
+
+    def __init__(
+        self,
+        name: str,
+        objects: Sequence[Obj],
+        *,
+        dependencies: dict[str, list[pulumi.Resource]] | None = None,
+        namespaces: dict[str, pulumi.Resource] | None = None,
+        protect: bool = False,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(self.TYPE_TOKEN, name, None, opts)
+        self.objects = register_objects(
+            self, objects, dependencies=dependencies, namespaces=namespaces, protect=protect
+        )
+        self.register_outputs({"count": len(self.objects)})

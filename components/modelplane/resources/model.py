@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pulumi
 
-from modelplane.control_plane import DeploymentMode
 from modelplane.gpu_pool import GpuPoolArgs
 from modelplane.model import ModelArgs, objects
-from modelplane.resources._register import TYPE_PREFIX, KubeObject, register_objects
+from modelplane.resources._register import KubeObject, register_objects
 from modelplane.runtimes import RuntimeSpec
+from modelplane.types import DeploymentMode
 
 
 class Model(pulumi.ComponentResource):
@@ -36,7 +36,7 @@ class Model(pulumi.ComponentResource):
         depends_on: list[pulumi.Resource] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__(f"{TYPE_PREFIX}Model", name, None, opts)
+        super().__init__("modelplane:index:Model", name, None, opts)
         rendered = objects(args, stack=stack, namespace=namespace, mode=mode, runtime=runtime, pool=pool)
         self.objects = register_objects(self, rendered, depends_on=list(depends_on or []))
         self.register_outputs({"name": args.name, "namespace": namespace, "version": args.version})

@@ -1,9 +1,10 @@
 """Pulumi components of the serving platform.
 
-``ServingPlatform`` builds every object of a stack with the pure ``build()`` and hands
-each group to the component that owns it: upstream charts to ``ControlPlane``, namespaces
-and policies to ``Tenants``, serving runtimes to ``RuntimeCatalog``, models to
-``ModelCatalog``. Registrations stay at one per object (no wrapper component per model),
+``ServingPlatform`` builds every object of a stack with the pure ``build()`` and hands each
+part to the component that owns it (``COMPONENTS``, by the objects' ``Part``): upstream charts
+to ``ControlPlane``, namespaces and policies to ``Tenants``, serving runtimes to
+``RuntimeCatalog``, models to ``ModelCatalog``, and so on. A program may compose any of these
+components itself. Registrations stay at one per object (no wrapper component per model),
 because Pulumi's cost grows faster than linearly with registered resources.
 """
 
@@ -11,15 +12,22 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 
-from modelplane.kube import LABEL_COMPONENT, Obj
-from modelplane.resources._register import TYPE_PREFIX, KubeObject, register_objects
-from modelplane.resources.upstream import register_chart_objects, register_release, require_server_side_apply
+from modelplane.build import PlatformObjects, build
+from modelplane.kube import Obj, Part, model_key
+from modelplane.resources._register import ObjectGroup
+from modelplane.resources.mesh import GpuRuntimePool, ModelMesh
+from modelplane.resources.upstream import (
+    register_chart_objects,
+    register_kustomize,
+    register_release,
+    require_server_side_apply,
+)
 from modelplane.rollout.lock import Lock
-from modelplane.serving_platform import PlatformObjects, ServingPlatformArgs, build
+from modelplane.serving_platform import ServingPlatformArgs
 from modelplane.upstream import KustomizeRelease, Release
 
 
@@ -50,9 +58,7 @@ class ControlPlane(pulumi.ComponentResource):
         external: frozenset[str] = frozenset(),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        from modelplane.resources.mesh import register_kustomize
-
-        super().__init__(f"{TYPE_PREFIX}ControlPlane", name, None, opts)
+        super().__init__("modelplane:index:ControlPlane", name, None, opts)
         require_server_side_apply()
         self.releases = {}
         self.chart_objects = {}
@@ -99,34 +105,10 @@ class ControlPlane(pulumi.ComponentResource):
         return dict(result)
 
 
-class _ObjectGroup(pulumi.ComponentResource):
-    """A component that registers a group of rendered objects as its children.
-
-    Its type token is ``modelplane:index:<class name>``, so a subclass cannot forget to
-    name itself (tokens are part of URNs).
-    """
-
-    objects: dict[str, KubeObject]
-
-    def __init__(
-        self,
-        name: str,
-        objects: Sequence[Obj],
-        *,
-        dependencies: dict[str, list[pulumi.Resource]] | None = None,
-        namespaces: dict[str, pulumi.Resource] | None = None,
-        protect: bool = False,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        super().__init__(f"{TYPE_PREFIX}{type(self).__name__}", name, None, opts)
-        self.objects = register_objects(
-            self, objects, dependencies=dependencies, namespaces=namespaces, protect=protect
-        )
-        self.register_outputs({"count": len(self.objects)})
-
-
-class Tenants(_ObjectGroup):
+class Tenants(ObjectGroup):
     """Tenant namespaces (Pod Security "restricted") and their NetworkPolicies."""
+
+    TYPE_TOKEN = "modelplane:index:Tenants"
 
     def namespaces(self) -> dict[str, pulumi.Resource]:
         """Namespace name → the Namespace resource."""
@@ -137,32 +119,43 @@ class Tenants(_ObjectGroup):
         }
 
 
-class RuntimeCatalog(_ObjectGroup):
+class RuntimeCatalog(ObjectGroup):
     """ServingRuntimes and ClusterServingRuntimes of the models' runtimes."""
 
-
-class ModelCatalog(_ObjectGroup):
-    """Every model's InferenceService and storage ServiceAccount."""
+    TYPE_TOKEN = "modelplane:index:RuntimeCatalog"
 
 
-class PlatformConfig(_ObjectGroup):
-    """modelplane-authored configuration of the platform's own software."""
+class ModelCatalog(ObjectGroup):
+    """Every model's InferenceService and storage ServiceAccount (and a rollout's side objects)."""
+
+    TYPE_TOKEN = "modelplane:index:ModelCatalog"
 
 
-class Monitoring(_ObjectGroup):
+class PlatformConfig(ObjectGroup):
+    """modelplane-authored configuration of the platform's own software (and anything of no other part)."""
+
+    TYPE_TOKEN = "modelplane:index:PlatformConfig"
+
+
+class Monitoring(ObjectGroup):
     """PodMonitors, ServiceMonitors and PrometheusRules (recording rules and SLO alerts) of the models."""
+
+    TYPE_TOKEN = "modelplane:index:Monitoring"
 
 
 def _creates_namespaces(objects: Sequence[Obj]) -> bool:
     return any(o["kind"] == "Namespace" for o in objects)
 
 
-_GROUPS: dict[str, type[_ObjectGroup]] = {
+COMPONENTS: dict[Part, type[ObjectGroup]] = {
     "tenant": Tenants,
     "runtime": RuntimeCatalog,
     "model": ModelCatalog,
     "monitoring": Monitoring,
+    "modelmesh": ModelMesh,
+    "gpu-pool": GpuRuntimePool,
 }
+"""The component that registers each part's objects; ``PlatformConfig`` takes every other part."""
 
 
 class ServingPlatform(pulumi.ComponentResource):
@@ -174,7 +167,7 @@ class ServingPlatform(pulumi.ComponentResource):
 
     rendered: PlatformObjects
     control_plane: ControlPlane
-    groups: dict[str, _ObjectGroup]
+    groups: dict[str, ObjectGroup]
 
     def __init__(
         self,
@@ -185,7 +178,7 @@ class ServingPlatform(pulumi.ComponentResource):
         external_releases: frozenset[str] = frozenset(),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__(f"{TYPE_PREFIX}ServingPlatform", name, None, opts)
+        super().__init__("modelplane:index:ServingPlatform", name, None, opts)
         # The lock is the deployed state: with it, models render at their rollout's traffic
         # split, exactly as the GitOps render and the preview do.
         self.rendered = build(args, lock=lock)
@@ -208,19 +201,15 @@ class ServingPlatform(pulumi.ComponentResource):
             opts=child,
         )
         dependencies = self.control_plane.group_dependencies(self.rendered.charts)
-        by_component: dict[str, list[Obj]] = defaultdict(list)
-        for obj in self.rendered.objects:
-            by_component[obj["metadata"].get("labels", {}).get(LABEL_COMPONENT, "config")].append(obj)
+        by_component = self.rendered.parts()
         by_component.setdefault("tenant", [])
         # Groups that create namespaces go first, so every object in a namespace modelplane
         # creates can depend on its Namespace, whichever component owns the Namespace; objects
         # in a namespace an upstream release creates (ModelMesh's, KServe's) wait for it too.
         namespaces: dict[str, pulumi.Resource] = dict(self.control_plane.namespaces)
         self.groups = {}
-        from modelplane.resources.mesh import GROUPS as MESH_GROUPS
-
         for component in sorted(by_component, key=lambda c: (not _creates_namespaces(by_component[c]), c)):
-            cls = _GROUPS.get(component) or MESH_GROUPS.get(component, PlatformConfig)
+            cls = COMPONENTS.get(cast(Part, component), PlatformConfig)
             self.groups[component] = cls(
                 f"{name}-{'tenants' if component == 'tenant' else component}",
                 by_component[component],
@@ -232,7 +221,7 @@ class ServingPlatform(pulumi.ComponentResource):
             "stack": args.stack.name,
             "tier": args.stack.tier,
             "models": {
-                f"{args.tenant(m.tenant).namespace_name}/{m.name}": {
+                model_key(args.tenant(m.tenant).namespace_name, m.name): {
                     "version": m.version,
                     "mode": args.mode(m),
                 }

@@ -1,4 +1,4 @@
-"""Registering upstream releases, and the objects they carry, with the options that keep them safe.
+"""Registering upstream releases (Helm charts, kustomize releases), and the objects they carry, safely.
 
 A release that installs CRDs is retained when a stack is removed and protected outside the
 dev tier, because deleting a CRD deletes every custom resource of its kind: removing a
@@ -11,16 +11,20 @@ refuses to run without.
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import pulumi
 import pulumi_kubernetes as k8s
+import yaml
 
 from modelplane.errors import PlatformError
 from modelplane.kube import resource_name
 from modelplane.resources._register import KubeObject
-from modelplane.upstream import Chart
+from modelplane.upstream import Chart, KustomizeRelease
 
 
 class ServerSideApplyDisabledError(PlatformError):
@@ -99,3 +103,68 @@ def register_chart_objects(
         result.append(registered)
         previous = registered
     return result
+
+
+OVERLAY_DIR_NAME = "modelplane-kustomize"
+
+
+def overlay_dir(release: KustomizeRelease, path: str, root: Path | None = None) -> Path:
+    """Write the overlay of one path of a release; the directory name is a hash of its content.
+
+    The same release always gives the same directory, so the ``directory`` input of the
+    Pulumi resource does not change between runs on one machine.
+    """
+    text = yaml.safe_dump(release.overlay(path), sort_keys=True)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    directory = (
+        (root or Path(tempfile.gettempdir())) / OVERLAY_DIR_NAME / f"{release.path_name(path)}-{digest}"
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / "kustomization.yaml"
+    if not target.exists() or target.read_text(encoding="utf-8") != text:
+        target.write_text(text, encoding="utf-8")
+    return directory
+
+
+class KustomizeInstall(NamedTuple):
+    """A kustomize release as registered: its Namespace, and the last of its paths."""
+
+    namespace: KubeObject
+    release: pulumi.Resource
+
+
+def register_kustomize(
+    parent: pulumi.Resource,
+    prefix: str,
+    release: KustomizeRelease,
+    *,
+    depends_on: Sequence[pulumi.Resource],
+    protect: bool,
+    overlay_root: Path | None = None,
+) -> KustomizeInstall:
+    """Install a kustomize release: its namespace, then each path in order.
+
+    The Namespace is the release's ``namespace_object`` (what GitOps applies too), named like
+    the objects a chart carries (``<release>-<resource name>``). A release is kept when the
+    stack is destroyed (and protected with ``protect``) only if it installs CRDs that
+    modelplane's objects need, like chart releases (``KustomizeRelease.crds``).
+    """
+    obj = release.namespace_object
+    namespace = KubeObject(
+        f"{release.release}-{resource_name(obj)}",
+        obj,
+        pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
+    )
+    previous: pulumi.Resource = namespace
+    for path in release.paths:
+        previous = k8s.kustomize.v2.Directory(
+            f"{prefix}-{release.path_name(path)}",
+            directory=str(overlay_dir(release, path, overlay_root)),
+            opts=pulumi.ResourceOptions(
+                parent=parent,
+                depends_on=[*depends_on, previous],
+                protect=protect and release.crds,
+                retain_on_delete=release.crds,
+            ),
+        )
+    return KustomizeInstall(namespace, previous)

@@ -35,13 +35,15 @@ class _Context:
     """A stack file, its lock and the decisions between them."""
 
     def __init__(self, ns: argparse.Namespace) -> None:
+        from modelplane.build import desired_models
         from modelplane.stack import load_stack
 
         self.file = ns.file
         self.args = load_stack(ns.file)
         self.path = Path(ns.lock) if ns.lock else lock_path(ns.file)
         self.lock = read_lock(self.path, stack=self.args.stack.name)
-        self.decisions = {d.key: d for d in model_decisions(self.args, self.lock)}
+        self.desired = desired_models(self.args)
+        self.decisions = {d.key: d for d in model_decisions(self.desired, self.lock)}
         self.now = _now(ns)
 
     @property
@@ -65,11 +67,6 @@ class _Context:
                     f"{self.file}: model {model!r} is in several namespaces: {', '.join(matches)}"
                 )
         raise RolloutError(f"{self.file}: no model {model!r} in the stack or its lock")
-
-    def model_args(self, key: str) -> Any:
-        namespace, name = key.split("/", 1)
-        tenants = {t.name: t.namespace_name for t in self.args.tenants}
-        return next(m for m in self.args.models if m.name == name and tenants[m.tenant] == namespace)
 
     def settled(self, key: str) -> ModelRecord:
         """The lock entry of a model, refusing one whose stack entry changed since ``apply``."""
@@ -126,7 +123,7 @@ def cmd_apply(ns: argparse.Namespace) -> int:
     """Record in the lock what the stack decides for every model."""
     ctx = _Context(ns)
     decisions = list(ctx.decisions.values())
-    new = state.apply(ctx.lock, ctx.args, now=ctx.now, decisions=decisions)
+    new = state.apply(ctx.lock, ctx.desired, stack=ctx.args.stack.name, now=ctx.now, decisions=decisions)
     changes = [d for d in decisions if d.kind != "steady"]
     for decision in changes:
         print(_decision_line(decision, new.models.get(decision.key)))
@@ -145,8 +142,8 @@ def cmd_apply(ns: argparse.Namespace) -> int:
 
 def cmd_status(ns: argparse.Namespace) -> int:
     """Where each model stands: stable version, rollout, traffic as rendered, next step, gates."""
+    from modelplane.build import build
     from modelplane.rollout.compile import rendered_mirrors, rendered_traffic
-    from modelplane.serving_platform import build
 
     ctx = _Context(ns)
     keys = ctx.resolve(ns.model)
@@ -174,7 +171,7 @@ def cmd_status(ns: argparse.Namespace) -> int:
             print(f"  rendered traffic: {split}{mirror}")
         if record is None or record.rollout is None or decision.kind not in SETTLED:
             continue
-        policy = ctx.args.policy(ctx.model_args(key))
+        policy = ctx.desired[key].policy
         if record.rollout.state != "rolled-back":
             ready = state.readiness(record, key, policy, now=ctx.now)
             print(f"  next: {'ready to advance' if ready.ready else ready.reason}")
@@ -191,14 +188,13 @@ def _compiled(ctx: _Context, key: str, record: ModelRecord) -> list[Any]:
     from modelplane.rollout.gates import Target, compile_gates
 
     assert record.rollout is not None
-    model = ctx.model_args(key)
-    policy = ctx.args.policy(model)
-    namespace = key.split("/", 1)[0]
+    wanted = ctx.desired[key]
+    policy = wanted.policy
     target = Target(
         mode=record.mode,
-        runtime=model.runtime,
-        namespace=namespace,
-        model=model.name,
+        runtime=wanted.model.runtime,
+        namespace=wanted.namespace,
+        model=wanted.model.name,
         version=record.rollout.candidate.version,
         name=record.rollout.candidate.name,
         window=policy.step_interval,
@@ -209,9 +205,25 @@ def _compiled(ctx: _Context, key: str, record: ModelRecord) -> list[Any]:
 # --- advance -----------------------------------------------------------------------------
 
 
+def _probe_candidate(ctx: _Context, key: str, record: ModelRecord, gate: Any) -> Any:
+    """The V2 probe of a rollout's candidate (``policy.probe``), with its sample request."""
+    from modelplane.kube import side_name
+    from modelplane.probe import probe
+
+    assert record.rollout is not None
+    wanted = ctx.desired[key]
+    model, namespace = wanted.model, wanted.namespace
+    candidate = record.rollout.candidate
+    url = gate.url_for(model=model.name, namespace=namespace, name=candidate.name, version=candidate.version)
+    # The served model name is the InferenceService's (`--model_name={{.Name}}`); a ModelMesh
+    # candidate is its own side InferenceService.
+    served = side_name(model.name, candidate.name) if record.mode == "modelmesh" else model.name
+    return probe(url, served, sample=model.sample_request, timeout=gate.timeout)
+
+
 def cmd_advance(ns: argparse.Namespace) -> int:
     """Take the next step of rollouts whose time at their step is up and whose gates pass."""
-    from modelplane.rollout.gates import evaluate
+    from modelplane.rollout.prometheus import evaluate
 
     ctx = _Context(ns)
     lock = ctx.current
@@ -230,7 +242,7 @@ def cmd_advance(ns: argparse.Namespace) -> int:
         ):
             continue
         record = ctx.settled(key)
-        policy = ctx.args.policy(ctx.model_args(key))
+        policy = ctx.desired[key].policy
         ready = state.readiness(record, key, policy, now=ctx.now)
         if not ready.ready and not ns.force:
             if explicit and record.rollout is not None and record.rollout.state != "progressing":
@@ -239,19 +251,29 @@ def cmd_advance(ns: argparse.Namespace) -> int:
                 raise RolloutError(f"{key}: {ready.reason}")
             print(f"{key}: waiting: {ready.reason}")
             continue
+        failed: list[str] = []
+        notes: list[str] = []
+        if policy.probe is not None:
+            report = _probe_candidate(ctx, key, record, policy.probe)
+            for check in report.checks:
+                print(f"{key}: probe {check.name}: {check.status} ({check.detail})")
+            notes.append(f"probe {report.url}: {report.summary()}")
+            failed += [] if report.healthy else ["probe"]
         detail = "gates not evaluated: no --prometheus"
         if ns.prometheus:
             at = state.parse_time(ctx.now).timestamp()
             results = evaluate(_compiled(ctx, key, record), ns.prometheus, at=at)
             for result in results:
                 print(f"{key}: gate {result.line()}")
-            failed = [r for r in results if not r.passed]
+            failed += [r.gate.name for r in results if not r.passed]
             detail = "; ".join(r.line() for r in results) or "no gates"
-            if failed and policy.dry_run:
+        detail = "; ".join([*notes, detail])
+        if failed:
+            if policy.dry_run:
                 detail = f"dry run, gates not enforced: {detail}"
-            elif failed:
+            else:
                 held = True
-                names = ", ".join(r.gate.name for r in failed)
+                names = ", ".join(failed)
                 if ns.rollback_on_failure:
                     models[key] = state.rollback(record, key, now=ctx.now, detail=f"gates failed: {detail}")
                     print(f"{key}: rolled back: gates failed ({names})")
@@ -260,7 +282,7 @@ def cmd_advance(ns: argparse.Namespace) -> int:
                     print(f"{key}: held: gates failed ({names})")
                 acted += 1
                 continue
-        elif ns.force and not ready.ready:
+        if ns.force and not ready.ready and not ns.prometheus:
             detail = f"forced ({ready.reason}); {detail}"
         models[key] = state.advance(record, key, now=ctx.now, detail=detail)
         print(f"{key}: {state.describe(models[key])}")

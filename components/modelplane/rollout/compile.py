@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from modelplane.kube import LABEL_MODEL, LABEL_VERSION, Obj, dns_name, labels
+from modelplane.kube import LABEL_MODEL, LABEL_VERSION, Obj, dns_name, labels, model_key, side_name
 from modelplane.model import ModelArgs
 from modelplane.rollout.lock import ModelRecord
 from modelplane.rollout.state import candidate_share, mirror_percent
@@ -81,11 +81,6 @@ class Routing:
 def predictor_service(model: str, name: str) -> str:
     """The Service KServe creates for a named Standard-mode predictor: ``<model>-<name>-predictor``."""
     return f"{model}-{name}-predictor"
-
-
-def side_name(model: str, candidate: str) -> str:
-    """The name of a ModelMesh candidate's side InferenceService."""
-    return dns_name(model, candidate)
 
 
 def _isvc(objects: list[Obj]) -> Obj:
@@ -262,7 +257,7 @@ def rendered_traffic(objects: list[Obj], stable_versions: dict[str, str]) -> dic
         meta = obj["metadata"]
         if ANNOTATION_CANDIDATE_OF in meta.get("annotations", {}):
             continue
-        key = f"{meta['namespace']}/{meta['name']}"
+        key = model_key(meta["namespace"], meta["name"])
         version = meta["labels"][LABEL_VERSION]
         predictor = obj["spec"]["predictor"]
         split: dict[str, int] = {}
@@ -292,6 +287,6 @@ def rendered_mirrors(objects: list[Obj]) -> dict[str, int]:
         for rule in obj["spec"]["rules"]:
             for f in rule.get("filters", []):
                 if f["type"] == "RequestMirror":
-                    key = f"{obj['metadata']['namespace']}/{obj['metadata']['labels'][LABEL_MODEL]}"
+                    key = model_key(obj["metadata"]["namespace"], obj["metadata"]["labels"][LABEL_MODEL])
                     result[key] = int(f["requestMirror"].get("percent", 100))
     return result

@@ -17,17 +17,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic.alias_generators import to_snake
 
-from modelplane.kube import Obj, ObjectKey, key_of, sort_key
-from modelplane.rollout.lock import Lock, VersionRecord, model_key
+from modelplane.base import format_path
+from modelplane.kube import Obj, ObjectKey, key_of, model_key, sort_key
+from modelplane.model import ModelArgs
+from modelplane.rollout.lock import Lock, VersionRecord
+from modelplane.rollout.policy import RolloutPolicy
 from modelplane.rollout.version import IN_PLACE_FIELDS, changed_fields, digest_of, version_spec
-
-if TYPE_CHECKING:
-    from modelplane.model import ModelArgs
-    from modelplane.serving_platform import ServingPlatformArgs
+from modelplane.types import DeploymentMode
 
 Path = tuple[str | int, ...]
 Operation = Literal["add", "change", "remove"]
@@ -140,21 +140,8 @@ def replacement_reasons(kind: str, items: list[DiffItem]) -> list[str]:
     reasons: list[str] = []
     for immutable in IMMUTABLE_FIELDS.get(kind, ()):
         if any(_touches(item.path, immutable) for item in items):
-            reasons.append(f"{dotted(immutable)} cannot change in place")
+            reasons.append(f"{format_path(immutable)} cannot change in place")
     return reasons
-
-
-def dotted(path: Path) -> str:
-    """A path as text: ``spec.predictor.minReplicas``, ``containers[0]``, ``labels["a.b/c"]``."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part.replace("_", "").replace("-", "").isalnum():
-            out += f".{part}" if out else part
-        else:
-            out += f'["{part}"]'
-    return out
 
 
 def diff_objects(old: list[Obj], new: list[Obj]) -> list[ObjectChange]:
@@ -221,17 +208,32 @@ class ModelDecision:
 
 
 @dataclass
-class Head:
-    """A model of the stack with its lock key's parts, mode and version identity."""
+class DesiredModel:
+    """A model as the stack wants it: its entry, where it lives, its mode and its effective rollout policy.
+
+    What the rollout engine decides from, with nothing else of the stack (``modelplane.build.desired_models``
+    makes them from a stack). Its version spec and digest are computed when first needed.
+    """
 
     model: ModelArgs
     namespace: str
-    mode: str
-    spec: dict[str, Any]
+    mode: DeploymentMode
+    policy: RolloutPolicy
+    """The model's rollout policy: the stack's, with the model's override applied."""
+
+    @property
+    def key(self) -> str:
+        """The lock key, ``<namespace>/<name>``."""
+        return model_key(self.namespace, self.model.name)
+
+    @cached_property
+    def spec(self) -> dict[str, Any]:
+        """The version-defining fields (``modelplane.rollout.version.version_spec``)."""
+        return version_spec(self.model)
 
     @cached_property
     def digest(self) -> str:
-        """The digest of the model's version spec (computed when first needed)."""
+        """The digest of the model's version spec."""
         return digest_of(self.spec)
 
     def defines(self, version: VersionRecord) -> bool:
@@ -240,6 +242,10 @@ class Head:
         Equal specs need no hashing; a lock's digests were checked against its specs when read.
         """
         return self.spec == version.spec or self.digest == version.digest
+
+
+Desired = dict[str, DesiredModel]
+"""Every model a stack wants, by lock key."""
 
 
 _IN_PLACE_ATTRS: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
@@ -261,95 +267,80 @@ def _in_place_fields(old: ModelArgs, new: ModelArgs) -> tuple[str, ...]:
     return tuple(fields)
 
 
-def heads(args: ServingPlatformArgs) -> dict[str, Head]:
-    """Every model of a stack by lock key, with its version spec and digest."""
-    tenants = {t.name: t.namespace_name for t in args.tenants}
-    result: dict[str, Head] = {}
-    for m in args.models:
-        namespace = tenants[m.tenant]
-        result[model_key(namespace, m.name)] = Head(m, namespace, args.mode(m), version_spec(m))
-    return result
-
-
 def model_decisions(
-    args: ServingPlatformArgs,
-    lock: Lock | None,
-    *,
-    base: ServingPlatformArgs | None = None,
-    current: dict[str, Head] | None = None,
+    desired: Desired, lock: Lock | None, *, before: Desired | None = None
 ) -> list[ModelDecision]:
-    """Per model, what the stack does against the deployed state in ``lock``.
+    """Per model, what the ``desired`` models do against the deployed state in ``lock``.
 
-    ``lock`` None means nothing is deployed. ``base``, the stack as it was, lets in-place changes
-    be told from steady ones; ``current`` is ``heads(args)`` when the caller has it already.
-    Sorted by key; linear in the number of models.
+    ``lock`` None means nothing is deployed. ``before``, the models as the stack wanted them
+    before the change, lets in-place changes be told from steady ones. Sorted by key; linear in
+    the number of models.
     """
     records = lock.models if lock is not None else {}
-    current = current if current is not None else heads(args)
-    before = heads(base) if base is not None else {}
+    before = before or {}
     decisions: list[ModelDecision] = []
-    for key, head in current.items():
-        ns, name = head.namespace, head.model.name
+    for key, wanted in desired.items():
+        ns, name = wanted.namespace, wanted.model.name
         record = records.get(key)
-        version = head.model.version
+        version = wanted.model.version
         if record is None:
-            decisions.append(ModelDecision(key, ns, name, "new", head.mode, None, version))
+            decisions.append(ModelDecision(key, ns, name, "new", wanted.mode, None, version))
             continue
         stable = record.stable
-        if record.mode != head.mode:
+        if record.mode != wanted.mode:
             decisions.append(
                 ModelDecision(
                     key,
                     ns,
                     name,
                     "replace",
-                    head.mode,
+                    wanted.mode,
                     stable.version,
                     version,
-                    detail=f"deployment mode {record.mode} -> {head.mode}",
+                    detail=f"deployment mode {record.mode} -> {wanted.mode}",
                 )
             )
             continue
         rollout = record.rollout
         if rollout is None or rollout.state == "rolled-back":
-            if head.defines(stable):
+            if wanted.defines(stable):
                 prior = before.get(key)
-                fields = _in_place_fields(prior.model, head.model) if prior is not None else ()
+                fields = _in_place_fields(prior.model, wanted.model) if prior is not None else ()
                 kind: DecisionKind = "in-place" if fields else "steady"
-                decisions.append(ModelDecision(key, ns, name, kind, head.mode, version, version, fields))
-            elif rollout is not None and head.defines(rollout.candidate):
-                decisions.append(ModelDecision(key, ns, name, "held", head.mode, stable.version, version))
+                decisions.append(ModelDecision(key, ns, name, kind, wanted.mode, version, version, fields))
+            elif rollout is not None and wanted.defines(rollout.candidate):
+                decisions.append(ModelDecision(key, ns, name, "held", wanted.mode, stable.version, version))
             else:
-                fields = tuple(changed_fields(stable.spec, head.spec))
+                fields = tuple(changed_fields(stable.spec, wanted.spec))
                 decisions.append(
-                    ModelDecision(key, ns, name, "start", head.mode, stable.version, version, fields)
+                    ModelDecision(key, ns, name, "start", wanted.mode, stable.version, version, fields)
                 )
             continue
         candidate = rollout.candidate
-        if head.defines(candidate):
-            decisions.append(ModelDecision(key, ns, name, "continue", head.mode, stable.version, version))
-        elif head.defines(stable):
+        if wanted.defines(candidate):
+            decisions.append(ModelDecision(key, ns, name, "continue", wanted.mode, stable.version, version))
+        elif wanted.defines(stable):
             decisions.append(
                 ModelDecision(
                     key,
                     ns,
                     name,
                     "abort",
-                    head.mode,
+                    wanted.mode,
                     candidate.version,
                     version,
                     detail=f"candidate {candidate.version} withdrawn",
                 )
             )
         else:
-            fields = tuple(changed_fields(candidate.spec, head.spec))
+            fields = tuple(changed_fields(candidate.spec, wanted.spec))
             decisions.append(
                 ModelDecision(
                     key,
                     ns,
                     name,
                     "restart",
-                    head.mode,
+                    wanted.mode,
                     stable.version,
                     version,
                     fields,
@@ -357,7 +348,7 @@ def model_decisions(
                 )
             )
     for key, record in records.items():
-        if key not in current:
+        if key not in desired:
             ns, _, name = key.partition("/")
             decisions.append(
                 ModelDecision(key, ns, name, "removal", record.mode, record.stable.version, None)

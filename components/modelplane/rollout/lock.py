@@ -23,11 +23,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator
 
-from modelplane.base import StrictModel
-from modelplane.control_plane import DeploymentMode
+from modelplane.base import Problem, StrictModel, format_path
 from modelplane.errors import LockError
 from modelplane.rollout.policy import ShadowArgs, Strategy
 from modelplane.rollout.version import canonical_json, digest_of
+from modelplane.types import DeploymentMode, FieldPath
 
 LOCK_SCHEMA_VERSION = 1
 """The lock schema this modelplane reads and writes."""
@@ -147,55 +147,59 @@ def lock_path(stack_file: str | Path) -> Path:
     return path.with_name(f"{path.stem}.lock.yaml")
 
 
-def model_key(namespace: str, name: str) -> str:
-    """The lock key of a model."""
-    return f"{namespace}/{name}"
+def load_lock(stack_file: str | Path, *, stack: str) -> Lock:
+    """The lock beside a stack file, or an empty one when nothing is deployed yet.
+
+    Raises:
+        LockError: the lock is unreadable, corrupt, invalid or for another stack.
+    """
+    return read_lock(lock_path(stack_file), stack=stack) or empty_lock(stack)
 
 
-def _dotted(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "<root>"
-
-
-def _semantic_problems(lock: Lock) -> list[tuple[str, str]]:
+def _semantic_problems(lock: Lock) -> list[Problem]:
     """Problems the schema cannot see: keys, digests against specs, step bounds."""
-    problems: list[tuple[str, str]] = []
+    problems: list[Problem] = []
     for key, record in lock.models.items():
-        where = f"models.{key}"
+        where: FieldPath = ("models", key)
         parts = key.split("/")
         if len(parts) != 2 or not all(parts):
-            problems.append((where, "a model key is `<namespace>/<name>`"))
-        versions = [("stable", record.stable)]
+            problems.append(Problem(where, "a model key is `<namespace>/<name>`"))
+        versions: list[tuple[FieldPath, VersionRecord]] = [(("stable",), record.stable)]
         if record.rollout is not None:
-            versions.append(("rollout.candidate", record.rollout.candidate))
+            versions.append((("rollout", "candidate"), record.rollout.candidate))
         for label, version in versions:
             if digest_of(version.spec) != version.digest:
                 problems.append(
-                    (
-                        f"{where}.{label}.digest",
+                    Problem(
+                        (*where, *label, "digest"),
                         "does not match the sha256 of its spec (was the lock edited by hand?)",
                     )
                 )
             if version.spec.get("version") != version.version:
                 problems.append(
-                    (f"{where}.{label}.version", f"differs from spec.version {version.spec.get('version')!r}")
+                    Problem(
+                        (*where, *label, "version"),
+                        f"differs from spec.version {version.spec.get('version')!r}",
+                    )
                 )
         rollout = record.rollout
         if rollout is None:
             continue
         if rollout.phase == "canary" and not rollout.step < len(rollout.steps):
-            problems.append((f"{where}.rollout.step", f"is past the last of {len(rollout.steps)} steps"))
+            problems.append(
+                Problem((*where, "rollout", "step"), f"is past the last of {len(rollout.steps)} steps")
+            )
         if rollout.phase == "ab" and rollout.ab_split is None:
-            problems.append((f"{where}.rollout.abSplit", "an A/B rollout needs its split"))
+            problems.append(Problem((*where, "rollout", "abSplit"), "an A/B rollout needs its split"))
         if rollout.phase == "shadow" and rollout.shadow is None:
             problems.append(
-                (f"{where}.rollout.shadow", "a rollout in its shadow phase needs its shadow plan")
+                Problem((*where, "rollout", "shadow"), "a rollout in its shadow phase needs its shadow plan")
             )
         if rollout.phase == "loading" and record.mode != "modelmesh":
             problems.append(
-                (f"{where}.rollout.phase", f"`loading` is for modelmesh mode (mode is {record.mode})")
+                Problem(
+                    (*where, "rollout", "phase"), f"`loading` is for modelmesh mode (mode is {record.mode})"
+                )
             )
     return problems
 
@@ -214,13 +218,13 @@ def parse_lock(data: Any, source: str, *, stack: str | None = None) -> Lock:
         lines = []
         for error in err.errors(include_url=False):
             msg = error["msg"].removeprefix("Value error, ")
-            lines.append(f"{source}: {_dotted(tuple(error['loc']))}: {msg}")
+            lines.append(f"{source}: {format_path(tuple(error['loc']))}: {msg}")
         raise LockError("\n".join(lines)) from None
     problems = _semantic_problems(lock)
     if stack is not None and lock.stack != stack:
-        problems.insert(0, ("stack", f"the lock is for stack {lock.stack!r}, not {stack!r}"))
+        problems.insert(0, Problem(("stack",), f"the lock is for stack {lock.stack!r}, not {stack!r}"))
     if problems:
-        raise LockError("\n".join(f"{source}: {path}: {message}" for path, message in problems))
+        raise LockError("\n".join(f"{source}: {problem}" for problem in problems))
     return lock
 
 

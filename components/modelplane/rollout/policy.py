@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -11,6 +12,44 @@ from modelplane.types import DnsLabel, Duration, Percent
 
 Strategy = Literal["canary", "direct", "ab"]
 """`canary`: staged traffic steps behind gates; `direct`: replace at once; `ab`: fixed split, no promotion."""
+
+
+PROBE_URL_PLACEHOLDERS: tuple[str, ...] = ("{model}", "{namespace}", "{name}", "{version}")
+
+
+class ProbeGate(StrictModel):
+    """V2 checks against a rollout's candidate before each traffic step; a failing probe holds it."""
+
+    url: str = Field(
+        description="The candidate's V2 endpoint: `http(s)://` for REST, `grpc(s)://` for gRPC. `{model}`, "
+        "`{namespace}`, `{name}` (the candidate's DNS-safe name) and `{version}` are filled in per model, "
+        "e.g. `http://{model}-{name}-predictor.{namespace}.svc.cluster.local` (Standard mode's canary "
+        "predictor Service)."
+    )
+    timeout: float = Field(default=10.0, gt=0, le=300, description="Seconds each check may take.")
+
+    @model_validator(mode="after")
+    def _url(self) -> ProbeGate:
+        filled = self.url
+        for placeholder in PROBE_URL_PLACEHOLDERS:
+            filled = filled.replace(placeholder, "x")
+        if "{" in filled or "}" in filled:
+            raise ValueError(
+                f"url {self.url!r}: unknown placeholder; use {', '.join(PROBE_URL_PLACEHOLDERS)}"
+            )
+        if urllib.parse.urlsplit(filled).scheme not in ("http", "https", "grpc", "grpcs"):
+            raise ValueError(f"url {self.url!r} must start with http://, https://, grpc:// or grpcs://")
+        if not urllib.parse.urlsplit(filled).hostname:
+            raise ValueError(f"url {self.url!r} has no host")
+        return self
+
+    def url_for(self, *, model: str, namespace: str, name: str, version: str) -> str:
+        """The URL with one candidate's values filled in."""
+        values = {"{model}": model, "{namespace}": namespace, "{name}": name, "{version}": version}
+        url = self.url
+        for placeholder, value in values.items():
+            url = url.replace(placeholder, value)
+        return url
 
 
 class Gate(StrictModel):
@@ -73,6 +112,11 @@ class RolloutPolicy(StrictModel):
         default=None, description="Optional shadow phase before the first step."
     )
     ab_split: Percent | None = Field(default=None, description="Candidate share for the `ab` strategy.")
+    probe: ProbeGate | None = Field(
+        default=None,
+        description="V2 checks (`modelplane probe`) against the candidate before each step; a failing probe "
+        "holds the rollout. Default: none.",
+    )
 
     @model_validator(mode="after")
     def _steps(self) -> RolloutPolicy:
@@ -106,6 +150,7 @@ class RolloutOverride(StrictModel):
     dry_run: bool | None = Field(default=None, description="Observe-only gates for this model.")
     shadow: ShadowArgs | None = Field(default=None, description="Shadow phase for this model.")
     ab_split: Percent | None = Field(default=None, description="Candidate share for `ab`.")
+    probe: ProbeGate | None = Field(default=None, description="Probe of the candidate for this model.")
 
     def apply(self, base: RolloutPolicy) -> RolloutPolicy:
         """Return ``base`` with this override's set fields replacing its own."""

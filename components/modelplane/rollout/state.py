@@ -16,10 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from modelplane.errors import RolloutError
-from modelplane.rollout.diff import Head, ModelDecision, heads, model_decisions
+from modelplane.rollout.diff import Desired, DesiredModel, ModelDecision, model_decisions
 from modelplane.rollout.lock import (
     HISTORY_LIMIT,
     LOCK_SCHEMA_VERSION,
@@ -33,9 +32,6 @@ from modelplane.rollout.lock import (
 from modelplane.rollout.policy import RolloutPolicy
 from modelplane.rollout.version import version_name
 from modelplane.types import parse_duration
-
-if TYPE_CHECKING:
-    from modelplane.serving_platform import ServingPlatformArgs
 
 EPOCH = "1970-01-01T00:00:00Z"
 """The time of events in a plan that is computed but never written (a render or a preview)."""
@@ -140,19 +136,19 @@ def _event(
     return [*record.history, event][-HISTORY_LIMIT:]
 
 
-def _version(head: Head, taken: frozenset[str], neighbours: set[str]) -> VersionRecord:
+def _version(wanted: DesiredModel, taken: frozenset[str], neighbours: set[str]) -> VersionRecord:
     """A version record for a model of the stack, with a name that collides with nothing.
 
     ``<model>-<name>`` names KServe's predictor Deployment and Service in Standard mode and the
     side InferenceService in ModelMesh mode, so it must not be another model's name in the same
     namespace (``neighbours``), whose own objects start with that prefix.
     """
-    version = str(head.spec["version"])
-    model = head.model.name
-    name = version_name(version, model=model, digest=head.digest, taken=taken)
+    version = str(wanted.spec["version"])
+    model = wanted.model.name
+    name = version_name(version, model=model, digest=wanted.digest, taken=taken)
     if f"{model}-{name}" in neighbours:
-        name = version_name(version, model=model, digest=head.digest, taken=taken | {name})
-    return VersionRecord(version=version, name=name, digest=head.digest, spec=dict(head.spec))
+        name = version_name(version, model=model, digest=wanted.digest, taken=taken | {name})
+    return VersionRecord(version=version, name=name, digest=wanted.digest, spec=dict(wanted.spec))
 
 
 def start_rollout(
@@ -197,28 +193,31 @@ def _promoted(record: ModelRecord, candidate: VersionRecord) -> VersionRecord:
 
 def apply(
     lock: Lock | None,
-    args: ServingPlatformArgs,
+    desired: Desired,
     *,
+    stack: str,
     now: str,
     decisions: list[ModelDecision] | None = None,
 ) -> Lock:
-    """The lock after recording what the stack decides for every model."""
+    """The lock of ``stack`` after recording what the ``desired`` models decide against ``lock``.
+
+    ``decisions`` are ``model_decisions(desired, lock)`` when the caller has them already.
+    """
     records = dict(lock.models) if lock is not None else {}
-    current = heads(args)
     neighbours: dict[str, set[str]] = {}
-    for key in [*current, *records]:
+    for key in [*desired, *records]:
         namespace, _, name = key.partition("/")
         neighbours.setdefault(namespace, set()).add(name)
-    decisions = decisions if decisions is not None else model_decisions(args, lock, current=current)
+    decisions = decisions if decisions is not None else model_decisions(desired, lock)
     for decision in decisions:
         key = decision.key
         if decision.kind == "removal":
             records.pop(key, None)
             continue
-        head = current[key]
+        wanted = desired[key]
         record = records.get(key)
         if decision.kind in ("new", "replace"):
-            stable = _version(head, frozenset(), neighbours[head.namespace])
+            stable = _version(wanted, frozenset(), neighbours[wanted.namespace])
             base = record or ModelRecord(mode=decision.mode, stable=stable)
             kind: EventKind = "deployed" if decision.kind == "new" else "replaced"
             records[key] = ModelRecord(
@@ -246,8 +245,8 @@ def apply(
             )
             continue
         # start or restart
-        candidate = _version(head, frozenset({record.stable.name}), neighbours[head.namespace])
-        rollout = start_rollout(candidate, args.policy(head.model), mode=record.mode, now=now)
+        candidate = _version(wanted, frozenset({record.stable.name}), neighbours[wanted.namespace])
+        rollout = start_rollout(candidate, wanted.policy, mode=record.mode, now=now)
         if rollout is None:
             stable = _promoted(record, candidate)
             detail = f"direct from {record.stable.version}" + (
@@ -265,14 +264,14 @@ def apply(
         records[key] = updated.model_copy(
             update={"history": _event(record, now, kind, candidate.version, candidate_share(updated), detail)}
         )
-    stack = lock.stack if lock is not None else args.stack.name
+    stack = lock.stack if lock is not None else stack
     ordered = {key: records[key] for key in sorted(records)}
     return Lock(schema_version=LOCK_SCHEMA_VERSION, stack=stack, models=ordered)
 
 
-def effective_records(args: ServingPlatformArgs, lock: Lock) -> dict[str, ModelRecord]:
-    """What would be deployed if the lock recorded the stack now (for a render or a preview)."""
-    return apply(lock, args, now=EPOCH).models
+def effective_records(desired: Desired, lock: Lock) -> dict[str, ModelRecord]:
+    """What would be deployed if the lock recorded the ``desired`` models now (for a render or a preview)."""
+    return apply(lock, desired, stack=lock.stack, now=EPOCH).models
 
 
 # --- operator commands -------------------------------------------------------------------

@@ -3,8 +3,8 @@
 A rollout starts when what answers a request changes: the model files (``storage.uri``), what
 reads them (``format``, ``runtime``, ``image``, ``protocol``), the resources one replica runs
 with, or the ``version`` label itself. Everything else about a model (scaling, labels, storage
-credentials, transformer, explainer, rollout policy) changes in place with no canary, because it
-does not change which model answers.
+credentials, transformer, explainer, rollout policy, the probe's sample request) changes in place
+with no canary, because it does not change which model answers.
 
 The digest is a sha256 over the canonical JSON of those fields, written without defaults so a
 library upgrade that adds an optional field does not make every model look new.
@@ -38,6 +38,7 @@ IN_PLACE_FIELDS: tuple[str, ...] = (
     "transformer",
     "explainer",
     "rollout",
+    "sampleRequest",
 )
 """Model fields whose change is applied in place, without a canary."""
 

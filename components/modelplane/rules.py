@@ -1,0 +1,372 @@
+"""The cross-field rules of a stack: values checked against each other, every problem at once.
+
+Field types and section models have already checked each value where it is declared; these
+rules check what only the whole stack can tell: references exist (tenants, runtimes, GPU
+pools), names are unique, a model's runtime serves its format and protocol, a deployment mode
+can carry out the scaling and rollout a model asks for, and each part's own rules (GPU pools,
+quotas, the mesh) hold for the parts that use it. The parts own their rules as narrow
+functions over their own args and a path; this module walks the stack and calls them.
+
+``problems`` returns the findings; ``check`` raises them. The stack loader runs the rules after
+field validation, over every model and tenant whose own fields are valid (``Omitted`` names
+the others), so one run reports field errors, dangling references and bad combinations
+together. ``modelplane.build`` runs ``check`` too, so a stack built in Python cannot skip them.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from modelplane import gpu_pool, model_mesh, scaling
+from modelplane.base import Problem
+from modelplane.errors import ProblemError
+from modelplane.model import ModelArgs
+from modelplane.rollout.policy import mode_problems
+from modelplane.runtimes import RuntimeSpec
+from modelplane.serving_platform import ServingPlatformArgs
+from modelplane.tenant import gpu_quota_problems
+from modelplane.types import DeploymentMode, FieldPath
+
+Catalog = Mapping[str, RuntimeSpec]
+"""The runtime catalog by name (``modelplane.runtimes.load_catalog``)."""
+
+
+@dataclass(frozen=True)
+class Omitted:
+    """Models and tenants left out of a stack because their own fields are invalid.
+
+    The loader reports their field errors and runs the rules over the rest: problems keep the
+    file's indexes, and a reference to an omitted tenant is not reported as dangling.
+    """
+
+    models: frozenset[int] = frozenset()
+    """File indexes of the omitted models."""
+    tenants: frozenset[int] = frozenset()
+    """File indexes of the omitted tenants."""
+    tenant_names: frozenset[str] = frozenset()
+    """Names the omitted tenants declare."""
+
+
+def _file_index(kept: int, omitted: frozenset[int]) -> int:
+    """The index in the file of the ``kept``-th item that was not omitted."""
+    index = kept
+    for gap in sorted(omitted):
+        if gap > index:
+            break
+        index += 1
+    return index
+
+
+def gpu_scale_to_zero_risks(stack: ServingPlatformArgs, omitted: Omitted | None = None) -> list[Problem]:
+    """GPU models whose cold start in Knative mode would fail before their node is ready.
+
+    A problem outside the dev tier (``problems``), a warning in it (``modelplane.build``).
+    """
+    omitted = omitted or Omitted()
+    result: list[Problem] = []
+    for i, model in enumerate(stack.models):
+        reason = scaling.scale_to_zero_risk(
+            stack.mode(model),
+            model.scaling,
+            stack.pool(model.resources.pool),
+            grace_seconds=stack.autoscaler.grace_seconds,
+            scale_to_zero=stack.autoscaler.scale_to_zero_enabled,
+        )
+        if reason:
+            result.append(
+                Problem(("models", _file_index(i, omitted.models), "scaling", "minReplicas"), reason, 0)
+            )
+    return result
+
+
+class _Rules:
+    """One walk over a stack; methods are the rules by concern, in the order problems are reported."""
+
+    def __init__(self, stack: ServingPlatformArgs, catalog: Catalog, omitted: Omitted) -> None:
+        self.stack = stack
+        self.catalog = catalog
+        self.omitted = omitted
+        self.found: list[Problem] = []
+        self.tenants = {t.name: t for t in stack.tenants}
+        self.seen_models: dict[tuple[str, str], int] = {}
+
+    def add(self, path: FieldPath, message: str, value: object = None) -> None:
+        self.found.append(Problem(path, message, value))
+
+    def model_index(self, i: int) -> int:
+        return _file_index(i, self.omitted.models)
+
+    def tenant_index(self, i: int) -> int:
+        return _file_index(i, self.omitted.tenants)
+
+    def run(self) -> list[Problem]:
+        self.tenant_names()
+        for i, model in enumerate(self.stack.models):
+            index = self.model_index(i)
+            path: FieldPath = ("models", index)
+            mode = self.stack.mode(model)
+            self.model_reference(path, index, model)
+            self.runtime_fit(path, model, mode)
+            self.found += scaling.problems(
+                mode, model.scaling, runtime=model.runtime, path=(*path, "scaling")
+            )
+            self.mesh_mode(path, model, mode)
+            self.rollout(path, model, mode)
+        self.mesh()
+        self.allowed_runtimes()
+        if self.stack.stack.tier != "dev":
+            self.found += gpu_scale_to_zero_risks(self.stack, self.omitted)
+        self.gpu_pools()
+        self.mesh_models()
+        return self.found
+
+    def tenant_names(self) -> None:
+        """Tenant names are unique, and so are their namespaces."""
+        seen_names: dict[str, int] = {}
+        seen_namespaces: dict[str, int] = {}
+        for i, tenant in enumerate(self.stack.tenants):
+            index = self.tenant_index(i)
+            if tenant.name in seen_names:
+                self.add(
+                    ("tenants", index, "name"),
+                    f"duplicate tenant name (also tenants[{seen_names[tenant.name]}])",
+                    tenant.name,
+                )
+                continue
+            seen_names[tenant.name] = index
+            namespace = tenant.namespace_name
+            if namespace in seen_namespaces:
+                self.add(
+                    ("tenants", index, "namespace" if tenant.namespace else "name"),
+                    f"tenant {tenant.name!r} would share namespace {namespace!r} with "
+                    f"tenants[{seen_namespaces[namespace]}]; give it its own namespace",
+                    namespace,
+                )
+            else:
+                seen_namespaces[namespace] = index
+
+    def model_reference(self, path: FieldPath, index: int, model: ModelArgs) -> None:
+        """A model names a declared tenant and is the only one of its name in that namespace."""
+        tenant = self.tenants.get(model.tenant)
+        if tenant is None:
+            if model.tenant not in self.omitted.tenant_names:
+                known = ", ".join(sorted(self.tenants)) or "none declared"
+                self.add((*path, "tenant"), f"unknown tenant (tenants: {known})", model.tenant)
+            return
+        key = (tenant.namespace_name, model.name)
+        if key in self.seen_models:
+            self.add(
+                (*path, "name"),
+                f"duplicate model name in namespace {key[0]!r} (also models[{self.seen_models[key]}])",
+                model.name,
+            )
+        else:
+            self.seen_models[key] = index
+
+    def runtime_fit(self, path: FieldPath, model: ModelArgs, mode: DeploymentMode) -> None:
+        """The runtime exists and serves the model's format and protocol (in the mesh, too) and GPUs."""
+        catalog = self.catalog
+        runtime = catalog.get(model.runtime)
+        if runtime is None:
+            self.add(
+                (*path, "runtime"), f"unknown runtime (catalog: {', '.join(sorted(catalog))})", model.runtime
+            )
+        elif model.runtime != "custom":
+            fmt = model.format
+            shown = f"{fmt.name}:{fmt.version}" if fmt.version else fmt.name
+            if mode == "modelmesh":
+                if runtime.mesh is None:
+                    self.add(
+                        (*path, "runtime"),
+                        "runtime cannot serve in the model mesh (mesh runtimes: "
+                        + ", ".join(sorted(n for n, r in catalog.items() if r.mesh))
+                        + ")",
+                        model.runtime,
+                    )
+                elif not runtime.mesh_serves(fmt.name, fmt.version):
+                    self.add(
+                        (*path, "format"),
+                        f"runtime {model.runtime!r} does not serve format {shown!r} in the "
+                        f"mesh (it serves {', '.join(sorted({f.name for f in runtime.mesh.formats}))})",
+                        shown,
+                    )
+            elif not runtime.serves(fmt.name, fmt.version):
+                able = sorted(
+                    n for n, r in catalog.items() if n != "custom" and r.serves(fmt.name, fmt.version)
+                )
+                instead = (
+                    f"runtimes that serve it: {', '.join(able)}" if able else "no catalog runtime serves it"
+                )
+                self.add(
+                    (*path, "format"),
+                    f"runtime {model.runtime!r} does not serve format {shown!r}; it serves "
+                    f"{', '.join(runtime.format_names())} ({instead})",
+                    shown,
+                )
+            wanted = model.protocol.kserve_value
+            if mode != "modelmesh" and wanted not in runtime.protocols:
+                speakers = sorted(n for n, r in catalog.items() if n != "custom" and wanted in r.protocols)
+                self.add(
+                    (*path, "protocol"),
+                    f"runtime {model.runtime!r} does not speak {wanted!r}; it speaks "
+                    f"{', '.join(runtime.protocols)} (runtimes that speak {wanted}: "
+                    f"{', '.join(speakers) or 'none'})",
+                    wanted,
+                )
+        if runtime is not None and model.resources.gpu and not runtime.gpu_capable:
+            self.add(
+                (*path, "resources", "gpu"), f"runtime {model.runtime!r} cannot use GPUs", model.resources.gpu
+            )
+
+    def mesh_mode(self, path: FieldPath, model: ModelArgs, mode: DeploymentMode) -> None:
+        """A mesh model needs the mesh, and has no GPUs, transformer or explainer of its own."""
+        if mode != "modelmesh":
+            return
+        if not self.stack.model_mesh.enabled:
+            self.add(
+                (*path, "deploymentMode"),
+                "modelmesh mode needs modelMesh.enabled: true; enable the mesh, "
+                "or use deploymentMode knative or standard",
+                mode,
+            )
+        if model.resources.gpu:
+            self.add(
+                (*path, "resources", "gpu"),
+                "modelmesh mode places models in shared runtime pods; "
+                "GPUs belong to the mesh runtime, not the model (use knative or standard mode)",
+                model.resources.gpu,
+            )
+        for part in ("transformer", "explainer"):
+            if getattr(model, part) is not None:
+                self.add((*path, part), f"modelmesh mode has no {part}; use knative or standard mode", part)
+
+    def rollout(self, path: FieldPath, model: ModelArgs, mode: DeploymentMode) -> None:
+        """The model's rollout policy is one its mode can carry out."""
+        override = model.rollout
+        strategy = override.strategy if override and override.strategy else self.stack.rollout.strategy
+        if mode == "modelmesh" and strategy == "ab":
+            self.add(
+                (*path, "rollout", "strategy"),
+                "modelmesh mode cannot split traffic, so it cannot run an A/B "
+                "test; use strategy canary (load beside, then switch) or direct",
+                strategy,
+            )
+        try:
+            policy = self.stack.policy(model)
+        except ValueError as err:
+            self.add((*path, "rollout"), f"the model's rollout override is invalid with the stack's: {err}")
+            return
+        inherited = override is None or (override.strategy is None and override.shadow is None)
+        for name, message, value in mode_problems(
+            policy,
+            mode,
+            gateway_api=self.stack.control_plane.ingress.gateway_api,
+            inherited=inherited,
+            kserve=self.stack.versions.kserve,
+        ):
+            self.add((*path, "rollout", name), message, value)
+
+    def mesh(self) -> None:
+        """The mesh's own rules: etcd for the tier, mesh runtimes against the catalog and pools."""
+        self.found += model_mesh.problems(
+            self.stack.model_mesh,
+            tier=self.stack.stack.tier,
+            catalog=self.catalog,
+            pools=list(self.stack.gpu_pools),
+        )
+
+    def allowed_runtimes(self) -> None:
+        """``controlPlane.allowedRuntimes`` names catalog runtimes, and every model uses one of them."""
+        allowed = self.stack.control_plane.allowed_runtimes
+        if allowed is None:
+            return
+        for j, name in enumerate(allowed):
+            if name not in self.catalog:
+                self.add(
+                    ("controlPlane", "allowedRuntimes", j),
+                    f"unknown runtime (catalog: {', '.join(sorted(self.catalog))})",
+                    name,
+                )
+        for i, model in enumerate(self.stack.models):
+            if model.runtime not in allowed:
+                self.add(
+                    ("models", self.model_index(i), "runtime"),
+                    f"runtime is not allowed on this platform (controlPlane.allowedRuntimes: "
+                    f"{', '.join(allowed) or 'none'}); use one of those or add it there",
+                    model.runtime,
+                )
+
+    def gpu_pools(self) -> None:
+        """The pools among themselves, each model's GPU request against its pool, the tenants' quotas."""
+        pools = list(self.stack.gpu_pools)
+        self.found += gpu_pool.problems(pools)
+        by_name = {p.name: p for p in pools}
+        known = ", ".join(sorted(by_name)) or "none declared"
+        for i, model in enumerate(self.stack.models):
+            res = model.resources
+            if res.pool is None:
+                continue
+            path: FieldPath = ("models", self.model_index(i), "resources")
+            pool = by_name.get(res.pool)
+            if pool is None:
+                self.add((*path, "pool"), f"unknown GPU pool (gpuPools: {known})", res.pool)
+                continue
+            self.found += gpu_pool.gpu_request_problems(
+                path,
+                gpu=res.gpu,
+                mig_profile=res.mig_profile,
+                exclusive_gpu_memory=res.exclusive_gpu_memory,
+                pool=pool,
+            )
+        for t, tenant in enumerate(self.stack.tenants):
+            self.found += gpu_quota_problems(tenant, pools, path=("tenants", self.tenant_index(t)))
+
+    def mesh_models(self) -> None:
+        """Every mesh model fits a pod of its runtime."""
+        mesh = self.stack.model_mesh
+        if not mesh.enabled:
+            return
+        for i, model in enumerate(self.stack.models):
+            spec = self.catalog.get(model.runtime)
+            if self.stack.mode(model) != "modelmesh" or spec is None or spec.mesh is None:
+                continue
+            self.found += model_mesh.model_problems(
+                model, mesh=mesh, spec=spec, path=("models", self.model_index(i))
+            )
+
+
+def problems(
+    stack: ServingPlatformArgs, *, catalog: Catalog, omitted: Omitted | None = None
+) -> list[Problem]:
+    """Every cross-field problem of a stack, at its path in the file.
+
+    ``omitted`` tells the rules which models and tenants the loader left out (their own fields
+    are invalid), so paths keep the file's indexes and references to them are not reported.
+    """
+    return _Rules(stack, catalog, omitted or Omitted()).run()
+
+
+_PASSED: dict[int, tuple[weakref.ref[ServingPlatformArgs], Catalog]] = {}
+"""Stacks that passed ``check`` (by identity, while they live) and the catalog they passed against.
+
+Stacks are frozen, so one that passed stays valid: the loader checks it, and ``build`` does not
+walk 20,000 models a second time (about 10 us each).
+"""
+
+
+def check(stack: ServingPlatformArgs, *, catalog: Catalog) -> None:
+    """Refuse a stack that breaks a cross-field rule (a stack that passed against ``catalog`` is not walked again).
+
+    Raises:
+        ProblemError: every problem, each at its path in the stack.
+    """
+    key = id(stack)
+    passed = _PASSED.get(key)
+    if passed is not None and passed[0]() is stack and passed[1] is catalog:
+        return
+    found = problems(stack, catalog=catalog)
+    if found:
+        raise ProblemError(found)
+    _PASSED[key] = (weakref.ref(stack, lambda _: _PASSED.pop(key, None)), catalog)

@@ -1,0 +1,230 @@
+"""What modelplane's chart values do, judged by what the real charts render with them.
+
+Each test here pins one fact a chart's templates decide (not modelplane's reading of them): which
+objects a value turns off, which labels a pod selector must match, which storage URIs KServe's
+own storage container serves, and which settings have no chart value at all.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from modelplane import control_plane
+from modelplane.errors import StackError
+from modelplane.kube import Obj
+from modelplane.model_mesh import CONFIG_MAP
+from modelplane.stack import parse_stack
+from modelplane.upstream import Chart, Versions
+from tests.upstream import helm
+from tests.upstream.conftest import STACK_CASES, chart_cases, platform, release_of, stack
+
+Render = Callable[[str, str], helm.Rendered]
+KSERVE_CASES = [c for c in chart_cases() if c[1] == "kserve"]
+
+
+def _kinds_and_names(objects: list[Obj]) -> set[tuple[str, str]]:
+    return {(o["kind"], o["metadata"]["name"]) for o in objects}
+
+
+@pytest.mark.parametrize(("case", "name"), KSERVE_CASES, ids=[c for c, _ in KSERVE_CASES])
+def test_the_kserve_chart_leaves_the_storage_container_to_modelplane(
+    case: str, name: str, render_release: Render
+) -> None:
+    rendered = _kinds_and_names(render_release(case, name).objects)
+    assert ("ClusterStorageContainer", "default") not in rendered
+    # What createSharedResources also gates stays on: KServe needs its configuration and certificate.
+    assert {
+        ("ConfigMap", "inferenceservice-config"),
+        ("Issuer", "selfsigned-issuer"),
+        ("Certificate", "serving-cert"),
+    } <= rendered
+
+
+def _default_storage_container(charts_workdir: Path) -> Obj:
+    """The ClusterStorageContainer KServe's chart renders with its default values."""
+    version = Versions().kserve
+    release = Chart(
+        release="kserve",
+        namespace="kserve",
+        repository="oci://ghcr.io/kserve/charts",
+        chart="kserve-resources",
+        version=version,
+    )
+    rendered = helm.render(release, kubernetes=Versions().kubernetes, workdir=charts_workdir)
+    return next(o for o in rendered.objects if o["kind"] == "ClusterStorageContainer")
+
+
+def test_modelplane_storage_container_serves_the_uris_kserve_serves(charts_workdir: Path) -> None:
+    upstream = _default_storage_container(charts_workdir)
+    ours = control_plane.storage_container(control_plane.ControlPlaneArgs(), Versions(), stack="s")
+    assert ours["metadata"]["name"] == upstream["metadata"]["name"]
+    assert ours["spec"]["supportedUriFormats"] == upstream["spec"]["supportedUriFormats"]
+    for field in ("workloadType", "supportsMultiModelDownload"):
+        assert ours["spec"][field] == upstream["spec"][field]
+    assert ours["spec"]["container"]["name"] == upstream["spec"]["container"]["name"]
+
+
+def _selectors(pod: Obj) -> list[tuple[str, dict[str, str]]]:
+    """The matchLabels of a pod's anti-affinity and topology spread terms (meant to select its peers)."""
+    found: list[tuple[str, dict[str, str]]] = []
+    anti = (pod.get("affinity") or {}).get("podAntiAffinity") or {}
+    for term in anti.get("requiredDuringSchedulingIgnoredDuringExecution") or []:
+        found.append(("podAntiAffinity", (term.get("labelSelector") or {}).get("matchLabels") or {}))
+    for weighted in anti.get("preferredDuringSchedulingIgnoredDuringExecution") or []:
+        term = weighted["podAffinityTerm"]
+        found.append(("podAntiAffinity", (term.get("labelSelector") or {}).get("matchLabels") or {}))
+    for spread in pod.get("topologySpreadConstraints") or []:
+        found.append(
+            ("topologySpreadConstraints", (spread.get("labelSelector") or {}).get("matchLabels") or {})
+        )
+    return found
+
+
+def _spread_cases() -> list[tuple[str, str]]:
+    return [
+        c
+        for c in chart_cases()
+        if "ffinity" in str(release_of(*c).values) or "topologySpread" in str(release_of(*c).values)
+    ]
+
+
+@pytest.mark.parametrize(("case", "name"), _spread_cases(), ids=[f"{c}-{n}" for c, n in _spread_cases()])
+def test_spreading_terms_select_the_pods_that_carry_them(
+    case: str, name: str, render_release: Render
+) -> None:
+    """A spreading term whose selector matches no replica of its own workload spreads nothing."""
+    checked = 0
+    mismatched = []
+    for obj, pod in render_release(case, name).workloads():
+        labels = ((obj["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
+        for where, match in _selectors(pod):
+            checked += 1
+            if not match or any(labels.get(k) != v for k, v in match.items()):
+                mismatched.append(
+                    f"{obj['kind']} {obj['metadata']['name']}: {where} selects {match}, pods carry {labels}"
+                )
+    assert checked, f"{name}: modelplane sets spreading values, but no rendered workload carries them"
+    assert mismatched == []
+
+
+def test_a_cluster_wide_logger_url_is_refused() -> None:
+    data = yaml.safe_load((Path(helm.ROOT) / "stacks" / "dev.yaml").read_text(encoding="utf-8"))
+    data.setdefault("controlPlane", {})["loggerUrl"] = "http://sink.logging.svc"
+    with pytest.raises(StackError) as err:
+        parse_stack(data, "dev.yaml")
+    assert err.value.problems == [
+        f'dev.yaml: controlPlane.loggerUrl: {control_plane.LOGGER_URL_REFUSED} (got "http://sink.logging.svc")'
+    ]
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        c
+        for c in STACK_CASES
+        if platform(c).charts and any(r.release == "modelmesh" for r in platform(c).charts)
+    ],
+)
+def test_modelmesh_leaves_service_monitors_to_modelplane(case: str) -> None:
+    configs = [
+        o for o in platform(case).objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == CONFIG_MAP
+    ]
+    assert configs
+    for config in configs:
+        metrics = yaml.safe_load(config["data"]["config.yaml"])["metrics"]
+        assert metrics["enabled"] is True
+        assert metrics["disablePrometheusOperatorSupport"] is True
+
+
+DELIBERATE_DEFAULTS: dict[str, str] = {
+    "cert-manager: crds.keep": "keeps cert-manager's CRDs (and every Certificate) if the release is ever "
+    "removed; pinned so a changed default cannot turn that off",
+    "kube-prometheus-stack: prometheus.prometheusSpec.enableAdminAPI": "the admin API can delete series; "
+    "pinned off whatever the default",
+    "kserve: kserve.controller.gateway.ingressGateway.createGateway": "modelplane authors the Gateway; pinned "
+    "so a changed default cannot add a second one",
+    "kserve: kserve.controller.gateway.ingressGateway.kserveGateway": "computed from controlPlane.ingress; "
+    "equal to the chart's default only while those settings are",
+    "kserve: kserve.storagecontainer.enabled": "states the intent; createSharedResources=false is what "
+    "takes the chart's ClusterStorageContainer away",
+    "gpu-operator: devicePlugin.config.create": "the device-plugin ConfigMap is modelplane's; pinned so the "
+    "chart never renders one of the same name",
+    "gpu-operator: migManager.config.create": "the mig-parted ConfigMap is modelplane's; pinned so the chart "
+    "never renders one of the same name",
+    "gpu-operator: migManager.config.default": "MIG off on nodes without a pool's label; pinned with the "
+    "ConfigMap that defines it",
+    "gpu-operator: daemonsets.priorityClassName": "node agents must not be evicted before models; pinned",
+}
+"""Values that render the same as the chart's default in every stack, kept on purpose."""
+
+
+def _without(values: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
+    """A copy of ``values`` without one leaf (and without maps that leaf leaves empty)."""
+    result = copy.deepcopy(values)
+    parents = [result]
+    for key in path[:-1]:
+        parents.append(parents[-1][key])
+    del parents[-1][path[-1]]
+    for parent, key in zip(reversed(parents[:-1]), reversed(path[:-1]), strict=True):
+        if parent[key] == {}:
+            del parent[key]
+    return result
+
+
+def _normalised(objects: list[Obj]) -> list[str]:
+    """Rendered objects comparable across renders: Grafana's random admin password and its checksum out."""
+    result = []
+    for obj in objects:
+        obj = copy.deepcopy(obj)
+        if obj["kind"] == "Secret":
+            obj["data"] = sorted(obj.get("data") or {})
+        for meta in (
+            obj.get("metadata") or {},
+            ((obj.get("spec") or {}).get("template") or {}).get("metadata") or {},
+        ):
+            annotations = meta.get("annotations") or {}
+            for key in [k for k in annotations if k.startswith("checksum/")]:
+                del annotations[key]
+        result.append(json.dumps(obj, sort_keys=True))
+    return sorted(result)
+
+
+def test_every_value_changes_what_a_chart_renders(render_release: Render, charts_workdir: Path) -> None:
+    """A value that renders the same as leaving it out does nothing: a misread key or a repeated default.
+
+    The check that caught ``storagecontainer.enabled: false`` and Grafana's sidecar values.
+    """
+    effective: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str, str]] = set()
+    for case, name in chart_cases():
+        release = release_of(case, name)
+        assert isinstance(release, Chart)
+        rendered = None
+        for path in helm.value_paths(release.values):
+            dotted = ".".join(path)
+            key = (release.release, dotted, json.dumps(release.values, sort_keys=True))
+            if (release.release, dotted) in effective or key in seen:
+                continue
+            seen.add(key)
+            rendered = rendered or _normalised(render_release(case, name).objects)
+            probe = release.model_copy(update={"values": _without(release.values, path)})
+            kubernetes = stack(case).versions.kubernetes
+            if (
+                _normalised(helm.render(probe, kubernetes=kubernetes, workdir=charts_workdir).objects)
+                != rendered
+            ):
+                effective.add((release.release, dotted))
+    probed = {f"{r}: {p}" for r, p, _ in seen}
+    no_effect = probed - {f"{r}: {p}" for r, p in effective}
+    assert sorted(no_effect - set(DELIBERATE_DEFAULTS)) == [], "\n".join(
+        sorted(no_effect - set(DELIBERATE_DEFAULTS))
+    )
+    # An entry for a value that now has an effect, or that modelplane no longer sets, is stale.
+    assert sorted(set(DELIBERATE_DEFAULTS) - no_effect) == []
