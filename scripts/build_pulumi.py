@@ -25,7 +25,8 @@ commit f47bc2d6f199, the commit upstream tagged ``v4.25.0``, so that is the vers
 ``home DIR`` makes DIR a ``PULUMI_HOME`` whose plugin directory holds the provider, so that with
 ``PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION`` and ``PULUMI_IGNORE_AMBIENT_PLUGINS`` the engine
 uses exactly these binaries and a missing one is an error, never a download. ``generate``
-rewrites the wrappers' go.mod files (only to bump a version).
+rewrites the wrappers' go.mod files (only to bump a version). ``--check`` builds nothing and
+exits 3 when something is not built yet.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from build_tools import Wrapper, build, cache_root, generate, run_go
+from build_tools import Wrapper, bin_dir, build, cache_root, generate, run_go
 
 PULUMI_VERSION = "v3.260.0"
 """Engine and Python SDK (``pulumi`` on PyPI) version."""
@@ -54,6 +55,7 @@ PROVIDER_MODULE_VERSION = "v4.0.0-20260115033456-f47bc2d6f199"
 PROVIDER_MODULE = "github.com/pulumi/pulumi-kubernetes/provider/v4"
 PROVIDER_BINARY = "pulumi-resource-kubernetes"
 EXECUTOR = "pulumi-language-python-exec"
+EXIT_NOT_BUILT = 3
 
 CLI = Wrapper(
     name="pulumi-cli",
@@ -114,10 +116,23 @@ def _provider_key() -> str:
     return digest.hexdigest()[:12]
 
 
+def provider_dir() -> Path:
+    """Where the provider of this wrapper module is (or will be) cached."""
+    return cache_root() / f"{PROVIDER.name}-{PROVIDER_VERSION}-{_provider_key()}"
+
+
+def built() -> bool:
+    """Whether the CLI, language host, executor and provider are all in the cache."""
+    cli = bin_dir(CLI)
+    return all((cli / b).is_file() for b in (*CLI.binaries, EXECUTOR)) and (
+        provider_dir() / PROVIDER_BINARY
+    ).is_file()
+
+
 def build_provider() -> Path:
     """The provider, built in a copy of its wrapper module beside the files it embeds."""
-    key = _provider_key()
-    target = cache_root() / f"{PROVIDER.name}-{PROVIDER_VERSION}-{key}"
+    target = provider_dir()
+    key = target.name.rsplit("-", 1)[1]
     if (target / PROVIDER_BINARY).is_file():
         return target
     shutil.rmtree(target, ignore_errors=True)
@@ -170,7 +185,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", nargs="?", default="build", choices=["build", "generate", "home"])
     parser.add_argument("directory", nargs="?", help="for `home`: the PULUMI_HOME to lay out")
     parser.add_argument("--json", action="store_true", help="print where the binaries are, as JSON")
+    parser.add_argument(
+        "--check", action="store_true", help="build nothing: exit 0 if everything is built, 3 if not"
+    )
     options = parser.parse_args(argv)
+    if options.check:
+        return 0 if built() else EXIT_NOT_BUILT
     if options.command == "generate":
         generate(CLI)
         generate(PROVIDER)
