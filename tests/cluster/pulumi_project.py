@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.cluster.controlplane import _die_with_parent
 from tests.cluster.kubectl import Kube
 from tests.conftest import ROOT
 
@@ -108,15 +110,28 @@ class Pulumi:
         return pulumi
 
     def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
+        # Its own process group: on a timeout the engine goes with its plugins and the program;
+        # and it dies with this process if the test run is killed.
+        with subprocess.Popen(
             ["pulumi", *args, "--non-interactive"],
             cwd=self.project,
             env=self.env,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
             text=True,
-            timeout=COMMAND_TIMEOUT,
-            check=False,
-        )
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        ) as process:
+            try:
+                stdout, stderr = process.communicate(timeout=COMMAND_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                stdout, stderr = process.communicate()
+                raise PulumiError(
+                    f"pulumi {' '.join(args)} did not finish in {COMMAND_TIMEOUT} s:\n{stdout[-6000:]}\n{stderr[-4000:]}"
+                ) from None
+        result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
         if check and result.returncode != 0:
             raise PulumiError(
                 f"pulumi {' '.join(args)} exited {result.returncode}:\n{result.stdout[-6000:]}\n{result.stderr[-4000:]}"
