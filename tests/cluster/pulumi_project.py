@@ -40,8 +40,8 @@ BUILD_SCRIPT = ROOT / "scripts" / "build_pulumi.py"
 PASSPHRASE = "modelplane-local-test"
 """Encrypts the test stack's (absent) secrets; a fixed, public test value."""
 COMMAND_TIMEOUT = 900
-PULUMI_COLD_BUILD = "about 30 minutes on 2 cores"
-"""Measured for README and the skip reason: the CLI and the provider from an empty Go cache."""
+PULUMI_COLD_BUILD = "about 20 CPU-minutes"
+"""The CLI and the provider from empty Go caches, as measured in docs/pulumi.md."""
 
 
 class PulumiError(AssertionError):
