@@ -124,9 +124,10 @@ def provider_dir() -> Path:
 def built() -> bool:
     """Whether the CLI, language host, executor and provider are all in the cache."""
     cli = bin_dir(CLI)
-    return all((cli / b).is_file() for b in (*CLI.binaries, EXECUTOR)) and (
-        provider_dir() / PROVIDER_BINARY
-    ).is_file()
+    return (
+        all((cli / b).is_file() for b in (*CLI.binaries, EXECUTOR))
+        and (provider_dir() / PROVIDER_BINARY).is_file()
+    )
 
 
 def build_provider() -> Path:
