@@ -32,6 +32,7 @@ exits 3 when something is not built yet.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
 import os
@@ -43,7 +44,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from build_tools import Wrapper, bin_dir, build, cache_root, generate, run_go
+from build_tools import Wrapper, bin_dir, build, cache_root, generate, is_built, run_go
 
 PULUMI_VERSION = "v3.260.0"
 """Engine and Python SDK (``pulumi`` on PyPI) version."""
@@ -123,19 +124,24 @@ def provider_dir() -> Path:
 
 def built() -> bool:
     """Whether the CLI, language host, executor and provider are all in the cache."""
-    cli = bin_dir(CLI)
     return (
-        all((cli / b).is_file() for b in (*CLI.binaries, EXECUTOR))
-        and (provider_dir() / PROVIDER_BINARY).is_file()
+        is_built(CLI) and (bin_dir(CLI) / EXECUTOR).is_file() and (provider_dir() / PROVIDER_BINARY).is_file()
     )
 
 
 def build_provider() -> Path:
     """The provider, built in a copy of its wrapper module beside the files it embeds."""
     target = provider_dir()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.with_name(target.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a concurrent build of the same version: wait for it
+        if (target / PROVIDER_BINARY).is_file():
+            return target
+        return _build_provider(target)
+
+
+def _build_provider(target: Path) -> Path:
     key = target.name.rsplit("-", 1)[1]
-    if (target / PROVIDER_BINARY).is_file():
-        return target
     shutil.rmtree(target, ignore_errors=True)
     staging = cache_root().parent / "src" / f"{PROVIDER.name}-{key}"
     shutil.rmtree(staging, ignore_errors=True)

@@ -29,6 +29,7 @@ from tests.cluster.kubectl import ApplyError, Kube, identity
 from tests.cluster.nodes import pool_nodes
 from tests.cluster.platform import (
     KSERVE_NAMESPACE,
+    keda_crds,
     knative_env,
     knative_modules,
     knative_objects,
@@ -36,6 +37,7 @@ from tests.cluster.platform import (
     loopback_twin,
     module_dir,
     reconciled_webhooks,
+    start_keda,
     start_kserve,
     webhook_secret,
 )
@@ -131,9 +133,16 @@ def install_platform(cp: ControlPlane, kube: Kube, rendered: PlatformObjects, st
     modules = knative_modules(module_dir("knative.dev/serving", _wrapper_version("knative")))
     knative = knative_objects(modules, (knative_serving or {}).get("spec", {}).get("config", {}))
     crds = shared_crds() + [o for o in kserve if o["kind"] == "CustomResourceDefinition"] + knative["crds"]
+    if "keda" in cp.bins:  # the operator watches all of its kinds: its CRDs at the built version
+        crds += keda_crds(module_dir("github.com/kedacore/keda/v2", _wrapper_version("keda")))
     apply_all(kube, crds)
     wait_established(cp, kube, crds)
-    namespaces = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": KSERVE_NAMESPACE}}]
+    # Each upstream release creates its namespace (Flux's install.createNamespace, Helm's
+    # --create-namespace); modelplane's objects in it (ModelMesh's etcd) rely on that.
+    namespaces = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+        for name in sorted({KSERVE_NAMESPACE, *(c.namespace for c in rendered.charts)})
+    ]
     apply_all(kube, namespaces + knative["namespace"])
     apply_all(
         kube, [o for o in kserve if o["kind"] == "ConfigMap"] + knative["configmaps"] + [webhook_secret(cp)]
@@ -147,6 +156,8 @@ def install_platform(cp: ControlPlane, kube: Kube, rendered: PlatformObjects, st
     cp.start("knative-controller", [cp.binary("controller")], env=knative_env(cp, "controller"))
     apply_all(kube, [o for o in kserve if o["kind"].endswith("WebhookConfiguration")])
     start_kserve(cp)
+    if "keda" in releases and "keda" in cp.bins:
+        start_keda(cp, releases["keda"].namespace)
     wait_for(
         "KServe's manager to be ready",
         lambda: _http_ok(cp, "http://127.0.0.1:8081/readyz"),
@@ -185,6 +196,29 @@ def deployed_lock(stack_file: Path, args: ServingPlatformArgs) -> Lock:
     return read_lock(lock_path(stack_file), stack=args.stack.name) or empty_lock(args.stack.name)
 
 
+def user_secrets(rendered: PlatformObjects) -> list[dict[str, Any]]:
+    """The storage secrets a stack names by reference, as its users create them (dummy keys).
+
+    modelplane never renders a secret value; KServe's pod mutator reads the secrets a model's
+    service account lists and refuses the pod while one is missing.
+    """
+    wanted = {
+        (o["metadata"]["namespace"], name["name"])
+        for o in rendered.objects
+        if o["kind"] == "ServiceAccount"
+        for name in o.get("secrets", [])
+    }
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "namespace": namespace},
+            "stringData": {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"},
+        }
+        for namespace, name in sorted(wanted)
+    ]
+
+
 @contextlib.contextmanager
 def running_platform(stack_file: Path, bins: dict[str, Path], workdir: Path) -> Iterator[Platform]:
     """A control plane with KServe and Knative as ``stack_file`` configures them, its objects applied.
@@ -198,7 +232,11 @@ def running_platform(stack_file: Path, bins: dict[str, Path], workdir: Path) -> 
         kube = Kube(cp.kubeconfig)
         install_platform(cp, kube, rendered, stack_file)
         platform = Platform(cp, kube, stack_file, args, rendered)
+        secrets_applied = False
         for obj in rendered.objects:
+            if obj["kind"] != "Namespace" and not secrets_applied:
+                apply_all(kube, user_secrets(rendered))
+                secrets_applied = True
             try:
                 applied = kube.apply(obj)
                 platform.applied[identity(obj)] = applied["metadata"]["resourceVersion"]

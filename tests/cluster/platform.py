@@ -262,3 +262,41 @@ def reconciled_webhooks(cp: ControlPlane, names: list[tuple[str, str]]) -> list[
 
     wait_for("Knative's webhook to reconcile its configurations", ready, timeout=120, alive=cp.check_alive)
     return [found[name] for _, name in names]
+
+
+# --- KEDA -------------------------------------------------------------------------------------
+
+
+def keda_crds(keda_dir: Path) -> list[Obj]:
+    """KEDA's CRDs from its module's ``config/crd/bases`` (ScaledObject and the kinds it also watches)."""
+    return [
+        o for f in sorted((keda_dir / "config" / "crd" / "bases").glob("*.yaml")) for o in yaml_documents(f)
+    ]
+
+
+def start_keda(cp: ControlPlane, namespace: str) -> None:
+    """KEDA's operator: it turns the ScaledObjects KServe creates into HPAs (minReplicaCount)."""
+    certs = cp.workdir / "keda-certs"
+    certs.mkdir(parents=True, exist_ok=True)
+    for source, target in (("webhook.crt", "tls.crt"), ("webhook.key", "tls.key"), ("ca.crt", "ca.crt")):
+        (certs / target).write_bytes(cp.certs.path(source).read_bytes())
+    cp.start(
+        "keda-operator",
+        [
+            cp.binary("operator"),
+            "--leader-elect=false",
+            "--metrics-bind-address=0",
+            "--health-probe-bind-address=127.0.0.1:8082",
+            "--metrics-service-bind-address=127.0.0.1:9666",
+            f"--cert-dir={certs}",
+            f"--ca-dir={certs}",
+            "--enable-webhook-patching=false",
+        ],
+        env={
+            "KUBECONFIG": str(cp.inner_kubeconfig),
+            "WATCH_NAMESPACE": "",
+            "POD_NAMESPACE": namespace,
+            "KEDA_CLUSTER_OBJECT_NAMESPACE": namespace,
+            "OPERATOR_NAME": "keda-operator",
+        },
+    )
