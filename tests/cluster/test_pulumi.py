@@ -4,7 +4,8 @@ pulumi-kubernetes provider, built from their Go modules, against the local contr
 For the dev stack (Knative mode) and staging (Standard mode, GPU pools): the preview plans every
 object modelplane renders, `pulumi up` converges and the API server holds every object with
 what was rendered, a second `pulumi up` changes nothing, and a version bump recorded by
-`modelplane rollout apply` is applied by the next `pulumi up` at the split the lock records.
+`modelplane rollout apply` is applied by the next `pulumi up` at the split the lock records, and
+`pulumi destroy` removes what `up` created.
 What is real and what is substituted: ``tests/cluster/pulumi_project.py``.
 """
 
@@ -236,3 +237,16 @@ def test_a_version_bump_starts_a_canary_that_up_applies_at_the_locked_split(depl
     if args.mode(model) == "knative":
         share = rollout.steps[rollout.step]
         assert live["spec"]["predictor"]["canaryTrafficPercent"] == share
+
+
+def test_destroy_removes_every_object_it_created(deployed: Deployed) -> None:
+    # Last in the module: the stack is gone afterwards. dev and staging protect nothing.
+    deployed.pulumi("destroy", "--yes", "--skip-preview")
+    left = []
+    for _, obj in all_objects(deployed.rendered):
+        meta = obj["metadata"]
+        live = deployed.kube.get(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
+        if live is not None and not live["metadata"].get("deletionTimestamp"):
+            left.append(identity(obj))
+    assert left == []
+    assert deployed.pulumi.json("stack", "output") == {}
