@@ -19,7 +19,7 @@ from modelplane.rollout import state
 from modelplane.rollout.lock import Lock
 from tests.cluster.conftest import Platform, running_platform
 from tests.cluster.kubectl import ApplyError
-from tests.rollout.builders import KEYS, bump, load, stack_data, write_stack
+from tests.rollout.builders import KEYS, STACK, bump, desired, load, stack_data, write_stack
 
 Step = tuple[str, ...]
 SEQUENCE: list[Step] = [
@@ -58,7 +58,7 @@ def run_step(step: Step, data: dict[str, Any], lock: Lock, clock: Clock) -> tupl
     if step[0] == "bump":
         for name in ("kn", "std"):
             data = bump(data, name, step[1])
-        return data, state.apply(lock, load(data), now=clock.now())
+        return data, state.apply(lock, desired(data), stack=STACK, now=clock.now())
     action = {"advance": state.advance, "promote": state.promote, "rollback": state.rollback}[step[0]]
     models = dict(lock.models)
     for key in KEYS.values():
@@ -86,7 +86,7 @@ def test_every_rollout_step_is_admitted_and_stores_the_locked_split(
 ) -> None:
     platform, data = rollout_platform
     assert platform.refused == {}
-    lock = state.apply(None, load(data), now="2026-03-01T09:00:00Z")
+    lock = state.apply(None, desired(data), stack=STACK, now="2026-03-01T09:00:00Z")
     clock = Clock()
     refused: list[str] = []
     splits: list[tuple[Step, int | None, int | None]] = []
