@@ -185,7 +185,7 @@ def _http_ok(cp: ControlPlane, url: str) -> bool:
 def _wrapper_version(name: str) -> str:
     sys.path.insert(0, str(BUILD_SCRIPT.parent))
     try:
-        import build_tools  # noqa: PLC0415 - a script beside the project, importable only once on the path
+        import build_tools  # noqa: PLC0415 (scripts/ is no package: imported from its path)
     finally:
         sys.path.pop(0)
     return str(build_tools.WRAPPERS[name].version)
