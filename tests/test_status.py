@@ -165,10 +165,9 @@ def test_cli_exit_0_in_sync(live_cluster: list[Obj], capsys: pytest.CaptureFixtu
 def test_cli_exit_3_on_drift(live_cluster: list[Obj], capsys: pytest.CaptureFixture[str]) -> None:
     live_cluster[0]["spec"]["predictor"]["minReplicas"] = 5
     assert cli.main(["status", str(DEV)]) == 3
-    assert (
-        "changed: InferenceService fraud/churn-xgb: spec.predictor.minReplicas: rendered 0, live 5"
-        in capsys.readouterr().out
-    )
+    out = capsys.readouterr().out
+    assert "~ InferenceService fraud/churn-xgb\n    ~ spec.predictor.minReplicas: 5 => 0\n" in out
+    assert out.endswith("drift: 1 changed (live => Git)\n")
 
 
 def test_cli_exit_2_on_input_error(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
