@@ -101,25 +101,30 @@ class Repo:
         self.git("commit", "--quiet", "--no-verify", "--only", "-m", message, "--", *paths)
         return self.head()
 
-    def push(self, remote: str, branch: str) -> bool:
-        """Push HEAD to ``remote``'s ``branch`` without forcing; False when the remote moved on."""
+    def push(self, remote: str, branch: str) -> str | None:
+        """Push HEAD to ``remote``'s ``branch`` without forcing; None when pushed, else Git's reason.
+
+        Whether a refusal means the remote moved on (another run pushed first) or something
+        else (a protected branch) is for the caller to tell, by looking at the remote's tip.
+        """
         done = self.git("push", "--porcelain", remote, f"HEAD:refs/heads/{branch}", check=False)
         if done.returncode == 0:
-            return True
-        text = done.stdout + done.stderr
-        if "[rejected]" in text or "non-fast-forward" in text or "fetch first" in text:
-            return False
-        lines = text.strip().splitlines()
-        raise GitError(f"git push to {remote} failed: {lines[-1] if lines else f'exit {done.returncode}'}")
+            return None
+        lines = [line for line in (done.stdout + done.stderr).strip().splitlines() if line.strip()]
+        refused = [line for line in lines if line.startswith("!")]
+        return (refused or lines or [f"exit {done.returncode}"])[-1].strip()
 
-    def catch_up(self, remote: str, branch: str) -> str:
-        """Move the branch to the remote's tip, dropping local commits not pushed; the new HEAD.
+    def remote_tip(self, remote: str, branch: str) -> str:
+        """The commit ``remote``'s ``branch`` points at now (fetched)."""
+        self.git("fetch", "--quiet", remote, branch)
+        return self.git("rev-parse", "FETCH_HEAD").stdout.strip()
+
+    def catch_up(self, tip: str) -> None:
+        """Move the branch to ``tip``, dropping local commits not pushed.
 
         ``reset --keep`` refuses to lose uncommitted changes to files the move touches.
         """
-        self.git("fetch", "--quiet", remote, branch)
-        self.git("reset", "--quiet", "--keep", "FETCH_HEAD")
-        return self.head()
+        self.git("reset", "--quiet", "--keep", tip)
 
     @contextmanager
     def exclusive(self, name: str = "modelplane-reconcile.lock") -> Iterator[None]:

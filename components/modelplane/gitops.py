@@ -51,6 +51,24 @@ EXIT_GATES_FAILED = 3
 EXIT_INCONCLUSIVE = 4
 
 
+def stack_files(paths: list[str]) -> list[str]:
+    """Stack files named on a command line: a directory stands for the stack files directly in it.
+
+    Locks (``*.lock.yaml``) and Pulumi's own stack settings (``Pulumi.*.yaml``) are not stack
+    files; neither are files in subdirectories, where shared fragments that stacks include live.
+    """
+    result: list[str] = []
+    for path in paths:
+        directory = Path(path)
+        if not directory.is_dir():
+            result.append(path)
+            continue
+        for file in sorted(directory.glob("*.yaml")):
+            if not file.name.endswith(".lock.yaml") and not file.name.startswith("Pulumi."):
+                result.append(str(file))
+    return result
+
+
 def default_out_dir(stack: str) -> Path:
     """Where a stack's render lives by default: ``deploy/<stack>`` under the working directory."""
     return Path("deploy") / stack
@@ -170,26 +188,13 @@ def _once(
     target = out_dir if out_dir is not None else default_out_dir(session.stack)
     if repo is not None:
         _refuse_uncommitted(repo, session, target, sources)
-    report: dict[str, Any] = {
-        "schemaVersion": 1,
-        "command": "reconcile",
-        "stack": session.stack,
-        "file": session.file,
-        "lock": str(session.path),
-        "now": session.now,
-        "lockWritten": False,
-        "decisions": [],
-        "models": [],
-        "render": None,
-        "commit": None,
-        "commitPaths": [],
-    }
+    report = session.report("reconcile")
     result = ReconcileResult(report)
     applied = session.applied()
     for entry, text in session.decisions_report(applied):
         report["decisions"].append(entry)
         result.lines.append(text)
-        if entry["decision"] != "in-place":
+        if entry["decision"] not in ("continue", "held"):
             result.events.append(text)
     lock = applied
     if options is not None:
@@ -303,11 +308,16 @@ def reconcile(
             assert repo is not None and branch is not None
             commit_report = result.report["commit"]
             commit_report.update({"remote": push, "attempts": attempt})
-            if repo.push(push, branch):
+            refused = repo.push(push, branch)
+            if refused is None:
                 commit_report["pushed"] = True
                 result.lines.append(f"pushed to {push}/{branch}")
                 return result
-            tip = repo.catch_up(push, branch)
+            tip = repo.remote_tip(push, branch)
+            parent = repo.git("rev-parse", f"{result.commit}^").stdout.strip()
+            if tip == parent:
+                raise GitError(f"git push to {push}/{branch} was refused: {refused}")
+            repo.catch_up(tip)
             console.note(
                 f"{push}/{branch} moved on (another run committed first); "
                 f"dropped {result.commit[:12]} and starting again from {tip[:12]}"

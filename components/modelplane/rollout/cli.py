@@ -31,7 +31,6 @@ from modelplane.errors import RolloutError
 
 EXIT_GATES_FAILED = 3
 EXIT_INCONCLUSIVE = 4
-REPORT_SCHEMA_VERSION = 1
 
 
 @contextmanager
@@ -53,23 +52,6 @@ def without_cyclic_gc() -> Iterator[None]:
 
 def _json(ns: argparse.Namespace) -> bool:
     return getattr(ns, "output", "text") == "json"
-
-
-def _report(ns: argparse.Namespace, session: Any, command: str) -> dict[str, Any]:
-    return {
-        "schemaVersion": REPORT_SCHEMA_VERSION,
-        "command": command,
-        "stack": session.stack,
-        "file": session.file,
-        "lock": str(session.path),
-        "now": session.now,
-        "lockWritten": False,
-        "decisions": [],
-        "models": [],
-        "render": None,
-        "commit": None,
-        "commitPaths": [],
-    }
 
 
 def _finish(
@@ -120,7 +102,7 @@ def cmd_apply(ns: argparse.Namespace) -> int:
 
     session = Session.from_args(ns)
     new = session.applied()
-    report = _report(ns, session, "apply")
+    report = session.report("apply")
     lines = []
     for entry, text in session.decisions_report(new):
         report["decisions"].append(entry)
@@ -220,7 +202,7 @@ def cmd_advance(ns: argparse.Namespace) -> int:
 
     session = Session.from_args(ns)
     result = advance(session, ns.model, advance_options(ns, session))
-    report = _report(ns, session, "advance")
+    report = session.report("advance")
     report["models"] = [outcome_json(o) for o in result.outcomes]
     lines = [line for outcome in result.outcomes for line in _outcome_line(outcome)]
     if not result.outcomes and ns.model is None:
@@ -276,7 +258,7 @@ def _operator(command: str) -> Any:
                     continue
                 models[key] = state.resume(record, key, now=session.now)
             outcomes.append(Outcome(key, OPERATOR_ACTIONS[command], models[key]))  # type: ignore[arg-type]
-        report = _report(ns, session, command)
+        report = session.report(command)
         report["models"] = [outcome_json(o) for o in outcomes]
         lines = [f"{o.key}: {state.describe(o.record)}" for o in outcomes]
         if not outcomes:
@@ -292,37 +274,68 @@ def _operator(command: str) -> Any:
 
 
 def cmd_reconcile(ns: argparse.Namespace) -> int:
-    """Apply, advance (with --advance), render, and commit lock and render together (with --commit)."""
+    """Apply, advance (with --advance), render, and commit lock and render together (with --commit).
+
+    Several stack files (or a directory of them) are reconciled one after another, each in its
+    own commit. The exit code is the most serious of all: 2 for input errors, then 4 (Prometheus
+    could not be asked), then 3 (a gate failed).
+    """
     from modelplane import gitops
+    from modelplane.console import write_json
+    from modelplane.errors import PlatformError, StackError
 
     if ns.push and not ns.commit:
         raise RolloutError("--push needs --commit (there is nothing to push otherwise)")
     if not ns.advance and (ns.prometheus or ns.skip_gates or ns.rollback_on_failure):
         raise RolloutError("--prometheus, --skip-gates and --rollback-on-failure judge steps: add --advance")
+    files = gitops.stack_files(ns.files)
+    if not files:
+        raise RolloutError(f"no stack files in {', '.join(ns.files)}")
+    if len(files) > 1 and (ns.lock or ns.render_dir):
+        raise RolloutError("--lock and --render-dir name one stack's files: give one stack file")
     url = gitops.notify_url(ns.notify)
 
     def options(session: Any) -> Any:
         return advance_options(ns, session)
 
-    result = gitops.reconcile(
-        ns.file,
-        lock_file=ns.lock,
-        now=ns.now,
-        out_dir=Path(ns.render_dir) if ns.render_dir else None,
-        engine=ns.gitops,
-        options=options if ns.advance else None,
-        commit=ns.commit,
-        push=ns.push,
-    )
+    codes = []
+    reports = []
+    for file in files:
+        try:
+            result = gitops.reconcile(
+                file,
+                lock_file=ns.lock,
+                now=ns.now,
+                out_dir=Path(ns.render_dir) if ns.render_dir else None,
+                engine=ns.gitops,
+                options=options if ns.advance else None,
+                commit=ns.commit,
+                push=ns.push,
+            )
+        except StackError as err:
+            if len(files) == 1:
+                raise
+            print("\n".join(err.problems), file=sys.stderr)
+            codes.append(2)
+            continue
+        except PlatformError as err:
+            if len(files) == 1:
+                raise
+            print("\n".join(f"modelplane: {line}" for line in str(err).splitlines()), file=sys.stderr)
+            codes.append(2)
+            continue
+        reports.append(result.report)
+        if not _json(ns):
+            for line in result.lines:
+                print(line if len(files) == 1 else f"{file}: {line}")
+        gitops.notify_if_asked(url, result)
+        codes.append(result.exit_code)
     if _json(ns):
-        from modelplane.console import write_json
-
-        write_json(result.report)
-    else:
-        for line in result.lines:
-            print(line)
-    gitops.notify_if_asked(url, result)
-    return result.exit_code
+        write_json({"schemaVersion": 1, "command": "reconcile", "stacks": reports})
+    for code in (2, EXIT_INCONCLUSIVE, EXIT_GATES_FAILED):
+        if code in codes:
+            return code
+    return 0
 
 
 # --- parser ------------------------------------------------------------------------------
@@ -433,7 +446,12 @@ def add_rollout_parser(sub: Any) -> None:
         help="the GitOps loop: apply, advance, render, commit",
         description=cmd_reconcile.__doc__,
     )
-    common(p, model=None)
+    p.add_argument("files", nargs="+", metavar="FILE", help="stack files, or directories of them")
+    p.add_argument("--lock", metavar="PATH", help="lock file (default: <FILE stem>.lock.yaml beside FILE)")
+    p.add_argument(
+        "--now", metavar="TIME", help="the time of the events, YYYY-MM-DDTHH:MM:SSZ (default: now)"
+    )
+    p.add_argument("--output", choices=("text", "json"), default="text", help="report format (default text)")
     p.add_argument("--advance", action="store_true", help="also take the steps that are due (gates judged)")
     gate_options(p)
     p.add_argument(

@@ -17,6 +17,7 @@ advances and leaves one event per outage.
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -41,8 +42,13 @@ SETTLED = ("steady", "in-place", "continue", "held")
 Action = Literal["waiting", "advanced", "promoted", "held", "rolled-back", "inconclusive"]
 
 
+NOW_ENV = "MODELPLANE_NOW"
+"""Environment variable that stands for ``--now`` when it is not given: replays and tests of CI steps."""
+
+
 def now_of(value: str | None) -> str:
-    """The time of a command's events: ``--now`` checked, or the current UTC second."""
+    """The time of a command's events: ``--now``, else ``$MODELPLANE_NOW``, else the current UTC second."""
+    value = value or os.environ.get(NOW_ENV) or None
     if value is None:
         return state.utc_now()
     state.parse_time(value)
@@ -157,6 +163,23 @@ class Session:
         """The gates of a model's rollout, compiled for its candidate."""
         wanted = self.desired[key]
         return compile_gates(wanted.policy.gates, candidate_target(wanted, record))
+
+    def report(self, command: str) -> dict[str, Any]:
+        """The skeleton of a rollout command's JSON report (``modelplane/schemas/rollout.schema.json``)."""
+        return {
+            "schemaVersion": 1,
+            "command": command,
+            "stack": self.stack,
+            "file": self.file,
+            "lock": str(self.path),
+            "now": self.now,
+            "lockWritten": False,
+            "decisions": [],
+            "models": [],
+            "render": None,
+            "commit": None,
+            "commitPaths": [],
+        }
 
     def decisions_report(self, applied: Lock) -> list[tuple[dict[str, Any], str]]:
         """What ``apply`` records, per model that changes: its JSON entry and its line of text."""
