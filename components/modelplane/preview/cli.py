@@ -128,7 +128,12 @@ def add_preview_parser(sub: Any) -> None:
         help="the stack before the change: a file, or a Git revision",
     )
     p.add_argument(
-        "--format", choices=("markdown", "json"), default="markdown", help="output format (default markdown)"
+        "--output",
+        "--format",
+        dest="format",
+        choices=("markdown", "json"),
+        default="markdown",
+        help="report format (default markdown)",
     )
     p.add_argument("--fail-on", choices=("destructive",), help="exit 3 when the change is destructive")
     p.set_defaults(func=cmd_preview)
