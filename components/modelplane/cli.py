@@ -457,6 +457,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # --help, --version and usage errors: return their code, so in-process callers get an int too.
         return exit_.code if isinstance(exit_.code, int) else EXIT_INPUT
     console.configure(quiet=bool(getattr(args, "quiet", False)))
+    args.root_parser = parser
     from modelplane.rollout.cli import without_cyclic_gc
 
     try:

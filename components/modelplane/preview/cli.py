@@ -118,7 +118,9 @@ def add_preview_parser(sub: Any) -> None:
     p = sub.add_parser(
         "preview",
         help="preview a change to a stack (for pull requests)",
-        description=__doc__.split("\n\n")[0],
+        description="Preview what merging a change to a stack does: model rollouts with their gates, "
+        "capacity, the object diff. The base is a file, or a Git revision of the repository that holds "
+        "FILE; no cluster is needed.",
     )
     p.add_argument("file", metavar="FILE", help="stack file (the head of the change)")
     p.add_argument(
