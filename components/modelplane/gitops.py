@@ -40,6 +40,7 @@ from modelplane.rollout import state
 from modelplane.rollout.lock import Lock
 from modelplane.rollout.session import AdvanceOptions, AdvanceResult, Session, advance, outcome_json
 from modelplane.serving_platform import ServingPlatformArgs
+from modelplane.stack import stack_sources
 
 PUSH_ATTEMPTS = 5
 """Times a run starts again from the remote's tip when another run pushed first."""
@@ -290,7 +291,7 @@ def reconcile(
     if commit and repo is None:
         raise GitError(f"{file}: not in a Git repository; --commit needs one")
     branch = repo.branch() if repo is not None and push else None
-    inputs = sources if sources is not None else [Path(file)]
+    inputs = sources if sources is not None else (stack_sources(file) if repo is not None else [])
     with repo.exclusive() if repo is not None else nullcontext():
         for attempt in range(1, PUSH_ATTEMPTS + 1):
             result = _once(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import posixpath
 import subprocess
 import sys
 from pathlib import Path, PurePosixPath
@@ -71,7 +72,7 @@ def read_base(file: Path, base: str) -> Any:
     """The base side of a preview: from a file when ``base`` is one, else from Git."""
     from modelplane.preview.preview import Side
     from modelplane.rollout.lock import lock_from_bytes, lock_path, read_lock
-    from modelplane.stack import load_stack, parse_stack, read_yaml
+    from modelplane.stack import load_stack
 
     candidate = Path(base)
     if candidate.is_file():
@@ -80,8 +81,19 @@ def read_base(file: Path, base: str) -> Any:
     raw, source = git_show(file, base)
     if raw is None:
         return Side(None, None, source)
-    args = parse_stack(read_yaml(raw, source), source)
     rel = PurePosixPath(source.split(":", 1)[1])
+    top = file.as_posix()
+
+    def read(path: str) -> tuple[bytes | None, str]:
+        # Files the stack includes, at the same revision: their paths relative to the stack file's.
+        if path == top:
+            return raw, source
+        inside = PurePosixPath(
+            posixpath.normpath(rel.parent / posixpath.relpath(path, posixpath.dirname(top)))
+        )
+        return git_show(file, base, inside)
+
+    args = load_stack(file, read=read)
     lock_raw, lock_source = git_show(file, base, rel.with_name(f"{rel.stem}.lock.yaml"))
     lock = lock_from_bytes(lock_raw, lock_source, stack=args.stack.name) if lock_raw is not None else None
     return Side(args, lock, source)
