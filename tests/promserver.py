@@ -39,6 +39,7 @@ def serve_prometheus(root: Path, openmetrics: str) -> Iterator[str]:
         pytest.skip(
             f"{' and '.join(missing)} not installed (Debian package `prometheus`; `make system-deps`)"
         )
+    root.mkdir(parents=True, exist_ok=True)
     (root / "data.om").write_text(openmetrics)
     (root / "prometheus.yml").write_text("global:\n  scrape_interval: 1m\n")
     subprocess.run(

@@ -163,14 +163,18 @@ class ReconcileResult:
     exit_code: int = 0
     commit: str | None = None
     events: list[str] = field(default_factory=list)
-    """One line per model event worth telling people about (for ``--notify``)."""
+    """One line per model event worth telling people about (for ``--notify`` and the commit's body)."""
+    summaries: list[str] = field(default_factory=list)
+    """The same events, short (for the commit's subject)."""
 
 
-def _commit_message(stack: str, events: list[str], rendered_only: bool) -> str:
-    if rendered_only or not events:
+def _commit_message(stack: str, result: ReconcileResult, rendered_only: bool) -> str:
+    if rendered_only or not result.events:
         return f"modelplane: {stack}: render refreshed\n"
-    subject = events[0] if len(events) == 1 else f"{len(events)} models changed"
-    body = "".join(f"- {event}\n" for event in events)
+    subject = "; ".join(result.summaries)
+    if len(subject) > 60:
+        subject = f"{len(result.summaries)} model events"
+    body = "".join(f"- {event}\n" for event in result.events)
     return f"modelplane: {stack}: {subject}\n\n{body}"
 
 
@@ -197,6 +201,7 @@ def _once(
         result.lines.append(text)
         if entry["decision"] not in ("continue", "held"):
             result.events.append(text)
+            result.summaries.append(f"{entry['model']} {entry['decision']} {entry['to'] or ''}".rstrip())
     lock = applied
     if options is not None:
         stepped = session.with_lock(applied)
@@ -210,6 +215,7 @@ def _once(
             result.lines.append(line)
             if item.action != "waiting":
                 result.events.append(line)
+                result.summaries.append(f"{item.key} {item.action}")
         if outcome.inconclusive:
             result.exit_code = EXIT_INCONCLUSIVE
         elif outcome.failed:
@@ -227,7 +233,7 @@ def _once(
     report["commitPaths"] = changed_paths
     if repo is not None and changed_paths:
         paths = [repo.relative(session.path), repo.relative(target)]
-        message = _commit_message(session.stack, result.events, not report["lockWritten"])
+        message = _commit_message(session.stack, result, not report["lockWritten"])
         sha = repo.commit(paths, message)
         result.commit = sha
         if sha is not None:
