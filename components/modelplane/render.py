@@ -369,15 +369,19 @@ def gitops_tree(
     files: dict[str, str] = {}
     for directory, unsorted in groups:
         group = sorted_objects(unsorted)
-        names: list[str] = []
+        names: dict[str, None] = {}
         for obj in group:
             name = file_name(obj)
             if name in names:
                 raise RenderError(f"two objects render to {directory}/{name}: {key_of(obj)}")
-            names.append(name)
+            names[name] = None
             files[f"{directory}/{name}"] = to_yaml(obj)
         files[f"{directory}/kustomization.yaml"] = to_yaml(
-            {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": names}
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": list(names),
+            }
         )
     if engine == "flux":
         files["sync.yaml"] = to_yaml_stream(flux_sync(stack, prefix, staged=bool(staged)))
@@ -465,10 +469,14 @@ def write_tree(files: dict[str, str], out_dir: Path) -> None:
         raise RenderError(f"{out_dir}: cannot write: {err.strerror}") from err
     old = staging.with_name(f"{staging.name}.old")
     try:
+        made: set[str] = set()
         for rel, content in files.items():
-            target = staging / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(content, encoding="utf-8")
+            directory, _, _ = rel.rpartition("/")
+            if directory not in made:
+                (staging / directory).mkdir(parents=True, exist_ok=True)
+                made.add(directory)
+            with open(staging / rel, "wb") as stream:
+                stream.write(content.encode("utf-8"))
         if out_dir.exists():
             out_dir.rename(old)
         try:
