@@ -111,7 +111,7 @@ def _model(i: int, rng: random.Random) -> dict[str, Any]:
         entry |= {
             "runtime": runtime,
             "deploymentMode": mode,
-            "format": fmt,
+            "format": dict(fmt),
             "storage": {"uri": f"s3://models/{tenant}/{name}/v1", "secretName": "models-s3"},
             "version": "v1",
             "resources": {"memory": rng.choice(["8Mi", "16Mi", "32Mi", "64Mi"])},
@@ -121,7 +121,7 @@ def _model(i: int, rng: random.Random) -> dict[str, Any]:
     entry |= {
         "runtime": runtime,
         "deploymentMode": mode,
-        "format": fmt,
+        "format": dict(fmt),
         "storage": {"uri": f"s3://models/{tenant}/{name}/v1", "secretName": "models-s3"},
         "version": "v1",
     }
@@ -217,6 +217,7 @@ def _write_stack(directory: Path, data: dict[str, Any], *, fmt: str) -> Path:
     for start in range(0, len(models), MODELS_PER_FILE):
         name = f"models/part-{start // MODELS_PER_FILE:03d}.{fmt}"
         body = {"models": models[start : start + MODELS_PER_FILE]}
+        # Each model is its own data (no object shared between models), so PyYAML writes no aliases.
         target = directory / name
         target.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "json":
