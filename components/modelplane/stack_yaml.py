@@ -94,8 +94,8 @@ def _nesting_bound(text: str) -> int:
     for match in _FLOW_BRACKET.finditer(text):
         depth = depth + 1 if match.group() in "[{" else max(depth - 1, 0)
         deepest = max(deepest, depth)
-    indent = max((len(m.group()) for m in _INDENT.finditer(text)), default=0)
-    compact = max((len(m.group()) for m in _COMPACT_ENTRIES.finditer(text)), default=0)
+    indent = max(map(len, _INDENT.findall(text)), default=0)
+    compact = max(map(len, _COMPACT_ENTRIES.findall(text)), default=0)
     return deepest + indent + compact + 1
 
 
