@@ -87,6 +87,16 @@ def test_mappings_merge_named_items_merge_other_lists_are_replaced(stacks: Path)
     assert (fraud.scaling.min_replicas, fraud.scaling.max_replicas) == (1, 12)  # merged key by key
 
 
+def test_files_read_again_give_the_same_stack(stacks: Path, tmp_path: Path) -> None:
+    """A file's data is read once per content and shared (a preview reads base and head): never changed."""
+    first = load_stack(stacks / "prod.yaml")
+    assert load_stack(stacks / "prod.yaml") == first
+    # The same bytes under another name (a Git base) give the same data too, and merge alike.
+    write(tmp_path, {"base/shared/base.yaml": BASE, "base/prod.yaml": PROD})
+    assert load_stack(tmp_path / "base" / "prod.yaml") == first
+    assert [m.name for m in first.models] == ["fraud", "ranker", "embedder"]
+
+
 def test_sources_are_the_included_files_then_the_stack(stacks: Path) -> None:
     assert stack_sources(stacks / "prod.yaml") == [stacks / "shared" / "base.yaml", stacks / "prod.yaml"]
 

@@ -239,8 +239,7 @@ class _Composer:
                 if not isinstance(base, list):
                     base = []
                     self.positions[key] = {}
-                # A copy: files' data may be shared (``_read_shared``), so it is never changed.
-                merged[key] = self.merge_items(key, list(base), value, index)
+                merged[key] = self.merge_items(key, base, value, index)
             else:
                 merged[key] = _merge(merged[key], value) if key in merged else value
         result.data = merged
