@@ -141,6 +141,7 @@ def read_base(file: Path, base: str, read_lock_bytes: Any = None) -> Any:
 
 def cmd_preview(ns: argparse.Namespace) -> int:
     """Preview what merging a change to a stack does: rollouts, objects, capacity, warnings."""
+    from modelplane.console import progress
     from modelplane.preview.markdown import to_markdown
     from modelplane.preview.preview import Side, build_preview, is_destructive
     from modelplane.rollout.lock import lock_path
@@ -148,15 +149,19 @@ def cmd_preview(ns: argparse.Namespace) -> int:
 
     # Input errors (stack, lock, base) reach modelplane.cli.main, which reports them (exit 2).
     file = Path(ns.file)
-    args = load_stack(file)
-    read = _lock_reader(lock_path(file))
-    head = Side(args, _read_lock_file(lock_path(file), read, stack=args.stack.name), str(file))
-    base = read_base(file, ns.base, read)
-    preview = build_preview(head, base)
-    if ns.format == "json":
-        sys.stdout.write(json.dumps(preview, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-    else:
-        sys.stdout.write(to_markdown(preview))
+    with progress(f"loading {file}") as step:
+        args = load_stack(file)
+        read = _lock_reader(lock_path(file))
+        head = Side(args, _read_lock_file(lock_path(file), read, stack=args.stack.name), str(file))
+        step.update(f"loading the base {ns.base}")
+        base = read_base(file, ns.base, read)
+        step.update(f"rendering and comparing {len(args.models):,} models")
+        preview = build_preview(head, base)
+        step.update(f"writing the preview ({len(preview['objects']):,} objects changed)")
+        if ns.format == "json":
+            sys.stdout.write(json.dumps(preview, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+        else:
+            sys.stdout.write(to_markdown(preview))
     if ns.fail_on == "destructive" and is_destructive(preview):
         print(
             f"{ns.file}: destructive changes ({preview['summary']['destructive']}); failing as asked",

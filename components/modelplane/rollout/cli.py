@@ -121,7 +121,7 @@ def cmd_apply(ns: argparse.Namespace) -> int:
 
 def cmd_status(ns: argparse.Namespace) -> int:
     """Where each model stands: stable version, rollout, traffic as rendered, next step, gates, analysis."""
-    from modelplane.console import write_json
+    from modelplane.console import progress, write_json
     from modelplane.rollout.report import status_data, status_text, watch
     from modelplane.rollout.session import Session
 
@@ -134,11 +134,13 @@ def cmd_status(ns: argparse.Namespace) -> int:
 
     if ns.watch:
         return watch(load, interval=ns.interval, json_lines=_json(ns))
-    data = load()
-    if _json(ns):
-        write_json(data)
-    else:
-        sys.stdout.write(status_text(data))
+    with progress(f"reading {ns.file} and its lock") as step:
+        data = load()
+        step.update(f"writing the status of {len(data['models']):,} models")
+        if _json(ns):
+            write_json(data)
+        else:
+            sys.stdout.write(status_text(data))
     return 0
 
 
