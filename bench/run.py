@@ -19,6 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import measure
 import scale
 from workloads import stack
 
@@ -77,9 +78,50 @@ def bench_scale(argv: list[str]) -> None:
     scale.main(argv)
 
 
+def bench_pulumi(argv: list[str]) -> None:
+    """The Pulumi program under mocks against the GitOps render, at the same sizes (``bench/pulumi_program.py``)."""
+    sizes = [int(n) for n in (argv[0].split(",") if argv else ["1000", "5000"])]
+    print("pulumi: the Pulumi program under mocks (whole process) against render -o - of the same stack")
+    rows: list[list[object]] = []
+    for models in sizes:
+        directory = scale.workload(models)
+        program = measure.run(
+            [sys.executable, str(Path(__file__).resolve().parent / "pulumi_program.py"), "stack/bench.yaml"],
+            cwd=directory,
+            timeout=7200,
+            stdout=directory / ".pulumi-registrations",
+        )
+        registrations = int((directory / ".pulumi-registrations").read_text().strip())
+        render = measure.run([*scale.modelplane(), "render", "stack/bench.yaml", "-o", "-"], cwd=directory)
+        rows.append(
+            [
+                f"{models:,}",
+                f"{registrations:,}",
+                f"{program.wall:.1f} s ({program.cpu:.1f} s)",
+                f"{program.peak_mib:,.0f} MiB",
+                f"{registrations / program.cpu:,.0f}",
+                f"{render.wall:.1f} s ({render.cpu:.1f} s)",
+                f"{program.cpu / render.cpu:.0f}x",
+            ]
+        )
+    _table(
+        [
+            "models",
+            "registrations",
+            "program: wall (CPU)",
+            "peak RSS",
+            "registrations per CPU s",
+            "render -o -: wall (CPU)",
+            "program / render (CPU)",
+        ],
+        rows,
+    )
+
+
 BENCHMARKS: dict[str, Callable[[list[str]], None]] = {
     "scale": bench_scale,
     "packing": bench_packing,
+    "pulumi": bench_pulumi,
 }
 
 

@@ -140,7 +140,8 @@ def workload(models: int) -> Path:
     return directory
 
 
-def _modelplane() -> list[str]:
+def modelplane() -> list[str]:
+    """The command that runs modelplane from this interpreter's environment."""
     script = Path(sys.executable).with_name("modelplane")
     return [str(script)] if script.exists() else [sys.executable, "-m", "modelplane.cli"]
 
@@ -155,7 +156,7 @@ def measure_size(models: int, repeat: int, only: set[str] | None) -> dict[str, d
         if command.floor is not None:
             argv = [sys.executable, str(ROOT / "bench" / "floors.py"), command.floor, "objects.marshal"]
         else:
-            argv = [*_modelplane(), *command.argv]
+            argv = [*modelplane(), *command.argv]
         samples = []
         for _ in range(repeat):
             if command.before is not None:
