@@ -169,16 +169,27 @@ class RuntimeSpec(StrictModel):
         )
 
 
-def catalog_dir() -> Path:
-    """The default runtime catalog directory: ``$MODELPLANE_RUNTIMES``, else ``runtimes/`` of the project.
+PACKAGED_CATALOG = "_catalog"
+"""Where an installed package keeps the catalog: ``runtimes/`` shipped as ``modelplane/_catalog``
+(pyproject.toml maps it)."""
 
-    The one place that decides where the catalog lives by default; everything else takes the
-    directory (or the loaded catalog) as an argument.
+
+def catalog_dir() -> Path:
+    """The default runtime catalog directory: ``$MODELPLANE_RUNTIMES``, else the one shipped with modelplane.
+
+    An installed wheel carries the catalog inside the package (``modelplane/_catalog``); a source
+    checkout (and an editable install) reads ``runtimes/`` of the project, its source. The one
+    place that decides where the catalog lives by default; everything else takes the directory
+    (or the loaded catalog) as an argument.
     """
     override = os.environ.get(RUNTIMES_DIR_ENV)
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[2] / "runtimes"
+    package = Path(__file__).resolve().parent
+    packaged = package / PACKAGED_CATALOG
+    if packaged.is_dir():
+        return packaged
+    return package.parents[1] / "runtimes"
 
 
 @functools.cache
