@@ -73,8 +73,8 @@ def test_standard_mode_scales_on_prometheus_metrics_through_keda() -> None:
     metric = isvc["spec"]["predictor"]["autoScaling"]["metrics"][0]["external"]
     assert metric["metric"]["backend"] == "prometheus"
     assert (
-        metric["metric"]["query"]
-        == 'sum(nv_inference_pending_request_count{namespace="payments",model="fraud"})'
+        metric["metric"]["query"] == 'sum(nv_inference_pending_request_count{namespace="payments",'
+        'pod=~"fraud-predictor-?[bcdfghjklmnpqrstvwxz2456789-]{5,}"})'
     )
     assert metric["target"] == {"type": "Value", "value": "8"}
     assert "scaleMetric" not in isvc["spec"]["predictor"]

@@ -406,8 +406,16 @@ CASES = [
         "standard-model-scaling-to-zero-on-hpa",
         VALID + "    deploymentMode: standard\n    scaling: {minReplicas: 0, metric: memory}\n",
         "bad.yaml: models[0].scaling.minReplicas: minReplicas 0 cannot be expressed in standard mode with an "
-        "HPA (it keeps at least 1 replica); use deploymentMode knative, or a KEDA metric (concurrency, rps, "
-        "queue-depth, gpu-utilization, tokens-per-second), or minReplicas 1 (got 0)",
+        "HPA (it keeps at least 1 replica); use deploymentMode knative (its activator holds requests while the "
+        "first pod starts), or minReplicas 1 (got 0)",
+    ),
+    case(
+        "standard-model-scaling-to-zero-on-keda",
+        VALID + "    deploymentMode: standard\n    scaling: {minReplicas: 0, metric: rps}\n",
+        "bad.yaml: models[0].scaling.minReplicas: minReplicas 0 cannot scale up again in standard mode: KEDA "
+        "would scale on 'rps' measured on the model's own pods, and with no pod the query has no data, which "
+        "KEDA reads as 0; use minReplicas 1, or deploymentMode knative (its activator counts requests while no "
+        "pod runs) (got 0)",
     ),
     # --- several at once ---
     case(

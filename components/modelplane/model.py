@@ -355,6 +355,8 @@ def objects(
         runtime=model.runtime,
         namespace=namespace,
         model=model.name,
+        # Standard mode names the stable predictor (rollout.compile); its pods are the ones KEDA scales.
+        predictor=(predictor_overrides or {}).get("name"),
         pool=pool,
         prometheus=prometheus,
     )

@@ -8,11 +8,6 @@ value is known in advance.
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +21,7 @@ from modelplane.rollout.gates import Target, compile_gates
 from modelplane.rollout.lock import lock_path, read_lock, write_lock
 from modelplane.rollout.policy import Gate
 from modelplane.rollout.prometheus import evaluate, query_prometheus
+from tests.prometheus import free_port, serving_openmetrics
 from tests.rollout.builders import STACK, T0, T1, T2, bump, desired, stack_data, write_stack
 
 START = int(state.parse_time(T1).timestamp())
@@ -33,7 +29,7 @@ END = int(state.parse_time(T2).timestamp())
 STEP = 15
 
 KN_SEL = 'namespace="team",configuration_name="kn-predictor"'
-STD_POD = 'namespace="team",pod="std-v2-predictor-6c9f8-abcde"'
+STD_POD = 'namespace="team",pod="std-v2-predictor-6c9f8-x2k4q"'
 
 
 def _series(name: str, labels: str, per_second: float) -> list[str]:
@@ -70,64 +66,11 @@ def openmetrics() -> str:
     return "\n".join([*lines, "# EOF", ""])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A Prometheus server on 127.0.0.1 serving the synthetic data; its URL."""
-    missing = [tool for tool in ("promtool", "prometheus") if shutil.which(tool) is None]
-    if missing:
-        pytest.skip(
-            f"{' and '.join(missing)} not installed (Debian package `prometheus`; `make system-deps`)"
-        )
-    root = tmp_path_factory.mktemp("prometheus")
-    (root / "data.om").write_text(openmetrics())
-    (root / "prometheus.yml").write_text("global:\n  scrape_interval: 1m\n")
-    subprocess.run(
-        ["promtool", "tsdb", "create-blocks-from", "openmetrics", str(root / "data.om"), str(root / "tsdb")],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    url = f"http://127.0.0.1:{_free_port()}"
-    log = (root / "prometheus.log").open("w")
-    server = subprocess.Popen(
-        [
-            "prometheus",
-            f"--config.file={root / 'prometheus.yml'}",
-            f"--storage.tsdb.path={root / 'tsdb'}",
-            "--storage.tsdb.retention.time=100y",
-            f"--web.listen-address={url.removeprefix('http://')}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(
-                    f"prometheus did not become ready: {(root / 'prometheus.log').read_text()[-2000:]}"
-                )
-            time.sleep(0.2)
+    with serving_openmetrics(tmp_path_factory.mktemp("prometheus"), openmetrics()) as url:
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
 
 
 GATES = [
@@ -257,8 +200,6 @@ def test_rollback_on_failure(prometheus: str, tmp_path: Path) -> None:
 
 
 def test_unreachable_prometheus_is_a_rollout_error() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     with pytest.raises(RolloutError, match=rf"^http://127\.0\.0\.1:{port}: cannot reach Prometheus: "):
         query_prometheus(f"http://127.0.0.1:{port}", "up", timeout=2)
