@@ -417,6 +417,12 @@ CASES = [
         "KEDA reads as 0; use minReplicas 1, or deploymentMode knative (its activator counts requests while no "
         "pod runs) (got 0)",
     ),
+    case(
+        "transformer-port-in-args",
+        VALID + "    transformer: {image: ghcr.io/example/tok:1.0.0, args: [--http_port=9000]}\n",
+        "bad.yaml: models[0].transformer.args: sets --http_port; set port instead, which also names the "
+        'probes\' port (got "--http_port=9000")',
+    ),
     # --- several at once ---
     case(
         "several-problems-in-file-order",

@@ -31,7 +31,7 @@ from modelplane.kube import (
 )
 from modelplane.rollout.policy import RolloutOverride
 from modelplane.runtimes import RuntimeSpec
-from modelplane.scaling import PROMETHEUS_ADDRESS, ScalingArgs, predictor_scaling
+from modelplane.scaling import AUTOSCALER_CLASS, PROMETHEUS_ADDRESS, ScalingArgs, predictor_scaling
 from modelplane.types import (
     DeploymentMode,
     DnsLabel,
@@ -138,6 +138,15 @@ class ProtocolArgs(StrictModel):
         return f"grpc-{self.version}" if self.transport == "grpc" else self.version
 
 
+HTTP_PORT_FLAG = "--http_port"
+"""KServe's model-server flag for the HTTP port (kserve 0.20.0 kserve/model_server.py:53; the
+controller's constants.ArgumentHttpPort)."""
+
+KSERVE_DEFAULT_HTTP_PORT = 8080
+"""The port KServe appends to a custom explainer's arguments whatever it listens on
+(pkg/apis/serving/v1beta1/explainer_custom.go:86-89, constants.InferenceServiceDefaultHttpPort)."""
+
+
 class SidecarComponentArgs(StrictModel):
     """A transformer or explainer: your image, hardened and sized like the predictor."""
 
@@ -145,7 +154,29 @@ class SidecarComponentArgs(StrictModel):
     args: list[str] = Field(default_factory=list, description="Container arguments.")
     cpu: Quantity = Field(default="250m", description="CPU request (and limit x2).")
     memory: Quantity = Field(default="512Mi", description="Memory request and limit.")
-    port: int = Field(default=8080, ge=1024, le=65535, description="HTTP port the component listens on.")
+    port: int = Field(
+        default=KSERVE_DEFAULT_HTTP_PORT,
+        ge=1024,
+        le=65535,
+        description="HTTP port the component listens on; passed as `--http_port` (KServe's model-server flag). "
+        "An explainer must keep 8080, which KServe appends to its arguments.",
+    )
+
+    @model_validator(mode="after")
+    def _port_by_field(self) -> SidecarComponentArgs:
+        for arg in self.args:
+            # KServe's own test for a flag is a prefix match (pkg/utils/collections.go:48-55).
+            if arg.startswith(HTTP_PORT_FLAG):
+                raise ProblemError(
+                    [
+                        Problem(
+                            ("args",),
+                            f"sets {HTTP_PORT_FLAG}; set port instead, which also names the probes' port",
+                            arg,
+                        )
+                    ]
+                )
+        return self
 
 
 class ModelArgs(StrictModel):
@@ -225,6 +256,15 @@ class ModelArgs(StrictModel):
                     resources.pool,
                 )
             )
+        if self.explainer is not None and self.explainer.port != KSERVE_DEFAULT_HTTP_PORT:
+            problems.append(
+                Problem(
+                    ("explainer", "port"),
+                    f"KServe appends {HTTP_PORT_FLAG} {KSERVE_DEFAULT_HTTP_PORT} to a custom explainer's arguments "
+                    "(explainer_custom.go), so its server listens on 8080 whatever the port; remove port",
+                    self.explainer.port,
+                )
+            )
         if problems:
             raise ProblemError(problems)
         return self
@@ -269,7 +309,22 @@ def container_resources(
     return {"limits": dict(sorted(limits.items())), "requests": dict(sorted(requests.items()))}
 
 
-def _sidecar(component: SidecarComponentArgs, replicas: dict[str, Any]) -> dict[str, Any]:
+def _sidecar(
+    component: SidecarComponentArgs, replicas: dict[str, Any], *, http_port_flag: bool, own_hpa: bool
+) -> dict[str, Any]:
+    """A transformer or explainer.
+
+    ``http_port_flag`` passes the port as ``--http_port``: KServe appends ``--http_port 8080`` to a
+    custom transformer's arguments unless they name the flag (pkg/apis/serving/v1beta1/
+    transformer_custom.go:105-110), so without it the server listens on 8080 whatever the
+    container port and probes say. ``own_hpa`` gives the component its own HPA on CPU: the
+    InferenceService's autoscaler class reaches every component (components/transformer.go:118-121),
+    and KEDA builds a component's triggers from its own ``autoScaling`` only
+    (reconcilers/keda/keda_reconciler.go:81-86), so a transformer beside a KEDA-scaled predictor
+    would get a ScaledObject with no triggers. Its class annotation wins over the InferenceService's
+    (utils.Union, later maps win) and KServe's HPA then scales on CPU at 80% (reconcilers/hpa/
+    hpa_reconciler.go:105-117).
+    """
     cpu_limit = format(parse_quantity(component.cpu) * 2, "f").rstrip("0").rstrip(".")
     probe = {
         "tcpSocket": {"port": component.port},
@@ -277,12 +332,16 @@ def _sidecar(component: SidecarComponentArgs, replicas: dict[str, Any]) -> dict[
         "failureThreshold": 3,
         "timeoutSeconds": 5,
     }
+    args = list(component.args)
+    if http_port_flag:
+        args.append(f"{HTTP_PORT_FLAG}={component.port}")
+    scaling: dict[str, Any] = {"annotations": {AUTOSCALER_CLASS: "hpa"}} if own_hpa else {}
     return {
         "containers": [
             {
                 "name": "kserve-container",
                 "image": component.image,
-                "args": list(component.args),
+                "args": args,
                 "ports": [{"containerPort": component.port, "name": "http1", "protocol": "TCP"}],
                 "resources": {
                     "limits": {"cpu": cpu_limit, "memory": component.memory},
@@ -297,6 +356,7 @@ def _sidecar(component: SidecarComponentArgs, replicas: dict[str, Any]) -> dict[
         "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],
         "securityContext": restricted_pod_security_context(),
         **replicas,
+        **scaling,
     }
 
 
@@ -403,10 +463,11 @@ def objects(
     if canary:
         spec["canary"] = canary
     replicas = {k: v for k, v in scaling_fields.items() if k in ("minReplicas", "maxReplicas")}
+    own_hpa = scaling_annotations.get(AUTOSCALER_CLASS) == "keda"
     if model.transformer is not None:
-        spec["transformer"] = _sidecar(model.transformer, replicas)
+        spec["transformer"] = _sidecar(model.transformer, replicas, http_port_flag=True, own_hpa=own_hpa)
     if model.explainer is not None:
-        spec["explainer"] = _sidecar(model.explainer, replicas)
+        spec["explainer"] = _sidecar(model.explainer, replicas, http_port_flag=False, own_hpa=own_hpa)
     result.append(
         {
             "apiVersion": "serving.kserve.io/v1beta1",

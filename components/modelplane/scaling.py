@@ -41,6 +41,9 @@ PROMETHEUS_ADDRESS = "http://prometheus-operated.monitoring.svc:9090"
 
 PROGRESS_DEADLINE_ANNOTATION = "serving.knative.dev/progress-deadline"
 
+AUTOSCALER_CLASS = "serving.kserve.io/autoscalerClass"
+"""KServe's annotation choosing a Standard-mode component's autoscaler (``hpa`` or ``keda``)."""
+
 MODEL_START_ALLOWANCE_SECONDS = 600
 """Time a revision on a fresh GPU node still needs after the node is ready: image pull and model download."""
 
@@ -312,7 +315,7 @@ def predictor_scaling(
         fields["scaleMetric"] = metric
         fields["scaleMetricType"] = "Utilization"
         fields["scaleTarget"] = target
-        return {"serving.kserve.io/autoscalerClass": "hpa"}, fields
+        return {AUTOSCALER_CLASS: "hpa"}, fields
     template = preset_query(runtime, metric)
     assert template is not None  # refusal() has ruled this out
     fields["autoScaling"] = {
@@ -332,4 +335,4 @@ def predictor_scaling(
             }
         ]
     }
-    return {"serving.kserve.io/autoscalerClass": "keda"}, fields
+    return {AUTOSCALER_CLASS: "keda"}, fields
