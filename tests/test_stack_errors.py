@@ -423,6 +423,22 @@ CASES = [
         "bad.yaml: models[0].transformer.args: sets --http_port; set port instead, which also names the "
         'probes\' port (got "--http_port=9000")',
     ),
+    case(
+        "model-label-overwrites-the-version-label",
+        VALID + "    labels: {modelplane.dev/version: v9, team: fraud, app: scorer}\n",
+        'bad.yaml: models[0].labels["modelplane.dev/version"]: is a reserved label key (modelplane\'s own (it '
+        'tells models, versions and rollouts apart by them)); choose another key (got "modelplane.dev/version")',
+        "bad.yaml: models[0].labels.app: is a reserved label key (KServe's own in Standard mode "
+        '(isvc.<component>, its Service selects it)); choose another key (got "app")',
+    ),
+    case(
+        "tenant-label-overwrites-pod-security",
+        "stack: {name: dev, tier: dev}\ntenants:\n  - name: fraud\n"
+        "    labels: {pod-security.kubernetes.io/enforce: privileged, cost-centre: c42}\nmodels: []\n",
+        'bad.yaml: tenants[0].labels["pod-security.kubernetes.io/enforce"]: is a reserved label key (modelplane '
+        "enforces Pod Security 'restricted' with these); choose another key (got "
+        '"pod-security.kubernetes.io/enforce")',
+    ),
     # --- several at once ---
     case(
         "several-problems-in-file-order",

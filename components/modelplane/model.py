@@ -26,6 +26,7 @@ from modelplane.kube import (
     Obj,
     dns_name,
     labels,
+    reserved_label,
     restricted_pod_security_context,
     restricted_security_context,
 )
@@ -208,7 +209,10 @@ class ModelArgs(StrictModel):
         default=None, description="Changes to the stack's rollout policy."
     )
     labels: dict[LabelKey, LabelValue] = Field(
-        default_factory=dict, description="Extra labels on the model's objects."
+        default_factory=dict,
+        description="Extra labels on the model's objects. Keys modelplane, KServe or Knative set themselves "
+        "(`modelplane.dev/*`, `app.kubernetes.io/{managed-by,part-of,component}`, `serving.kserve.io/*`, "
+        "`serving.knative.dev/*`, `app`, `component`) are refused.",
     )
     sample_request: SampleRequest | None = Field(
         default=None,
@@ -256,6 +260,12 @@ class ModelArgs(StrictModel):
                     resources.pool,
                 )
             )
+        for key in self.labels:
+            whose = reserved_label(key)
+            if whose is not None:
+                problems.append(
+                    Problem(("labels", key), f"is a reserved label key ({whose}); choose another key", key)
+                )
         if self.explainer is not None and self.explainer.port != KSERVE_DEFAULT_HTTP_PORT:
             problems.append(
                 Problem(
