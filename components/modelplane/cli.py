@@ -64,12 +64,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
             continue
         rendered = build(stack, lock=lock)
         if crds is not None:
-            problems += [
-                f"{file}: rendered {p}"
-                for p in validate_objects(
-                    rendered.objects, kubernetes_version=stack.versions.kubernetes, crds=crds
-                )
-            ]
+            schema_problems = validate_objects(
+                rendered.objects, kubernetes_version=stack.versions.kubernetes, crds=crds
+            )
+            if schema_problems:
+                problems += [f"{file}: rendered {p}" for p in schema_problems]
+                continue
         if not args.quiet:
             print(f"{file}: valid ({len(stack.models)} models, {len(rendered.objects)} objects)")
     for line in problems:
