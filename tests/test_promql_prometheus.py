@@ -45,8 +45,9 @@ START = 1767225600  # 2026-01-01T00:00:00Z
 END = START + 600
 STEP = 15
 NS = "search"
-LONG = "fraud-detection-gradient-boosted-ensemble"
-"""A model whose stable predictor's pod names are cut: `<deployment>-<hash>-` is longer than 58."""
+LONG = "fraud-detection-gradient-boosted-risk"
+"""A model as long as the rules allow in this namespace, whose stable predictor's pod names are cut:
+`<deployment>-<hash>-` is longer than 58 characters."""
 
 
 def _model(
@@ -96,7 +97,7 @@ RANKER_V1 = ["ranker-v1-predictor-6d4f9b7c5-x2k4q", "ranker-v1-predictor-6d4f9b7
 RANKER_V2 = ["ranker-v2-predictor-7b8c9d5f6-q5w7z"]
 NEIGHBOUR = ["ranker-x-v1-predictor-5c6b7d8f9-bbxqz"]
 TRANSFORMER = ["ranker-transformer-5f6d7c8b9-kk2vw"]
-LONG_V1 = [f"{LONG}-v1-predictor-6d4x2k4q", f"{LONG}-v1-predictor-6d4tt7wz"]
+LONG_V1 = [f"{LONG}-v1-predictor-6d4f9b7x2k4q", f"{LONG}-v1-predictor-6d4f9b7tt7wz"]
 SCORER_V1 = ["scorer-v1-predictor-8d7c6b5f4-mq2xr"]
 EMBED_V1 = ["embed-v1-predictor-4c5d6f7g8-zp9rw", "embed-v1-predictor-4c5d6f7g8-wq4tk"]
 LLM_V1 = ["llm-v1-predictor-9f8d7c6b5-ls5mn", "llm-v1-predictor-9f8d7c6b5-dv6pq"]

@@ -439,6 +439,23 @@ CASES = [
         "enforces Pod Security 'restricted' with these); choose another key (got "
         '"pod-security.kubernetes.io/enforce")',
     ),
+    case(
+        "standard-model-name-too-long-for-kserve",
+        HEAD
+        + SKLEARN_MODEL.replace("fraud-detector", "fraud-detector-gradient-boosted-ensemble")
+        + "    deploymentMode: standard\n",
+        "bad.yaml: models[0].name: is too long for standard mode: KServe derives "
+        "'fraud-detector-gradient-boosted-ensemble-<version>-predictor' (8 characters for the version) from "
+        "it, 59 characters, and its pods' label app=isvc.<name> and its host <name>-fraud.<domain> allow 57 "
+        'characters; use a name of at most 38 characters (got "fraud-detector-gradient-boosted-ensemble")',
+    ),
+    case(
+        "knative-model-name-too-long-for-a-canary",
+        HEAD + SKLEARN_MODEL.replace("fraud-detector", "f" * 49) + "    deploymentMode: knative\n",
+        f"bad.yaml: models[0].name: is too long for knative mode: KServe derives 'prev-{'f' * 49}-predictor' from "
+        "it, 64 characters, and a Kubernetes Service name and a DNS label allow 63 characters; use a name of at "
+        f'most 48 characters (got "{"f" * 49}")',
+    ),
     # --- several at once ---
     case(
         "several-problems-in-file-order",

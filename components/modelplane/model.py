@@ -280,6 +280,83 @@ class ModelArgs(StrictModel):
         return self
 
 
+# --- names KServe derives from a model's ------------------------------------------------------
+
+DNS_LABEL_MAX = 63
+"""The most characters of a DNS label, a label value and a Service name."""
+
+RAW_APP_LABEL_PREFIX = "isvc."
+"""KServe labels a Standard-mode component's pods ``app: isvc.<component>`` (pkg/constants/
+constants.go:755-757, reconcilers/deployment/deployment_reconciler.go:146), a label value."""
+
+MIN_VERSION_NAME = 8
+"""The shortest name ``rollout.version.version_name`` gives a version that collides: a letter, a
+dash and six digest characters."""
+
+KNATIVE_CANARY_TAG = "prev-"
+"""During a Knative canary KServe tags the previous revision ``prev`` (reconcilers/knative/
+ksvc_reconciler.go:146-151), and Knative names that tag's Service and host ``prev-<service>``
+(knative.dev/networking pkg/config/config.go:60 DefaultTagTemplate; serving
+pkg/reconciler/route/resources/service.go:45-57)."""
+
+
+def standard_component_limit(namespace: str) -> int:
+    """The longest name KServe can give a Standard-mode component (Deployment, Service, HPA) in ``namespace``.
+
+    Its pods carry ``app: isvc.<name>``, a label value of at most 63 characters; and its host is
+    ``<name>-<namespace>.<domain>`` (the default domainTemplate, pkg/apis/serving/v1beta1/
+    configmap.go:55, built by reconcilers/raw/raw_kube_reconciler.go:231), which KServe refuses
+    unless every DNS label has at most 63 characters (reconcilers/ingress/domain.go:61).
+    """
+    return min(DNS_LABEL_MAX - len(RAW_APP_LABEL_PREFIX), DNS_LABEL_MAX - 1 - len(namespace))
+
+
+def derived_name_problems(
+    model: ModelArgs, *, namespace: str, mode: DeploymentMode, canary: bool
+) -> list[Problem]:
+    """The model's name when a name KServe or Knative derives from it would be too long, at ``name``.
+
+    Standard: ``<model>-<version>-predictor`` (with room for a version name of ``MIN_VERSION_NAME``),
+    ``<model>-transformer`` and ``<model>-explainer`` within ``standard_component_limit``.
+    Knative: the Knative Services ``<model>-predictor`` (``prev-<model>-predictor`` while a canary
+    splits traffic), ``-transformer`` and ``-explainer`` within 63 characters, the most a
+    Kubernetes Service name and a DNS label hold. ModelMesh derives none. Only the longest is
+    reported.
+    """
+    if mode == "modelmesh":
+        return []
+    # (the derived name as shown, its length)
+    derived: list[tuple[str, int]] = []
+    if mode == "standard":
+        limit = standard_component_limit(namespace)
+        why = f"its pods' label app=isvc.<name> and its host <name>-{namespace}.<domain> allow {limit} characters"
+        derived.append(
+            (
+                f"'{model.name}-<version>-predictor' ({MIN_VERSION_NAME} characters for the version)",
+                len(model.name) + 1 + MIN_VERSION_NAME + len("-predictor"),
+            )
+        )
+    else:
+        limit = DNS_LABEL_MAX
+        why = f"a Kubernetes Service name and a DNS label allow {limit} characters"
+        predictor = f"{KNATIVE_CANARY_TAG if canary else ''}{model.name}-predictor"
+        derived.append((f"'{predictor}'", len(predictor)))
+    for component, present in (("transformer", model.transformer), ("explainer", model.explainer)):
+        if present is not None:
+            derived.append((f"'{model.name}-{component}'", len(model.name) + 1 + len(component)))
+    shown, length = max(derived, key=lambda item: item[1])
+    if length <= limit:
+        return []
+    return [
+        Problem(
+            ("name",),
+            f"is too long for {mode} mode: KServe derives {shown} from it, {length} characters, and {why}; "
+            f"use a name of at most {len(model.name) - (length - limit)} characters",
+            model.name,
+        )
+    ]
+
+
 def storage_service_account_name(secret_name: str) -> str:
     """The ServiceAccount that carries a storage secret for the models of a namespace."""
     return dns_name("storage", secret_name.replace(".", "-"))
