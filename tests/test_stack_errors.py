@@ -456,6 +456,28 @@ CASES = [
         "it, 64 characters, and a Kubernetes Service name and a DNS label allow 63 characters; use a name of at "
         f'most 48 characters (got "{"f" * 49}")',
     ),
+    case(
+        "knative-transformer-on-a-queue-proxy-port",
+        VALID
+        + "    deploymentMode: knative\n    transformer: {image: ghcr.io/example/tok:1.0.0, port: 9091}\n",
+        "bad.yaml: models[0].transformer.port: is reserved by Knative (its queue-proxy and profiling use 8008, "
+        "8012, 8013, 8022, 9090, 9091), which refuses it as a container port in knative mode; choose another "
+        "port (got 9091)",
+    ),
+    case(
+        "modelmesh-model-on-hugging-face-storage",
+        "stack: {name: dev, tier: dev}\nmodelMesh: {enabled: true}\ntenants:\n  - name: fraud\nmodels:\n"
+        + SKLEARN_MODEL.replace("sklearn\n", "mlserver\n", 1).replace("gs://models/fraud", "hf://org/fraud")
+        + "    deploymentMode: modelmesh\n",
+        "bad.yaml: models[0].storage.uri: ModelMesh cannot read hf:// storage (it reads pvc://, s3://, gs://, "
+        'https://); copy the model there, or use deploymentMode knative or standard (got "hf://org/fraud")',
+    ),
+    case(
+        "knative-progress-deadline-of-zero",
+        VALID + "    deploymentMode: knative\n    scaling: {progressDeadline: 0s}\n",
+        "bad.yaml: models[0].scaling.progressDeadline: must be at least 1s: Kubernetes refuses a Deployment whose "
+        'progress deadline is 0 (got "0s")',
+    ),
     # --- several at once ---
     case(
         "several-problems-in-file-order",

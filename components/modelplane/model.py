@@ -280,6 +280,50 @@ class ModelArgs(StrictModel):
         return self
 
 
+# --- what the deployment mode's own code refuses --------------------------------------------------
+
+KNATIVE_RESERVED_PORTS: tuple[int, ...] = (8008, 8012, 8013, 8022, 9090, 9091)
+"""Ports Knative keeps for its queue-proxy and profiling and refuses as a container port (knative
+serving v0.48.1 = knative-v1.21.1 pkg/apis/serving/k8s_validation.go:61-67, 819-822;
+pkg/networking/constants.go:24-42; knative.dev/pkg observability/runtime/pprof.go:34)."""
+
+MODELMESH_STORAGE_SCHEMES: tuple[str, ...] = ("pvc", "s3", "gs", "https")
+"""The storage URI schemes ModelMesh Serving v0.12.0 resolves for an InferenceService (its
+``http`` too, which modelplane does not accept); others fail with "unsupported storageUri scheme"
+(pkg/predictor_source/inferenceservice_registry.go:162-195)."""
+
+
+def deployment_problems(model: ModelArgs, *, mode: DeploymentMode) -> list[Problem]:
+    """What the model's deployment mode would refuse of it, at the fields concerned."""
+    problems: list[Problem] = []
+    if mode == "knative":
+        for part in ("transformer", "explainer"):
+            component: SidecarComponentArgs | None = getattr(model, part)
+            if component is not None and component.port in KNATIVE_RESERVED_PORTS:
+                problems.append(
+                    Problem(
+                        (part, "port"),
+                        f"is reserved by Knative (its queue-proxy and profiling use "
+                        f"{', '.join(map(str, KNATIVE_RESERVED_PORTS))}), which refuses it as a container port "
+                        "in knative mode; choose another port",
+                        component.port,
+                    )
+                )
+    if mode == "modelmesh":
+        scheme = model.storage.uri.split("://", 1)[0]
+        if scheme not in MODELMESH_STORAGE_SCHEMES:
+            problems.append(
+                Problem(
+                    ("storage", "uri"),
+                    f"ModelMesh cannot read {scheme}:// storage (it reads "
+                    f"{', '.join(s + '://' for s in MODELMESH_STORAGE_SCHEMES)}); copy the model there, or use "
+                    "deploymentMode knative or standard",
+                    model.storage.uri,
+                )
+            )
+    return problems
+
+
 # --- names KServe derives from a model's ------------------------------------------------------
 
 DNS_LABEL_MAX = 63

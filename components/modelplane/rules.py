@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from modelplane import gpu_pool, model_mesh, scaling
 from modelplane.base import Problem
 from modelplane.errors import ProblemError
-from modelplane.model import ModelArgs, derived_name_problems
+from modelplane.model import ModelArgs, deployment_problems, derived_name_problems
 from modelplane.rollout.policy import mode_problems
 from modelplane.runtimes import RuntimeSpec
 from modelplane.serving_platform import ServingPlatformArgs
@@ -115,6 +115,7 @@ class _Rules:
             self.mesh_mode(path, model, mode)
             self.rollout(path, model, mode)
             self.derived_names(path, model, mode)
+            self.found += [p.under(path) for p in deployment_problems(model, mode=mode)]
         self.mesh()
         self.allowed_runtimes()
         if self.stack.stack.tier != "dev":

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from modelplane.autoscaler import DEFAULT_PROGRESS_DEADLINE_SECONDS
 from modelplane.base import Problem, StrictModel
@@ -128,6 +128,18 @@ class ScalingArgs(StrictModel):
         description="Knative mode: how long a new revision may take to become ready. Default: Knative's 10m, "
         "or for a GPU model its pool's nodeProvisioningTime plus 10m for image pull and model download.",
     )
+
+    @field_validator("progress_deadline")
+    @classmethod
+    def _positive_deadline(cls, value: str | None) -> str | None:
+        # Knative makes it the revision Deployment's progressDeadlineSeconds, which the API server
+        # refuses unless greater than minReadySeconds, 0 (k8s.io/kubernetes v1.33 pkg/apis/apps/
+        # validation/validation.go:607-611).
+        if value is not None and parse_duration(value) == 0:
+            raise ValueError(
+                "must be at least 1s: Kubernetes refuses a Deployment whose progress deadline is 0"
+            )
+        return value
 
 
 def _runtime_presets(runtime: str) -> dict[str, str]:
