@@ -230,7 +230,7 @@ def test_a_component_beside_a_keda_predictor_scales_with_its_own_hpa(component: 
     assert "autoScaling" not in isvc["spec"][component]
     assert _effective_annotations(isvc, component)["serving.kserve.io/autoscalerClass"] == "hpa"
     # The webhook validates every component against the InferenceService's class (KEDA here):
-    # it refuses scaleMetric and non-KEDA autoScaling (inference_service_validation.go:521-524).
+    # it refuses scaleMetric and non-KEDA autoScaling (inference_service_validation.go:567-570).
     assert "scaleMetric" not in isvc["spec"][component]
 
 

@@ -284,7 +284,7 @@ class ModelArgs(StrictModel):
 
 KNATIVE_RESERVED_PORTS: tuple[int, ...] = (8008, 8012, 8013, 8022, 9090, 9091)
 """Ports Knative keeps for its queue-proxy and profiling and refuses as a container port (knative
-serving v0.48.1 = knative-v1.21.1 pkg/apis/serving/k8s_validation.go:61-67, 819-822;
+serving v0.48.1 = knative-v1.21.1 pkg/apis/serving/k8s_validation.go:61-67, 794-803;
 pkg/networking/constants.go:24-42; knative.dev/pkg observability/runtime/pprof.go:34)."""
 
 MODELMESH_STORAGE_SCHEMES: tuple[str, ...] = ("pvc", "s3", "gs", "https")
