@@ -127,6 +127,16 @@ def test_canonical_quantities_are_not_drift() -> None:
     assert differences({"on": True}, {"on": "true"}) != []
 
 
+def test_resource_quantities_compare_by_value_as_kserves_webhook_reencodes_them() -> None:
+    # Seen against KServe's real defaulting webhook (tests/cluster): a transformer's 0.5 CPU comes back as 500m.
+    rendered = {"resources": {"limits": {"cpu": "0.5", "memory": "1024Mi"}}}
+    assert differences(rendered, {"resources": {"limits": {"cpu": "500m", "memory": "1Gi"}}}) == []
+    assert [
+        d.path for d in differences(rendered, {"resources": {"limits": {"cpu": "600m", "memory": "1Gi"}}})
+    ] == ["resources.limits.cpu"]
+    assert differences({"image": "0.5"}, {"image": "500m"}) != []
+
+
 def test_drift_of_any_kind() -> None:
     rendered = [
         {

@@ -12,11 +12,13 @@ not drift, since the rendered object never says anything about it (failure mode 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from modelplane.errors import PlatformError
 from modelplane.kube import LABEL_STACK, Obj, ObjectKey, key_of
+from modelplane.types import parse_quantity
 
 ISVC_API_VERSION = "serving.kserve.io/v1beta1"
 ISVC_GROUP = "serving.kserve.io"
@@ -116,9 +118,19 @@ def differences(rendered: Any, live: Any, path: str = "") -> list[Difference]:
         for i, (r, v) in enumerate(zip(rendered, live, strict=True)):
             result += differences(r, v, f"{path}[{i}]")
         return result
-    if _same_scalar(rendered, live):
+    if _same_scalar(rendered, live) or _same_quantity(path, rendered, live):
         return []
     return [Difference(path, rendered, live)]
+
+
+def _same_quantity(path: str, rendered: Any, live: Any) -> bool:
+    # KServe's defaulting webhook re-encodes resource quantities canonically ("0.5" -> "500m").
+    if not re.search(r"(^|\.)resources\.(requests|limits)\.[^.]+$", path):
+        return False
+    try:
+        return parse_quantity(str(rendered)) == parse_quantity(str(live))
+    except ValueError:
+        return False
 
 
 def _same_scalar(rendered: Any, live: Any) -> bool:
