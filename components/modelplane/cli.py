@@ -185,7 +185,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     from modelplane.status import format_report, read_live, stack_status
 
     stack = _load(args.file)
-    rendered = build(stack).objects
+    # What is deployed is the render under the lock (named predictors, canaries, their queries).
+    rendered = build(stack, lock=_lock(args.file, stack.stack.name)).objects
     namespaces = [o["metadata"]["namespace"] for o in rendered if o["kind"] == "InferenceService"]
     live = read_live(namespaces, context=args.context)
     report = stack_status(rendered, live, stack=stack.stack.name)
