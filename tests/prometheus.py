@@ -48,8 +48,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def series(name: str, labels: str, per_second: float, start: int, end: int, step: int = 15) -> list[str]:
+    """A counter growing at ``per_second`` from ``start`` to ``end`` (Unix seconds), one sample per ``step``."""
+    return [f"{name}{{{labels}}} {per_second * (t - start):.6f} {t}" for t in range(start, end + 1, step)]
+
+
 def tsdb_from_openmetrics(root: Path, text: str) -> Path:
     """TSDB blocks under ``root/tsdb`` holding the series of an OpenMetrics text (ending in ``# EOF``)."""
+    root.mkdir(parents=True, exist_ok=True)
     (root / "data.om").write_text(text, encoding="utf-8")
     subprocess.run(
         ["promtool", "tsdb", "create-blocks-from", "openmetrics", str(root / "data.om"), str(root / "tsdb")],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import json
 import re
 import subprocess
 import sys
@@ -233,9 +234,9 @@ def test_every_predictor_deployment_gets_its_pods(platform: Platform, request: p
     assert refused == {}
 
 
-def _status(platform: Platform) -> subprocess.CompletedProcess[str]:
+def _status(platform: Platform, *options: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "modelplane.cli", "status", str(platform.stack_file)],
+        [sys.executable, "-m", "modelplane.cli", "status", str(platform.stack_file), *options],
         capture_output=True,
         text=True,
         check=False,
@@ -252,19 +253,27 @@ def test_status_reports_no_drift_then_the_exact_drift_of_a_manual_edit(platform:
     name, namespace = isvc["metadata"]["name"], isvc["metadata"]["namespace"]
     platform.kube.patch(isvc, {"spec": {"predictor": {"maxReplicas": 97}}})
     try:
-        drifted = _status(platform)
+        drifted = _status(platform, "--output", "json")
+        drifted_text = _status(platform)
     finally:
         platform.kube.apply(isvc)
     rendered_max = isvc["spec"]["predictor"].get("maxReplicas")
-    changed = [line for line in drifted.stdout.splitlines() if line.startswith("changed:")]
-    assert (drifted.returncode, changed) == (
+    report = json.loads(drifted.stdout)
+    assert (drifted.returncode, report["inSync"], report["missing"], report["changed"]) == (
         3,
+        False,
+        [],
         [
-            f"changed: InferenceService {namespace}/{name}: spec.predictor.maxReplicas: "
-            f"rendered {rendered_max!r}, live 97"
+            {
+                "apiVersion": isvc["apiVersion"],
+                "kind": "InferenceService",
+                "namespace": namespace,
+                "name": name,
+                "differences": [{"path": "spec.predictor.maxReplicas", "rendered": rendered_max, "live": 97}],
+            }
         ],
     ), drifted.stdout
-    assert re.search(r"^drift$", drifted.stdout, re.M)
+    assert f"~ spec.predictor.maxReplicas: 97 => {rendered_max}" in drifted_text.stdout, drifted_text.stdout
 
 
 SELECTOR = re.compile(r"\{([^{}]*)\}")
