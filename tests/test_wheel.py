@@ -187,6 +187,10 @@ def test_the_wheel_holds_every_module_the_catalog_and_the_templates(wheel: Path)
     assert "modelplane/preview/templates/preview.md.j2" in names
     assert "modelplane/preview/preview.schema.json" in names
     assert "modelplane/py.typed" in names
+    # The JSON Schemas of the stack file and of every --output json report ship with the package.
+    schemas = {f"modelplane/schemas/{p.name}" for p in (package / "schemas").glob("*.schema.json")}
+    assert "modelplane/schemas/stack.schema.json" in schemas
+    assert schemas - names == set(), "schemas the wheel leaves out (pyproject.toml's package-data)"
 
 
 def test_the_installed_package_reads_its_own_catalog(installed: Installed, tmp_path: Path) -> None:
