@@ -11,6 +11,7 @@ every command's time against the floors and its growth exponent between the two 
     python bench/run.py scale                       # 1k, 20k, 100k (about a quarter of an hour)
     python bench/run.py scale --sizes 1000,20000    # quicker
     python bench/run.py scale --readme              # also rewrite the README's table
+    python bench/run.py scale --from R.json --readme  # the README's table from results saved with --results
 
 Workloads are cached under ``${XDG_CACHE_HOME:-~/.cache}/modelplane/bench/`` and written again
 whenever the generator or modelplane's source changes.
@@ -281,15 +282,22 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--only", help="commands to run, comma-separated labels")
     parser.add_argument("--readme", action="store_true", help="rewrite the README's benchmark table")
     parser.add_argument("--results", type=Path, help="also write the raw results as JSON here")
+    parser.add_argument(
+        "--from", dest="source", type=Path, help="measure nothing: show the results written earlier"
+    )
     args = parser.parse_args(argv)
-    sizes = sorted(int(s) for s in args.sizes.split(","))
-    only = set(args.only.split(",")) if args.only else None
-    rows = {n: measure_size(n, args.repeat if n < 20_000 else 1, only) for n in sizes}
+    if args.source:
+        saved = json.loads(args.source.read_text())
+        where, rows = saved["machine"], {int(n): row for n, row in saved["rows"].items()}
+    else:
+        sizes = sorted(int(s) for s in args.sizes.split(","))
+        only = set(args.only.split(",")) if args.only else None
+        where, rows = machine(), {n: measure_size(n, args.repeat if n < 20_000 else 1, only) for n in sizes}
     text = table(rows)
-    print(f"\nscale: whole processes from files ({machine()})\n")
+    print(f"\nscale: whole processes from files ({where})\n")
     print(text)
     if args.results:
-        args.results.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1, sort_keys=True))
+        args.results.write_text(json.dumps({"machine": where, "rows": rows}, indent=1, sort_keys=True))
     if args.readme:
         README.write_text(update_readme(README.read_text(encoding="utf-8"), text), encoding="utf-8")
         print(f"{README.name}: benchmark table updated", file=sys.stderr)

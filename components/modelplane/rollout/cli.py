@@ -38,8 +38,8 @@ def without_cyclic_gc() -> Iterator[None]:
     """Run a batch command without Python's cyclic garbage collector.
 
     Stacks, locks and rendered objects are large, long-lived and free of reference cycles; at
-    20,000 models the collector rescanning them costs more than the work itself (measured in
-    ``bench/rollout_bench.py``). Reference counting still frees everything.
+    20,000 models the collector rescanning them cost more than the work itself. Reference
+    counting still frees everything.
     """
     enabled = gc.isenabled()
     gc.disable()
