@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -244,3 +245,38 @@ def test_a_git_base_reads_included_files_at_its_revision(
     (isvc,) = [o for o in report["objects"] if o["kind"] == "InferenceService" and o["name"] == "ranker"]
     changes = {(c["field"], c["old"], c["new"]) for c in isvc["changes"]}
     assert ("spec.predictor.model.storageUri", "s3://models/ranker/v3", "s3://models/ranker/v4") in changes
+
+
+def test_a_catalog_in_json_model_files_names_each_files_own_line(tmp_path: Path) -> None:
+    """A generated catalog split over JSON model files: a problem names its file, its index there, its line."""
+
+    def models(start: int, count: int) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": f"m{i:05d}",
+                "tenant": "payments",
+                "runtime": "sklearn",
+                "format": {"name": "sklearn", "version": "1"},
+                "storage": {"uri": f"s3://models/m{i:05d}/v1"},
+                "version": "v1",
+            }
+            for i in range(start, start + count)
+        ]
+
+    first, second = models(0, 300), models(300, 300)
+    second[250]["scaling"] = {"minReplicas": -1}
+    write(
+        tmp_path,
+        {
+            "stacks/shared/base.yaml": BASE,
+            "stacks/models/a.json": json.dumps({"models": first}, indent=1),
+            "stacks/models/b.json": json.dumps({"models": second}, indent=1),
+            "stacks/big.yaml": "include: [shared/base.yaml, models/a.json, models/b.json]\n"
+            "stack: {name: big, tier: staging}\n",
+        },
+    )
+    text = (tmp_path / "stacks/models/b.json").read_text().splitlines()
+    line = next(n for n, t in enumerate(text, 1) if '"minReplicas": -1' in t)
+    assert problems(tmp_path / "stacks" / "big.yaml") == [
+        f"{tmp_path}/stacks/models/b.json:{line}: models[250].scaling.minReplicas: must be at least 0 (got -1)"
+    ]
