@@ -176,7 +176,14 @@ def _monitoring(stack: ServingPlatformArgs, ctx: BuildContext) -> Contribution:
     if args.install_prometheus:
         charts.append(monitoring.chart(args, stack.versions, tier=stack.stack.tier))
     served = [
-        monitoring.ServedModel(stack.tenant(m.tenant).namespace_name, m.name, mode, ctx.catalog[m.runtime])
+        monitoring.ServedModel(
+            stack.tenant(m.tenant).namespace_name,
+            m.name,
+            mode,
+            ctx.catalog[m.runtime],
+            availability=m.slo.availability if m.slo else None,
+            latency_ms=m.slo.latency_ms if m.slo else None,
+        )
         for m, mode in zip(stack.models, ctx.modes, strict=True)
     ]
     return Contribution(

@@ -148,6 +148,23 @@ class SidecarComponentArgs(StrictModel):
     port: int = Field(default=8080, ge=1024, le=65535, description="HTTP port the component listens on.")
 
 
+class SloArgs(StrictModel):
+    """A model's own service-level objectives, where they differ from the stack's."""
+
+    availability: float | None = Field(
+        default=None,
+        gt=50,
+        lt=100,
+        description="Availability objective in percent. Default: monitoring.availabilityObjective.",
+    )
+    latency_ms: int | None = Field(
+        default=None,
+        ge=1,
+        le=600000,
+        description="p99 latency objective in milliseconds. Default: monitoring.latencyObjectiveMs.",
+    )
+
+
 class ModelArgs(StrictModel):
     """One served model."""
 
@@ -178,6 +195,11 @@ class ModelArgs(StrictModel):
     )
     labels: dict[LabelKey, LabelValue] = Field(
         default_factory=dict, description="Extra labels on the model's objects."
+    )
+    slo: SloArgs | None = Field(
+        default=None,
+        description="The model's own SLO objectives (burn-rate and latency alerts). Default: the "
+        "monitoring section's.",
     )
     sample_request: SampleRequest | None = Field(
         default=None,
