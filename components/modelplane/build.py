@@ -15,6 +15,7 @@ from modelplane import (
     control_plane,
     gpu_operator,
     gpu_pool,
+    gpu_rules,
     ingress,
     model,
     model_mesh,
@@ -173,8 +174,13 @@ def _monitoring(stack: ServingPlatformArgs, ctx: BuildContext) -> Contribution:
     if not args.enabled:
         return Contribution()
     charts: list[Release] = []
+    pools = list(stack.gpu_pools)
     if args.install_prometheus:
-        charts.append(monitoring.chart(args, stack.versions, tier=stack.stack.tier))
+        charts.append(
+            monitoring.chart(
+                args, stack.versions, tier=stack.stack.tier, node_label_keys=gpu_rules.node_label_keys(pools)
+            )
+        )
     served = [
         monitoring.ServedModel(
             stack.tenant(m.tenant).namespace_name,
@@ -187,7 +193,9 @@ def _monitoring(stack: ServingPlatformArgs, ctx: BuildContext) -> Contribution:
         for m, mode in zip(stack.models, ctx.modes, strict=True)
     ]
     return Contribution(
-        objects=monitoring.objects(args, stack=stack.stack.name, models=served), charts=charts
+        objects=monitoring.objects(args, stack=stack.stack.name, models=served)
+        + gpu_rules.objects(pools, namespace=args.namespace, stack=stack.stack.name),
+        charts=charts,
     )
 
 

@@ -29,6 +29,8 @@ NAMESPACE = "gpu-operator"
 """Namespace of the GPU operator and of its configuration."""
 DEVICE_PLUGIN_CONFIGMAP = "modelplane-device-plugin-config"
 MIG_PARTED_CONFIGMAP = "modelplane-mig-parted-config"
+DCGM_SCRAPE_INTERVAL = "30s"
+"""How often Prometheus scrapes dcgm-exporter (the chart's default is 15s; GPU gauges change slowly)."""
 DEFAULT_DEVICE_PLUGIN_CONFIG = "default"
 """Device-plugin config of GPU nodes that belong to no pool: whole GPUs, MIG off."""
 
@@ -114,6 +116,22 @@ def chart(pools: list[GpuPoolArgs], versions: Versions) -> Chart:
                 "create": False,
                 "name": DEVICE_PLUGIN_CONFIGMAP,
                 "default": DEFAULT_DEVICE_PLUGIN_CONFIG,
+            }
+        },
+        # dcgm-exporter's ServiceMonitor (the operator creates it from the ClusterPolicy), with
+        # the node's name as `node`: DCGM's series name GPUs, the GPU rules map nodes to pools.
+        "dcgmExporter": {
+            "serviceMonitor": {
+                "enabled": True,
+                "interval": DCGM_SCRAPE_INTERVAL,
+                "honorLabels": False,
+                "relabelings": [
+                    {
+                        "action": "replace",
+                        "sourceLabels": ["__meta_kubernetes_pod_node_name"],
+                        "targetLabel": "node",
+                    }
+                ],
             }
         },
         "mig": {"strategy": mig_strategy(pools)},

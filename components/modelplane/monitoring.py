@@ -54,8 +54,14 @@ QUEUE_PROXY_PORT = "http-usermetric"
 MODELMESH_METRICS_PORT = "prometheus"
 
 
-def chart(args: MonitoringArgs, versions: Versions, *, tier: str) -> Chart:
-    """kube-prometheus-stack, configured to pick up modelplane's monitors and rules in every namespace."""
+def chart(
+    args: MonitoringArgs, versions: Versions, *, tier: str, node_label_keys: Sequence[str] = ()
+) -> Chart:
+    """kube-prometheus-stack, configured to pick up modelplane's monitors and rules in every namespace.
+
+    ``node_label_keys`` are node labels kube-state-metrics exports on ``kube_node_labels`` (the
+    GPU pools' node labels, which the GPU rules map nodes to pools by).
+    """
     ha = tier != "dev"
     selectors = {
         "podMonitorSelectorNilUsesHelmValues": False,
@@ -83,6 +89,11 @@ def chart(args: MonitoringArgs, versions: Versions, *, tier: str) -> Chart:
             # Grafana's `helm test` Pod runs as root with no security context; nothing here runs
             # `helm test`, and its namespace should not have to admit it.
             "grafana": {"testFramework": {"enabled": False}},
+            **(
+                {"kube-state-metrics": {"metricLabelsAllowlist": [f"nodes=[{','.join(node_label_keys)}]"]}}
+                if node_label_keys
+                else {}
+            ),
         },
         needed_by_groups=("monitoring.coreos.com",),
         crds=True,

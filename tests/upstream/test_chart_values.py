@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from modelplane import control_plane
+from modelplane import control_plane, gpu_rules
 from modelplane.errors import StackError
 from modelplane.kube import Obj
 from modelplane.model_mesh import CONFIG_MAP
@@ -228,3 +228,44 @@ def test_every_value_changes_what_a_chart_renders(render_release: Render, charts
     )
     # An entry for a value that now has an effect, or that modelplane no longer sets, is stale.
     assert sorted(set(DELIBERATE_DEFAULTS) - no_effect) == []
+
+
+# --- GPU observability: what the charts make of the DCGM and kube-state-metrics values ---------
+
+
+def test_the_gpu_operator_scrapes_dcgm_with_the_node_as_a_label(render_release: Render) -> None:
+    rendered = render_release("prod", "gpu-operator")
+    (policy,) = [o for o in rendered.objects if o["kind"] == "ClusterPolicy"]
+    ours = release_of("prod", "gpu-operator").values["dcgmExporter"]["serviceMonitor"]
+    # The chart hands the values to the ClusterPolicy, from which the operator builds the ServiceMonitor.
+    monitor = policy["spec"]["dcgmExporter"]["serviceMonitor"]
+    assert {key: monitor[key] for key in ours} == ours
+    # The chart's default timeout stays, within the interval.
+    assert monitor["scrapeTimeout"] == "10s"
+    assert policy["spec"]["dcgmExporter"]["enabled"] is True
+    assert ours["relabelings"] == [
+        {"action": "replace", "sourceLabels": ["__meta_kubernetes_pod_node_name"], "targetLabel": "node"}
+    ]
+
+
+def _kube_state_metrics_args(render_release: Render, case: str) -> list[str]:
+    rendered = render_release(case, "kube-prometheus-stack")
+    (deployment,) = [
+        o
+        for o in rendered.objects
+        if o["kind"] == "Deployment" and "kube-state-metrics" in o["metadata"]["name"]
+    ]
+    args: list[str] = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    return args
+
+
+def test_kube_state_metrics_exports_the_gpu_pools_node_labels(render_release: Render) -> None:
+    args = _kube_state_metrics_args(render_release, "prod")
+    keys = gpu_rules.node_label_keys(list(stack("prod").gpu_pools))
+    assert keys
+    assert f"--metric-labels-allowlist=nodes=[{','.join(keys)}]" in args
+
+
+def test_without_gpu_pools_kube_state_metrics_keeps_its_defaults(render_release: Render) -> None:
+    args = _kube_state_metrics_args(render_release, "dev")
+    assert not any(a.startswith("--metric-labels-allowlist") for a in args)
