@@ -31,30 +31,47 @@ def series(name: str, labels: str, per_second: float, start: int, end: int, step
     return [f"{name}{{{labels}}} {per_second * (t - start):.6f} {t}" for t in range(start, end + 1, step)]
 
 
-@contextmanager
-def serve_prometheus(root: Path, openmetrics: str) -> Iterator[str]:
-    """Serve ``openmetrics`` from a Prometheus on 127.0.0.1; yields its URL."""
+def _require_prometheus() -> None:
     missing = [tool for tool in ("promtool", "prometheus") if shutil.which(tool) is None]
     if missing:
         pytest.skip(
             f"{' and '.join(missing)} not installed (Debian package `prometheus`; `make system-deps`)"
         )
+
+
+def openmetrics_blocks(openmetrics: str, root: Path) -> Path:
+    """``openmetrics`` as TSDB blocks in ``root/tsdb`` (``promtool tsdb create-blocks-from openmetrics``)."""
+    _require_prometheus()
     root.mkdir(parents=True, exist_ok=True)
     (root / "data.om").write_text(openmetrics)
-    (root / "prometheus.yml").write_text("global:\n  scrape_interval: 1m\n")
     subprocess.run(
         ["promtool", "tsdb", "create-blocks-from", "openmetrics", str(root / "data.om"), str(root / "tsdb")],
         check=True,
         capture_output=True,
         timeout=120,
     )
+    return root / "tsdb"
+
+
+@contextmanager
+def serve_prometheus(root: Path, openmetrics: str) -> Iterator[str]:
+    """Serve ``openmetrics`` from a Prometheus on 127.0.0.1; yields its URL."""
+    with serve_tsdb(root, openmetrics_blocks(openmetrics, root)) as url:
+        yield url
+
+
+@contextmanager
+def serve_tsdb(root: Path, tsdb: Path) -> Iterator[str]:
+    """Serve the blocks in ``tsdb`` from a Prometheus on 127.0.0.1; yields its URL."""
+    _require_prometheus()
+    (root / "prometheus.yml").write_text("global:\n  scrape_interval: 1m\n")
     url = f"http://127.0.0.1:{free_port()}"
     with (root / "prometheus.log").open("w") as log:
         server = subprocess.Popen(
             [
                 "prometheus",
                 f"--config.file={root / 'prometheus.yml'}",
-                f"--storage.tsdb.path={root / 'tsdb'}",
+                f"--storage.tsdb.path={tsdb}",
                 "--storage.tsdb.retention.time=100y",
                 f"--web.listen-address={url.removeprefix('http://')}",
             ],

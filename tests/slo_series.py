@@ -19,6 +19,7 @@ START = 1_780_000_000
 END = START + 7 * 3600
 """Seven hours of data: the longest SLO window (6h) is full at ``END``."""
 STEP = 60
+TIMES = range(START, END + 1, STEP)
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,23 @@ MODELS: tuple[Measured, ...] = (
 )
 
 
+PODS: tuple[tuple[str, str, str], ...] = (
+    ("fraud", "v1", "fraud-predictor-00001-deployment-7c9d8-v1xx"),
+    ("fraud", "v2", "fraud-predictor-00002-deployment-7c9d8-v2xx"),
+    ("ranker", "v1", "ranker-v1-predictor-6f7d8-abcde"),
+    ("ranker", "v2", "ranker-v2-predictor-6f7d8-abcde"),
+    ("ranker-x", "v1", "ranker-x-v1-predictor-6f7d8-abcde"),
+)
+"""(model, version, pod) of the predictor pods kube-state-metrics reports."""
+
+HEALTHY = "ranker-x"
+"""A model with one version that answers every request quickly."""
+CANARIES = ("fraud", "ranker")
+"""Models with a stable version and a canary beside it."""
+
+
 def _counter(name: str, labels: str, per_second: float) -> list[str]:
-    return [f"{name}{{{labels}}} {per_second * (t - START):.6f} {t}" for t in range(START, END + 1, STEP)]
+    return [f"{name}{{{labels}}} {per_second * (t - START):.6f} {t}" for t in TIMES]
 
 
 def _histogram(name: str, labels: str, rates: dict[str, float]) -> list[str]:
@@ -107,7 +123,7 @@ def openmetrics() -> str:
     for model, version, ok, failed in (
         ("ranker", "v1", 20.0, 0.0),
         ("ranker", "v2", 4.5, 0.5),
-        ("ranker-x", "v1", 5.0, 5.0),
+        ("ranker-x", "v1", 10.0, 0.0),
     ):
         labels = _pod(model, version, "mlserver", f"{model}-{version}-predictor-6f7d8-abcde")
         samples.extend(
@@ -159,6 +175,26 @@ def openmetrics() -> str:
                 {"5": ok * 0.9, "20": ok, "+Inf": ok},
             ),
         )
+    # kube-state-metrics: the predictor pods with their model and version labels, and a GPU node.
+    for model, version, pod in PODS:
+        labels = (
+            f'namespace="{NAMESPACE}",pod="{pod}",label_modelplane_dev_model="{model}",'
+            f'label_modelplane_dev_version="{version}"'
+        )
+        samples += [f"kube_pod_labels{{{labels}}} 1 {t}" for t in TIMES]
+    samples += [f'kube_node_labels{{node="gpu-a",label_modelplane_dev_gpu_pool="h100"}} 1 {t}' for t in TIMES]
+    # dcgm-exporter on that node: two GPUs, one held by the Knative model's pod.
+    for gpu, pod, util in (("0", "fraud-predictor-00001-deployment-7c9d8-v1xx", 70), ("1", "", 0)):
+        held = f',exported_pod="{pod}",exported_namespace="{NAMESPACE}"' if pod else ""
+        labels = f'node="gpu-a",gpu="{gpu}",UUID="GPU-{gpu}",modelName="NVIDIA H100 80GB HBM3"{held}'
+        for name, value in (
+            ("DCGM_FI_DEV_GPU_UTIL", util),
+            ("DCGM_FI_DEV_FB_USED", 20480),
+            ("DCGM_FI_DEV_FB_FREE", 61440),
+            ("DCGM_FI_DEV_POWER_USAGE", 350),
+            ("DCGM_FI_DEV_XID_ERRORS", 0),
+        ):
+            samples += [f"{name}{{{labels}}} {value} {t}" for t in TIMES]
     # OpenMetrics wants each family's samples together; as type "unknown", a family is one name.
     by_name: dict[str, list[str]] = {}
     for line in samples:

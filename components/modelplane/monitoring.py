@@ -89,11 +89,14 @@ def chart(
             # Grafana's `helm test` Pod runs as root with no security context; nothing here runs
             # `helm test`, and its namespace should not have to admit it.
             "grafana": {"testFramework": {"enabled": False}},
-            **(
-                {"kube-state-metrics": {"metricLabelsAllowlist": [f"nodes=[{','.join(node_label_keys)}]"]}}
-                if node_label_keys
-                else {}
-            ),
+            # kube_pod_labels with the model and version (replicas per model and version on the
+            # dashboards), kube_node_labels with the GPU pools' node labels (pools of the GPU rules).
+            "kube-state-metrics": {
+                "metricLabelsAllowlist": [
+                    f"pods=[{','.join(sorted((LABEL_MODEL, LABEL_VERSION)))}]",
+                    *([f"nodes=[{','.join(node_label_keys)}]"] if node_label_keys else []),
+                ]
+            },
         },
         needed_by_groups=("monitoring.coreos.com",),
         crds=True,

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from modelplane import control_plane, gpu_rules
+from modelplane import control_plane, dashboards, gpu_rules
 from modelplane.errors import StackError
 from modelplane.kube import Obj
 from modelplane.model_mesh import CONFIG_MAP
@@ -259,13 +259,37 @@ def _kube_state_metrics_args(render_release: Render, case: str) -> list[str]:
     return args
 
 
-def test_kube_state_metrics_exports_the_gpu_pools_node_labels(render_release: Render) -> None:
+def test_kube_state_metrics_exports_the_model_and_gpu_pool_labels(render_release: Render) -> None:
     args = _kube_state_metrics_args(render_release, "prod")
     keys = gpu_rules.node_label_keys(list(stack("prod").gpu_pools))
     assert keys
-    assert f"--metric-labels-allowlist=nodes=[{','.join(keys)}]" in args
+    pods = "pods=[modelplane.dev/model,modelplane.dev/version]"
+    assert f"--metric-labels-allowlist={pods},nodes=[{','.join(keys)}]" in args
 
 
-def test_without_gpu_pools_kube_state_metrics_keeps_its_defaults(render_release: Render) -> None:
+def test_without_gpu_pools_kube_state_metrics_exports_the_model_labels_only(render_release: Render) -> None:
     args = _kube_state_metrics_args(render_release, "dev")
-    assert not any(a.startswith("--metric-labels-allowlist") for a in args)
+    assert "--metric-labels-allowlist=pods=[modelplane.dev/model,modelplane.dev/version]" in args
+
+
+def test_grafanas_sidecar_loads_the_dashboard_config_maps(render_release: Render) -> None:
+    rendered = render_release("prod", "kube-prometheus-stack")
+    (grafana,) = [
+        o for o in rendered.objects if o["kind"] == "Deployment" and o["metadata"]["name"].endswith("grafana")
+    ]
+    (sidecar,) = [
+        c for c in grafana["spec"]["template"]["spec"]["containers"] if c["name"] == "grafana-sc-dashboard"
+    ]
+    env = {e["name"]: e.get("value") for e in sidecar["env"]}
+    # The sidecar watches ConfigMaps with this label and value in every namespace.
+    assert (env["LABEL"], env["LABEL_VALUE"], env["NAMESPACE"]) == (
+        dashboards.SIDECAR_LABEL,
+        dashboards.SIDECAR_LABEL_VALUE,
+        "ALL",
+    )
+    assert env["RESOURCE"] in ("configmap", "both")
+    ours = [
+        o for o in platform("prod").objects if dashboards.SIDECAR_LABEL in o["metadata"].get("labels", {})
+    ]
+    assert ours and all(o["kind"] == "ConfigMap" for o in ours)
+    assert all(o["metadata"]["labels"][dashboards.SIDECAR_LABEL] == env["LABEL_VALUE"] for o in ours)
