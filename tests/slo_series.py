@@ -182,6 +182,11 @@ def openmetrics() -> str:
             f'label_modelplane_dev_version="{version}"'
         )
         samples += [f"kube_pod_labels{{{labels}}} 1 {t}" for t in TIMES]
+        gpu = (
+            f'namespace="{NAMESPACE}",pod="{pod}",container="kserve-container",node="gpu-a",'
+            'resource="nvidia_com_gpu",unit="integer"'
+        )
+        samples += [f"kube_pod_container_resource_requests{{{gpu}}} 1 {t}" for t in TIMES]
     samples += [f'kube_node_labels{{node="gpu-a",label_modelplane_dev_gpu_pool="h100"}} 1 {t}' for t in TIMES]
     # dcgm-exporter on that node: two GPUs, one held by the Knative model's pod.
     for gpu, pod, util in (("0", "fraud-predictor-00001-deployment-7c9d8-v1xx", 70), ("1", "", 0)):

@@ -129,7 +129,11 @@ def platform_board() -> Board:
 
 
 def tenant_board(namespace: str) -> Board:
-    """One tenant namespace: each model's error ratio, latency, burn rate and replicas."""
+    """One tenant namespace: each model's error ratio, latency, burn rate, GPUs and replicas.
+
+    kube-state-metrics names an extended resource as its sanitised name (``nvidia_com_gpu``,
+    unit ``integer``: kube-state-metrics v2.20.0 ``internal/store/pod.go``, ``SanitizeLabelName``).
+    """
     where = f'{{namespace="{namespace}"}}'
     return Board(
         uid=f"modelplane-tenant-{namespace}"[:40],
@@ -146,6 +150,20 @@ def tenant_board(namespace: str) -> Board:
                 (Query(_burn("1h", where), "{{model}}"),),
                 "short",
                 thresholds=tuple(b.factor for b in slo.BURN_RATE_ALERTS),
+            ),
+            Panel(
+                "GPUs requested per model",
+                (
+                    Query(
+                        f'sum by (label_modelplane_dev_model) (kube_pod_container_resource_requests{{namespace="{namespace}",'
+                        'resource=~"nvidia_com_.+"} * on (namespace, pod) group_left (label_modelplane_dev_model)'
+                        f' kube_pod_labels{{namespace="{namespace}",label_modelplane_dev_model!=""}})',
+                        "{{label_modelplane_dev_model}}",
+                    ),
+                ),
+                "short",
+                "GPUs, GPU shares and MIG slices the model's pods request (kube-state-metrics names "
+                "nvidia.com/gpu nvidia_com_gpu).",
             ),
             Panel(
                 "Replicas per model",
