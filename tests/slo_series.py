@@ -188,10 +188,11 @@ def openmetrics() -> str:
         )
         samples += [f"kube_pod_container_resource_requests{{{gpu}}} 1 {t}" for t in TIMES]
     samples += [f'kube_node_labels{{node="gpu-a",label_modelplane_dev_gpu_pool="h100"}} 1 {t}' for t in TIMES]
-    # dcgm-exporter on that node: two GPUs, one held by the Knative model's pod.
+    # dcgm-exporter on that node: two GPUs, one held by the Knative model's pod (scraped with
+    # honorLabels, so a held GPU has its pod's namespace and pod, a free one the exporter's).
     for gpu, pod, util in (("0", "fraud-predictor-00001-deployment-7c9d8-v1xx", 70), ("1", "", 0)):
-        held = f',exported_pod="{pod}",exported_namespace="{NAMESPACE}"' if pod else ""
-        labels = f'node="gpu-a",gpu="{gpu}",UUID="GPU-{gpu}",modelName="NVIDIA H100 80GB HBM3"{held}'
+        held = f'namespace="{NAMESPACE}",pod="{pod}"' if pod else 'namespace="gpu-operator",pod="dcgm-a"'
+        labels = f'node="gpu-a",gpu="{gpu}",UUID="GPU-{gpu}",modelName="NVIDIA H100 80GB HBM3",{held}'
         for name, value in (
             ("DCGM_FI_DEV_GPU_UTIL", util),
             ("DCGM_FI_DEV_FB_USED", 20480),

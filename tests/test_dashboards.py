@@ -26,7 +26,7 @@ from modelplane.build import build
 from modelplane.kube import Obj
 from modelplane.stack import load_stack, parse_stack
 from tests.conftest import EXAMPLE_STACKS
-from tests.promserver import openmetrics_blocks, serve_tsdb
+from tests.prometheus import prometheus_server, require_prometheus, tsdb_from_openmetrics
 from tests.slo_series import CANARIES, END, HEALTHY, NAMESPACE, START, openmetrics
 from tests.test_slo_prometheus import stack_data
 
@@ -151,14 +151,15 @@ def _backfill(url: str, rules: Path, tsdb: Path) -> None:
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A Prometheus serving the synthetic series and the recorded series of the rendered rules."""
     root = tmp_path_factory.mktemp("dashboards")
-    tsdb = openmetrics_blocks(openmetrics(), root)
+    require_prometheus()
+    tsdb = tsdb_from_openmetrics(root, openmetrics())
     first, second = _rule_files(_stack_objects(), root)
     for rules in (first, second):
-        with serve_tsdb(root, tsdb) as url:
+        with prometheus_server(root) as url:
             _backfill(url, rules, root / "blocks")
         for block in (root / "blocks").iterdir():
             shutil.move(str(block), tsdb / block.name)
-    with serve_tsdb(root, tsdb) as url:
+    with prometheus_server(root) as url:
         yield url
 
 

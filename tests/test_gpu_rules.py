@@ -36,7 +36,9 @@ POOLS = [
 
 
 def _rule() -> dict[str, Any]:
-    (rule,) = gpu_rules.objects(POOLS, namespace="monitoring", stack="test")
+    (rule,) = gpu_rules.objects(
+        POOLS, namespace="monitoring", operator_namespace="gpu-operator", stack="test"
+    )
     return rule
 
 
@@ -86,10 +88,15 @@ NODES = [
 
 
 def _gpu(node: str, gpu: str, pod: str = "") -> str:
-    held = f',exported_pod="{pod}",exported_namespace="team"' if pod else ""
+    # honorLabels: the holding pod's namespace and pod, else the exporter pod's own.
+    where = (
+        f'namespace="team",pod="{pod}"'
+        if pod
+        else f'namespace="gpu-operator",pod="nvidia-dcgm-exporter-{node}"'
+    )
     return (
         f'node="{node}",gpu="{gpu}",UUID="GPU-{node}-{gpu}",modelName="NVIDIA H100 80GB HBM3",'
-        f'Hostname="{node}",namespace="gpu-operator",pod="nvidia-dcgm-exporter-{node}"{held}'
+        f'Hostname="{node}",{where}'
     )
 
 
@@ -200,10 +207,8 @@ def test_a_gpu_held_by_a_pod_and_idle_for_an_hour_raises_an_alert(tmp_path: Path
             "UUID": "GPU-gpu-b-0",
             "modelName": "NVIDIA H100 80GB HBM3",
             "Hostname": "gpu-b",
-            "namespace": "gpu-operator",
-            "pod": "nvidia-dcgm-exporter-gpu-b",
-            "exported_pod": "m-3",
-            "exported_namespace": "team",
+            "namespace": "team",
+            "pod": "m-3",
         },
         "exp_annotations": {
             "summary": "GPU 0 (NVIDIA H100 80GB HBM3) on node gpu-b in pool l4 is held by a pod but idle",
@@ -249,10 +254,8 @@ def test_a_new_xid_error_raises_a_critical_alert_with_its_code(tmp_path: Path) -
                             "UUID": "GPU-gpu-a-1",
                             "modelName": "NVIDIA H100 80GB HBM3",
                             "Hostname": "gpu-a",
-                            "namespace": "gpu-operator",
-                            "pod": "nvidia-dcgm-exporter-gpu-a",
-                            "exported_pod": "m-2",
-                            "exported_namespace": "team",
+                            "namespace": "team",
+                            "pod": "m-2",
                         },
                         "exp_annotations": {
                             "summary": "GPU 1 (NVIDIA H100 80GB HBM3) on node gpu-a in pool h100 reported XID error 79",

@@ -22,7 +22,7 @@ from modelplane.build import build
 from modelplane.promql import model_queries, model_selector
 from modelplane.slo import ERROR_RATIO_WINDOWS, LATENCY_RECORD, LATENCY_WINDOW, error_ratio_record
 from modelplane.stack import parse_stack
-from tests.promserver import serve_prometheus
+from tests.prometheus import serving_openmetrics
 from tests.slo_series import END, MODELS, NAMESPACE, openmetrics
 
 FORMATS = {"sklearn": "sklearn", "mlserver": "sklearn", "huggingface": "huggingface", "triton": "onnx"}
@@ -76,7 +76,7 @@ def query(url: str, promql: str) -> list[tuple[dict[str, str], float]]:
 
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with serve_prometheus(tmp_path_factory.mktemp("slo-prometheus"), openmetrics()) as url:
+    with serving_openmetrics(tmp_path_factory.mktemp("slo-prometheus"), openmetrics()) as url:
         yield url
 
 

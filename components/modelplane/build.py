@@ -195,7 +195,9 @@ def _monitoring(stack: ServingPlatformArgs, ctx: BuildContext) -> Contribution:
     ]
     return Contribution(
         objects=monitoring.objects(args, stack=stack.stack.name, models=served)
-        + gpu_rules.objects(pools, namespace=args.namespace, stack=stack.stack.name)
+        + gpu_rules.objects(
+            pools, namespace=args.namespace, operator_namespace=gpu_operator.NAMESPACE, stack=stack.stack.name
+        )
         + dashboards.objects(
             sorted({m.namespace for m in served}),
             gate_thresholds={g.metric: g.max for g in stack.rollout.gates if g.max is not None},

@@ -118,13 +118,19 @@ def chart(pools: list[GpuPoolArgs], versions: Versions) -> Chart:
                 "default": DEFAULT_DEVICE_PLUGIN_CONFIG,
             }
         },
-        # dcgm-exporter's ServiceMonitor (the operator creates it from the ClusterPolicy), with
-        # the node's name as `node`: DCGM's series name GPUs, the GPU rules map nodes to pools.
+        # dcgm-exporter labels each GPU's series with the pod, namespace and container using it
+        # (NVIDIA/dcgm-exporter internal/pkg/transformation/const.go podAttribute "pod",
+        # namespaceAttribute "namespace"). The operator's ServiceMonitor (chart values.yaml:326-331,
+        # rendered by templates/clusterpolicy.yaml:565-566) defaults to honorLabels: false, under
+        # which Prometheus renames those to exported_pod and exported_namespace because the
+        # target has its own: then a GPU-utilisation query per model (scaling.py) matches nothing.
+        # A GPU no pod holds keeps the exporter pod's own namespace (this one). The node's name
+        # becomes `node`: DCGM's series name GPUs and nodes, the GPU rules map nodes to pools.
         "dcgmExporter": {
             "serviceMonitor": {
                 "enabled": True,
                 "interval": DCGM_SCRAPE_INTERVAL,
-                "honorLabels": False,
+                "honorLabels": True,
                 "relabelings": [
                     {
                         "action": "replace",

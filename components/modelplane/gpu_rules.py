@@ -13,9 +13,9 @@ image ``4.6.0-4.8.3-distroless``): ``DCGM_FI_DEV_GPU_UTIL`` (gauge, %, line 23),
 ``DCGM_FI_DEV_FB_USED``/``DCGM_FI_DEV_FB_FREE`` (gauges, MiB, lines 45-46),
 ``DCGM_FI_DEV_POWER_USAGE`` (gauge, W, line 14) and ``DCGM_FI_DEV_XID_ERRORS`` (gauge: the value
 of the last XID error, line 29). dcgm-exporter labels a GPU in use with its pod's ``pod``,
-``namespace`` and ``container`` (``internal/pkg/transformation/const.go:21-23``); those collide
-with the labels the ServiceMonitor's target gets, so Prometheus keeps the exporter's as
-``exported_pod`` and ``exported_namespace`` (``honor_labels: false``).
+``namespace`` and ``container`` (``internal/pkg/transformation/const.go:21-23``); the ServiceMonitor
+honours them (``honorLabels: true``, ``gpu_operator.chart``), so a GPU a pod holds carries that
+pod's namespace and a free GPU the exporter's own: the GPU operator's namespace.
 """
 
 from __future__ import annotations
@@ -80,7 +80,12 @@ def pool_info_rule(pools: list[GpuPoolArgs]) -> dict[str, Any]:
     }
 
 
-def recording_rules(pools: list[GpuPoolArgs]) -> list[dict[str, Any]]:
+def _held(operator_namespace: str) -> str:
+    """Matchers of a GPU a pod holds: its series carry the pod's namespace, not the exporter's."""
+    return f'namespace!="{operator_namespace}"'
+
+
+def recording_rules(pools: list[GpuPoolArgs], *, operator_namespace: str) -> list[dict[str, Any]]:
     """Per-pool utilisation, memory, power, GPU counts and XID errors, after each pool's nodes."""
     by_pool = "sum by (pool)"
     return [
@@ -94,7 +99,10 @@ def recording_rules(pools: list[GpuPoolArgs]) -> list[dict[str, Any]]:
         },
         {"record": POWER, "expr": f"{by_pool} (DCGM_FI_DEV_POWER_USAGE {_JOIN})"},
         {"record": GPUS, "expr": f"count by (pool) (DCGM_FI_DEV_GPU_UTIL {_JOIN})"},
-        {"record": RESERVED, "expr": f'count by (pool) (DCGM_FI_DEV_GPU_UTIL{{exported_pod!=""}} {_JOIN})'},
+        {
+            "record": RESERVED,
+            "expr": f"count by (pool) (DCGM_FI_DEV_GPU_UTIL{{{_held(operator_namespace)}}} {_JOIN})",
+        },
         {
             "record": XID_GPUS,
             "expr": f"count by (pool) ({_NEW_XID} {_JOIN})",
@@ -102,7 +110,7 @@ def recording_rules(pools: list[GpuPoolArgs]) -> list[dict[str, Any]]:
     ]
 
 
-def alerts() -> list[dict[str, Any]]:
+def alerts(*, operator_namespace: str) -> list[dict[str, Any]]:
     """A saturated pool, a GPU held by a pod and idle, a GPU that reported an XID error."""
     gpu = "GPU {{ $labels.gpu }} ({{ $labels.modelName }}) on node {{ $labels.node }} in pool {{ $labels.pool }}"
     return [
@@ -121,13 +129,13 @@ def alerts() -> list[dict[str, Any]]:
         },
         {
             "alert": "GpuReservedIdle",
-            "expr": f'(avg_over_time(DCGM_FI_DEV_GPU_UTIL{{exported_pod!=""}}[{IDLE_WINDOW}]) < {IDLE_PERCENT})'
-            f" {_JOIN}",
+            "expr": f"(avg_over_time(DCGM_FI_DEV_GPU_UTIL{{{_held(operator_namespace)}}}[{IDLE_WINDOW}])"
+            f" < {IDLE_PERCENT}) {_JOIN}",
             "labels": {"severity": "info"},
             "annotations": {
                 "summary": f"{gpu} is held by a pod but idle",
-                "description": f"{gpu} is held by pod {{{{ $labels.exported_namespace }}}}/"
-                f"{{{{ $labels.exported_pod }}}} and was {{{{ $value | humanize }}}}% busy on average over"
+                "description": f"{gpu} is held by pod {{{{ $labels.namespace }}}}/"
+                f"{{{{ $labels.pod }}}} and was {{{{ $value | humanize }}}}% busy on average over"
                 f" the last {IDLE_WINDOW}. The model may need fewer replicas, scale to zero, or a shared"
                 " (time-sliced or MIG) pool.",
             },
@@ -146,8 +154,11 @@ def alerts() -> list[dict[str, Any]]:
     ]
 
 
-def objects(pools: list[GpuPoolArgs], *, namespace: str, stack: str) -> list[Obj]:
-    """The PrometheusRule ``modelplane-gpu`` of the pools (none without pools)."""
+def objects(pools: list[GpuPoolArgs], *, namespace: str, operator_namespace: str, stack: str) -> list[Obj]:
+    """The PrometheusRule ``modelplane-gpu`` of the pools (none without pools), in ``namespace``.
+
+    ``operator_namespace`` is the GPU operator's: the namespace a GPU no pod holds is labelled with.
+    """
     if not pools:
         return []
     return [
@@ -157,8 +168,11 @@ def objects(pools: list[GpuPoolArgs], *, namespace: str, stack: str) -> list[Obj
             "metadata": {"name": RULE_NAME, "namespace": namespace, "labels": labels(stack, "monitoring")},
             "spec": {
                 "groups": [
-                    {"name": f"{RULE_NAME}.records", "rules": recording_rules(pools)},
-                    {"name": f"{RULE_NAME}.alerts", "rules": alerts()},
+                    {
+                        "name": f"{RULE_NAME}.records",
+                        "rules": recording_rules(pools, operator_namespace=operator_namespace),
+                    },
+                    {"name": f"{RULE_NAME}.alerts", "rules": alerts(operator_namespace=operator_namespace)},
                 ]
             },
         }

@@ -163,8 +163,6 @@ DELIBERATE_DEFAULTS: dict[str, str] = {
     "gpu-operator: daemonsets.priorityClassName": "node agents must not be evicted before models; pinned",
     "gpu-operator: dcgmExporter.serviceMonitor.enabled": "the GPU pool rules read what it scrapes; pinned so a "
     "changed default cannot stop it",
-    "gpu-operator: dcgmExporter.serviceMonitor.honorLabels": "the GPU rules read the GPU's pod as "
-    "`exported_pod`, which only honorLabels false gives; pinned",
 }
 """Values that render the same as the chart's default in every stack, kept on purpose."""
 
