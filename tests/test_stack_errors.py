@@ -77,7 +77,7 @@ DNS_LABEL_RULE = (
 )
 MODEL_KEYS = (
     "deploymentMode, explainer, format, image, labels, name, protocol, resources, rollout, runtime, "
-    "sampleRequest, scaling, storage, tenant, transformer, version"
+    "sampleRequest, scaling, slo, storage, tenant, transformer, version"
 )
 KNATIVE_METRICS = (
     "cannot be expressed in knative mode: Knative's pod autoscaler scales on concurrency or rps; "

@@ -14,8 +14,10 @@ from typing import Any
 
 from modelplane import (
     control_plane,
+    dashboards,
     gpu_operator,
     gpu_pool,
+    gpu_rules,
     ingress,
     model,
     model_mesh,
@@ -174,14 +176,36 @@ def _monitoring(stack: ServingPlatformArgs, ctx: BuildContext) -> Contribution:
     if not args.enabled:
         return Contribution()
     charts: list[Release] = []
+    pools = list(stack.gpu_pools)
     if args.install_prometheus:
-        charts.append(monitoring.chart(args, stack.versions, tier=stack.stack.tier))
+        charts.append(
+            monitoring.chart(
+                args, stack.versions, tier=stack.stack.tier, node_label_keys=gpu_rules.node_label_keys(pools)
+            )
+        )
     served = [
-        monitoring.ServedModel(stack.tenant(m.tenant).namespace_name, m.name, mode, ctx.catalog[m.runtime])
+        monitoring.ServedModel(
+            stack.tenant(m.tenant).namespace_name,
+            m.name,
+            mode,
+            ctx.catalog[m.runtime],
+            availability=m.slo.availability if m.slo else None,
+            latency_ms=m.slo.latency_ms if m.slo else None,
+        )
         for m, mode in zip(stack.models, ctx.modes, strict=True)
     ]
     return Contribution(
-        objects=monitoring.objects(args, stack=stack.stack.name, models=served), charts=charts
+        objects=monitoring.objects(args, stack=stack.stack.name, models=served)
+        + gpu_rules.objects(
+            pools, namespace=args.namespace, operator_namespace=gpu_operator.NAMESPACE, stack=stack.stack.name
+        )
+        + dashboards.objects(
+            sorted({m.namespace for m in served}),
+            gate_thresholds={g.metric: g.max for g in stack.rollout.gates if g.max is not None},
+            namespace=args.namespace,
+            stack=stack.stack.name,
+        ),
+        charts=charts,
     )
 
 

@@ -180,6 +180,23 @@ class SidecarComponentArgs(StrictModel):
         return self
 
 
+class SloArgs(StrictModel):
+    """A model's own service-level objectives, where they differ from the stack's."""
+
+    availability: float | None = Field(
+        default=None,
+        gt=50,
+        lt=100,
+        description="Availability objective in percent. Default: monitoring.availabilityObjective.",
+    )
+    latency_ms: int | None = Field(
+        default=None,
+        ge=1,
+        le=600000,
+        description="p99 latency objective in milliseconds. Default: monitoring.latencyObjectiveMs.",
+    )
+
+
 class ModelArgs(StrictModel):
     """One served model."""
 
@@ -213,6 +230,11 @@ class ModelArgs(StrictModel):
         description="Extra labels on the model's objects. Keys modelplane, KServe or Knative set themselves "
         "(`modelplane.dev/*`, `app.kubernetes.io/{managed-by,part-of,component}`, `serving.kserve.io/*`, "
         "`serving.knative.dev/*`, `app`, `component`) are refused.",
+    )
+    slo: SloArgs | None = Field(
+        default=None,
+        description="The model's own SLO objectives (burn-rate and latency alerts). Default: the "
+        "monitoring section's.",
     )
     sample_request: SampleRequest | None = Field(
         default=None,

@@ -1,8 +1,8 @@
 """The preview as Markdown for a pull-request comment.
 
 The template only lays out what Python computed: a one-line summary, destructive changes first
-and loud, the model rollouts, the capacity delta, warnings, and the per-object field diff folded
-in ``<details>``. A hidden marker names the stack, so CI can find and update its own comment.
+and loud, the model rollouts with each one's plan as a Mermaid diagram, the capacity delta (and
+its chart), warnings, and the per-object field diff folded in ``<details>``. A hidden marker names the stack, so CI can find and update its own comment.
 GitHub caps a comment at 65,536 characters; past a budget the field diff is cut, never the
 summary, the destructive list or the rollouts.
 """
@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+
+from modelplane.preview.diagrams import diagrams
 
 MAX_VALUE = 80
 """Longest value shown in a table cell before it is cut."""
@@ -247,6 +249,7 @@ def to_markdown(preview: dict[str, Any]) -> str:
         "warnings": warnings,
         "more_warnings": more_warnings,
         "object_counts": object_counts,
+        **diagrams(preview),
         "base": preview["base"]["source"],
         "head": preview["head"]["source"],
     }

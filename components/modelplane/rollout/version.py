@@ -39,6 +39,7 @@ IN_PLACE_FIELDS: tuple[str, ...] = (
     "explainer",
     "rollout",
     "sampleRequest",
+    "slo",
 )
 """Model fields whose change is applied in place, without a canary."""
 
