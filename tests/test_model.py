@@ -188,7 +188,8 @@ def test_each_mode_passes_the_inferenceservice_schema(mode: str, crd_schemas: Cr
     [
         (
             {"image": "ghcr.io/x/y:1.0"},
-            "image: is only for runtime 'custom' (runtime is 'sklearn'); remove image, or set runtime: custom",
+            "image: is only for runtime 'custom' (runtime is 'sklearn'); use runtimeVersion to change the runtime's "
+            "image tag, or set runtime: custom",
         ),
         ({"runtime": "custom"}, "image: runtime 'custom' needs image, the model server to run"),
         (
@@ -201,7 +202,8 @@ def test_each_mode_passes_the_inferenceservice_schema(mode: str, crd_schemas: Cr
         ),
         (
             {"storage": {"uri": "ftp://host/model"}},
-            "uri: must be <scheme>://<path> with scheme one of s3, gs, pvc, hf, oci, https, hdfs, webhdfs",
+            "uri: must be <scheme>://<path> with scheme one of s3, gs, pvc, hf, oci, oci+native, oci+fetch, https, "
+            "hdfs, webhdfs",
         ),
         (
             {"storage": {"uri": "s3://key:secret@bucket/model"}},

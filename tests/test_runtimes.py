@@ -18,7 +18,24 @@ from tests.conftest import REFERENCE_DIR
 from tests.test_model import _isvc, _model
 
 CATALOG = load_catalog(catalog_dir())
-REQUIRED = ["custom", "huggingface", "lightgbm", "mlserver", "sklearn", "torchserve", "triton", "xgboost"]
+REQUIRED = [
+    "autogluon",
+    "custom",
+    "huggingface",
+    "huggingface-multinode",
+    "lightgbm",
+    "mlserver",
+    "openvino",
+    "paddle",
+    "pmml",
+    "predictive",
+    "sklearn",
+    "tensorflow",
+    "torchserve",
+    "triton",
+    "vllm",
+    "xgboost",
+]
 
 
 def test_the_catalog_has_every_required_runtime() -> None:
@@ -185,7 +202,14 @@ GPU_SUFFIXED = ("torchserve", "huggingfaceserver", "tensorflow-serving")
 (pkg/controller/v1beta1/inferenceservice/utils/utils.go:373-381)."""
 
 
-@pytest.mark.parametrize("name", sorted(n for n, r in CATALOG.items() if r.server_type in GPU_SUFFIXED))
+@pytest.mark.parametrize(
+    "name",
+    sorted(
+        n
+        for n, r in CATALOG.items()
+        if r.server_type in GPU_SUFFIXED and r.image is not None and not r.image.endswith("-gpu")
+    ),
+)
 def test_gpu_image_is_the_cuda_build_kserve_names(name: str) -> None:
     spec = CATALOG[name]
     assert spec.image is not None

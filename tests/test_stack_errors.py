@@ -76,8 +76,8 @@ DNS_LABEL_RULE = (
     "must be a DNS-1123 label: lower-case letters, digits and '-', starting and ending alphanumeric"
 )
 MODEL_KEYS = (
-    "deploymentMode, explainer, format, image, labels, name, protocol, resources, rollout, runtime, "
-    "sampleRequest, scaling, storage, tenant, transformer, version"
+    "annotations, deploymentMode, explainer, format, image, labels, name, predictor, protocol, resources, "
+    "rollout, runtime, runtimeVersion, sampleRequest, scaling, storage, tenant, transformer, version, workers"
 )
 KNATIVE_METRICS = (
     "cannot be expressed in knative mode: Knative's pod autoscaler scales on concurrency or rps; "
@@ -212,8 +212,6 @@ CASES = [
         "missing-required-fields",
         HEAD + "  - name: fraud-detector\n    runtime: sklearn\n",
         "bad.yaml: models[0].tenant: required field is missing",
-        "bad.yaml: models[0].format: required field is missing",
-        "bad.yaml: models[0].storage: required field is missing",
         "bad.yaml: models[0].version: required field is missing",
     ),
     # --- unknown keys ---
@@ -341,8 +339,9 @@ CASES = [
     case(
         "dangling-runtime",
         VALID.replace("runtime: sklearn", "runtime: scikit"),
-        "bad.yaml: models[0].runtime: unknown runtime (catalog: custom, huggingface, lightgbm, mlserver, "
-        'sklearn, torchserve, triton, xgboost) (got "scikit")',
+        "bad.yaml: models[0].runtime: unknown runtime (catalog: autogluon, custom, huggingface, "
+        "huggingface-multinode, lightgbm, mlserver, openvino, paddle, pmml, predictive, sklearn, tensorflow, "
+        'torchserve, triton, vllm, xgboost) (got "scikit")',
     ),
     case(
         "dangling-pool",
@@ -353,13 +352,13 @@ CASES = [
         "runtime-cannot-serve-format",
         VALID.replace("{name: sklearn,", "{name: onnx,"),
         "bad.yaml: models[0].format: runtime 'sklearn' does not serve format 'onnx:1'; it serves sklearn:1 "
-        '(runtimes that serve it: triton) (got "onnx:1")',
+        '(runtimes that serve it: openvino, triton) (got "onnx:1")',
     ),
     case(
         "runtime-does-not-speak-protocol",
         VALID + "    protocol: {version: v2, transport: grpc}\n",
         "bad.yaml: models[0].protocol: runtime 'sklearn' does not speak 'grpc-v2'; it speaks v1, v2 "
-        '(runtimes that speak grpc-v2: mlserver, torchserve, triton) (got "grpc-v2")',
+        '(runtimes that speak grpc-v2: mlserver, openvino, torchserve, triton) (got "grpc-v2")',
     ),
     case(
         "min-replicas-above-max",
@@ -443,9 +442,9 @@ tenants:
         + "    deploymentMode: knative\n    scaling: {metric: memory}\n",
         'bad.yaml: models[0].tenant: unknown tenant (tenants: fraud) (got "payments")',
         "bad.yaml: models[0].format: runtime 'sklearn' does not serve format 'onnx:1'; it serves sklearn:1 "
-        '(runtimes that serve it: triton) (got "onnx:1")',
+        '(runtimes that serve it: openvino, triton) (got "onnx:1")',
         "bad.yaml: models[0].protocol: runtime 'sklearn' does not speak 'grpc-v2'; it speaks v1, v2 "
-        '(runtimes that speak grpc-v2: mlserver, torchserve, triton) (got "grpc-v2")',
+        '(runtimes that speak grpc-v2: mlserver, openvino, torchserve, triton) (got "grpc-v2")',
         f"bad.yaml: models[1].scaling.metric: metric 'memory' {KNATIVE_METRICS} (got \"memory\")",
     ),
     # --- field errors and cross-field rules in one run ---

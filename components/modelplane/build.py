@@ -23,6 +23,7 @@ from modelplane import (
     tenant,
 )
 from modelplane.autoscaler import knative_config
+from modelplane.external_runtime import with_external
 from modelplane.kube import (
     LABEL_COMPONENT,
     Obj,
@@ -87,15 +88,20 @@ class BuildContext:
     """Facts about a stack that several parts of the render need, computed once."""
 
     catalog: Catalog
+    """The runtime catalog with the stack's external runtimes."""
     modes: tuple[DeploymentMode, ...]
     """Deployment mode of each model, in stack order."""
     rollouts: dict[str, ModelRecord] | None = None
     """Per model (``<namespace>/<name>``), its deployed state with the stack applied; None without a lock."""
+    knative_features: frozenset[str] = frozenset()
+    """Knative ``config-features`` flags the models' own settings need."""
+    knative: bool = False
+    """Whether anything runs as a Knative Service (a Knative-mode model, a mesh model's transformer)."""
 
     @property
     def uses_knative(self) -> bool:
-        """Whether any model runs in Knative mode."""
-        return "knative" in self.modes
+        """Whether Knative Serving must be installed."""
+        return self.knative
 
 
 def desired_models(stack: ServingPlatformArgs) -> Desired:
@@ -135,7 +141,9 @@ def _control_plane(stack: ServingPlatformArgs, ctx: BuildContext) -> Contributio
         knative=ctx.uses_knative,
         keda=uses_keda(stack, ctx),
         stack=name,
-        knative_config=knative_config(stack.autoscaler, gpu_pools=bool(stack.gpu_pools)),
+        knative_config=knative_config(
+            stack.autoscaler, gpu_pools=bool(stack.gpu_pools), features=ctx.knative_features
+        ),
     )
     return Contribution(objects=objects, charts=list(charts), warnings=warnings)
 
@@ -213,9 +221,9 @@ def _runtimes(stack: ServingPlatformArgs, ctx: BuildContext) -> list[Obj]:
     used = sorted({(m.runtime, mode == "modelmesh") for m, mode in zip(stack.models, ctx.modes, strict=True)})
     result: list[Obj] = []
     for name, mesh in used:
-        if name == "custom":
-            continue
         spec = ctx.catalog[name]
+        if name == "custom" or spec.external is not None:
+            continue
         if mesh:
             pool = stack.pool(stack.model_mesh.runtime(name).pool)
             result.append(
@@ -249,6 +257,7 @@ def _model_entry(
         predictor_overrides=predictor_overrides,
         canary=canary,
         prometheus=prometheus_address(stack.monitoring.namespace),
+        kserve_version=stack.versions.kserve,
     )
 
 
@@ -265,7 +274,11 @@ def _custom_runtime(
             namespace=namespace,
             labels=labels(stack.stack.name, "runtime"),
             image=version.image,
-            formats=[FormatSpec(name=version.format.name, version=version.format.version, auto_select=False)],
+            formats=[
+                FormatSpec(
+                    name=version.model_format.name, version=version.model_format.version, auto_select=False
+                )
+            ],
         )
     ]
 
@@ -352,7 +365,17 @@ def build(
     catalog = catalog if catalog is not None else load_catalog(catalog_dir())
     rules.check(stack, catalog=catalog)
     rollouts = effective_records(desired_models(stack), lock) if lock is not None else None
-    ctx = BuildContext(catalog=catalog, modes=tuple(stack.mode(m) for m in stack.models), rollouts=rollouts)
+    modes = tuple(stack.mode(m) for m in stack.models)
+    features: set[str] = set()
+    for m, mode in zip(stack.models, modes, strict=True):
+        features |= model.knative_features(m, mode)
+    ctx = BuildContext(
+        catalog=with_external(catalog, stack.external_runtimes),
+        modes=modes,
+        rollouts=rollouts,
+        knative_features=frozenset(features),
+        knative=any(model.needs_knative(m, mode) for m, mode in zip(stack.models, modes, strict=True)),
+    )
     result = PlatformObjects(rollouts=rollouts)
     parts = [_control_plane(stack, ctx), _gpu_pools(stack), _model_mesh(stack), _monitoring(stack, ctx)]
     objects: list[Obj] = _tenants(stack, ctx) + _runtimes(stack, ctx) + _models(stack, ctx)

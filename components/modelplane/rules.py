@@ -19,9 +19,10 @@ import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from modelplane import gpu_pool, model_mesh, scaling
+from modelplane import gpu_pool, model_mesh, model_rules, scaling
 from modelplane.base import Problem
 from modelplane.errors import ProblemError
+from modelplane.external_runtime import with_external
 from modelplane.model import ModelArgs
 from modelplane.rollout.policy import mode_problems
 from modelplane.runtimes import RuntimeSpec
@@ -86,7 +87,8 @@ class _Rules:
 
     def __init__(self, stack: ServingPlatformArgs, catalog: Catalog, omitted: Omitted) -> None:
         self.stack = stack
-        self.catalog = catalog
+        self.catalog = with_external(catalog, stack.external_runtimes)
+        self.catalog_names = frozenset(catalog)
         self.omitted = omitted
         self.found: list[Problem] = []
         self.tenants = {t.name: t for t in stack.tenants}
@@ -103,6 +105,7 @@ class _Rules:
 
     def run(self) -> list[Problem]:
         self.tenant_names()
+        self.external_runtimes()
         for i, model in enumerate(self.stack.models):
             index = self.model_index(i)
             path: FieldPath = ("models", index)
@@ -114,6 +117,7 @@ class _Rules:
             )
             self.mesh_mode(path, model, mode)
             self.rollout(path, model, mode)
+            self.model_settings(path, model, mode)
         self.mesh()
         self.allowed_runtimes()
         if self.stack.stack.tier != "dev":
@@ -147,6 +151,42 @@ class _Rules:
             else:
                 seen_namespaces[namespace] = index
 
+    def external_runtimes(self) -> None:
+        """Each external runtime has a name of its own: not a catalog runtime's, not another's."""
+        seen: set[str] = set()
+        for i, runtime in enumerate(self.stack.external_runtimes):
+            if runtime.name in self.catalog_names or runtime.name in seen:
+                self.add(
+                    ("externalRuntimes", i, "name"),
+                    "is already a runtime name (catalog: "
+                    + ", ".join(sorted(self.catalog_names))
+                    + "); give it "
+                    "another, or use that runtime",
+                    runtime.name,
+                )
+            seen.add(runtime.name)
+
+    def model_settings(self, path: FieldPath, model: ModelArgs, mode: DeploymentMode) -> None:
+        """The model's settings against its mode, runtime, pool, rollout strategy and Kubernetes version."""
+        runtime = self.catalog.get(model.runtime)
+        if runtime is None:
+            return
+        try:
+            strategy = self.stack.policy(model).strategy
+        except ValueError:
+            strategy = self.stack.rollout.strategy
+        keda = mode == "standard" and (model.scaling.metric or "cpu") not in scaling.HPA_METRICS
+        self.found += model_rules.problems(
+            model,
+            mode=mode,
+            runtime=runtime,
+            pool=self.stack.pool(model.resources.pool),
+            keda=keda,
+            strategy=strategy,
+            kubernetes=self.stack.versions.kubernetes,
+            path=path,
+        )
+
     def model_reference(self, path: FieldPath, index: int, model: ModelArgs) -> None:
         """A model names a declared tenant and is the only one of its name in that namespace."""
         tenant = self.tenants.get(model.tenant)
@@ -174,8 +214,8 @@ class _Rules:
                 (*path, "runtime"), f"unknown runtime (catalog: {', '.join(sorted(catalog))})", model.runtime
             )
         elif model.runtime != "custom":
-            fmt = model.format
-            shown = f"{fmt.name}:{fmt.version}" if fmt.version else fmt.name
+            fmt = model.model_format
+            shown = model.format_key
             if mode == "modelmesh":
                 if runtime.mesh is None:
                     self.add(
@@ -206,7 +246,7 @@ class _Rules:
                     shown,
                 )
             wanted = model.protocol.kserve_value
-            if mode != "modelmesh" and wanted not in runtime.protocols:
+            if mode != "modelmesh" and runtime.protocols and wanted not in runtime.protocols:
                 speakers = sorted(n for n, r in catalog.items() if n != "custom" and wanted in r.protocols)
                 self.add(
                     (*path, "protocol"),
@@ -221,7 +261,7 @@ class _Rules:
             )
 
     def mesh_mode(self, path: FieldPath, model: ModelArgs, mode: DeploymentMode) -> None:
-        """A mesh model needs the mesh, and has no GPUs, transformer or explainer of its own."""
+        """A mesh model needs the mesh and has no GPUs of its own (its settings: ``model_rules``)."""
         if mode != "modelmesh":
             return
         if not self.stack.model_mesh.enabled:
@@ -238,9 +278,6 @@ class _Rules:
                 "GPUs belong to the mesh runtime, not the model (use knative or standard mode)",
                 model.resources.gpu,
             )
-        for part in ("transformer", "explainer"):
-            if getattr(model, part) is not None:
-                self.add((*path, part), f"modelmesh mode has no {part}; use knative or standard mode", part)
 
     def rollout(self, path: FieldPath, model: ModelArgs, mode: DeploymentMode) -> None:
         """The model's rollout policy is one its mode can carry out."""
@@ -289,8 +326,9 @@ class _Rules:
                     f"unknown runtime (catalog: {', '.join(sorted(self.catalog))})",
                     name,
                 )
+        external = {r.name for r in self.stack.external_runtimes}
         for i, model in enumerate(self.stack.models):
-            if model.runtime not in allowed:
+            if model.runtime not in allowed and model.runtime not in external:
                 self.add(
                     ("models", self.model_index(i), "runtime"),
                     f"runtime is not allowed on this platform (controlPlane.allowedRuntimes: "

@@ -15,6 +15,7 @@ from pydantic import Field
 from modelplane.autoscaler import AutoscalerArgs
 from modelplane.base import StrictModel
 from modelplane.control_plane import ControlPlaneArgs
+from modelplane.external_runtime import ExternalRuntimeArgs
 from modelplane.gpu_pool import GpuPoolArgs
 from modelplane.model import ModelArgs, mode_of
 from modelplane.model_mesh import ModelMeshArgs
@@ -57,6 +58,10 @@ class ServingPlatformArgs(StrictModel):
     monitoring: MonitoringArgs = Field(default_factory=MonitoringArgs, description="Prometheus monitoring.")
     tenants: list[TenantArgs] = Field(default_factory=list, description="Teams that own models.")
     rollout: RolloutPolicy = Field(default_factory=RolloutPolicy, description="Default rollout policy.")
+    external_runtimes: list[ExternalRuntimeArgs] = Field(
+        default_factory=list,
+        description="ServingRuntimes the cluster already has, which models may name in `runtime`. Default: none.",
+    )
     models: list[ModelArgs] = Field(default_factory=list, description="Served models.")
 
     def tenant(self, name: str) -> TenantArgs:

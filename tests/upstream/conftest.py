@@ -22,7 +22,7 @@ from modelplane.serving_platform import ServingPlatformArgs
 from modelplane.stack import load_stack, parse_stack
 from modelplane.upstream import Chart, Release
 from tests.conftest import EXAMPLE_STACKS, STACKS
-from tests.upstream import helm, psa
+from tests.upstream import helm, kserve, psa
 
 
 def _variant(
@@ -125,3 +125,12 @@ def psa_binary() -> Path:
         return psa.build()
     except psa.GoMissingError as err:
         pytest.skip(f"cannot build tools/psa, Kubernetes' Pod Security evaluator: {err}")
+
+
+@pytest.fixture(scope="session")
+def kserve_webhook() -> Path:
+    """KServe's admission webhooks (tools/kserve-webhook), built on demand; skips where Go is absent."""
+    try:
+        return kserve.build()
+    except kserve.GoMissingError as err:
+        pytest.skip(f"cannot build tools/kserve-webhook, KServe's admission webhooks: {err}")
