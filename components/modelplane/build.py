@@ -15,6 +15,7 @@ from modelplane import (
     control_plane,
     gpu_operator,
     gpu_pool,
+    graph,
     ingress,
     model,
     model_mesh,
@@ -336,6 +337,19 @@ def _rollout_objects(
     return model_objects(m, record, mode=mode, render=render, custom_runtime=custom_runtime, routing=routing)
 
 
+def _graphs(stack: ServingPlatformArgs) -> list[Obj]:
+    """Every inference graph's InferenceGraph, in its tenant's namespace."""
+    result: list[Obj] = []
+    for item in stack.graphs:
+        result += graph.objects(
+            item,
+            stack=stack.stack.name,
+            namespace=stack.tenant(item.tenant).namespace_name,
+            mode=stack.graph_mode(item),
+        )
+    return result
+
+
 def _unique(objects: list[Obj]) -> list[Obj]:
     """Objects with duplicates of identical content removed; differing duplicates are a bug."""
     seen: dict[ObjectKey, Obj] = {}
@@ -369,16 +383,20 @@ def build(
     features: set[str] = set()
     for m, mode in zip(stack.models, modes, strict=True):
         features |= model.knative_features(m, mode)
+    graph_modes = [stack.graph_mode(g) for g in stack.graphs]
+    if "knative" in graph_modes:
+        features |= graph.KNATIVE_FEATURES
     ctx = BuildContext(
         catalog=with_external(catalog, stack.external_runtimes),
         modes=modes,
         rollouts=rollouts,
         knative_features=frozenset(features),
-        knative=any(model.needs_knative(m, mode) for m, mode in zip(stack.models, modes, strict=True)),
+        knative="knative" in graph_modes
+        or any(model.needs_knative(m, mode) for m, mode in zip(stack.models, modes, strict=True)),
     )
     result = PlatformObjects(rollouts=rollouts)
     parts = [_control_plane(stack, ctx), _gpu_pools(stack), _model_mesh(stack), _monitoring(stack, ctx)]
-    objects: list[Obj] = _tenants(stack, ctx) + _runtimes(stack, ctx) + _models(stack, ctx)
+    objects: list[Obj] = _tenants(stack, ctx) + _runtimes(stack, ctx) + _models(stack, ctx) + _graphs(stack)
     for part in parts:
         objects += part.objects
         result.charts += part.charts

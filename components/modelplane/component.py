@@ -20,6 +20,7 @@ from modelplane.base import Problem, StrictModel
 from modelplane.errors import ProblemError
 from modelplane.kube import restricted_pod_security_context, restricted_security_context
 from modelplane.overrides import ComponentSettings
+from modelplane.storage import uri_problem
 from modelplane.types import FieldPath, ImageRef, Quantity, parse_quantity
 
 ComponentMetric = Literal["concurrency", "rps", "cpu", "memory"]
@@ -66,6 +67,11 @@ class ComponentArgs(ComponentSettings):
     cpu_limit: Quantity | None = Field(default=None, description="CPU limit. Default: twice the request.")
     memory_limit: Quantity | None = Field(default=None, description="Memory limit. Default: the request.")
     port: int = Field(default=8080, ge=1024, le=65535, description="HTTP port it listens on. Default: 8080.")
+    storage_uri: str | None = Field(
+        default=None,
+        description="Files the component needs (a tokenizer, feature definitions), downloaded to /mnt/models "
+        "before it starts by KServe's storage initializer. Default: none.",
+    )
     scaling: ComponentScaling = Field(
         default_factory=ComponentScaling, description="Its own replica bounds and autoscaling."
     )
@@ -73,6 +79,8 @@ class ComponentArgs(ComponentSettings):
     @model_validator(mode="after")
     def _limits(self) -> ComponentArgs:
         problems: list[Problem] = []
+        if self.storage_uri is not None and (why := uri_problem(self.storage_uri)) is not None:
+            problems.append(Problem(("storageUri",), why, None if "credentials" in why else self.storage_uri))
         for request, limit in (("cpu", "cpuLimit"), ("memory", "memoryLimit")):
             bound = getattr(self, f"{request}_limit")
             if bound is not None and parse_quantity(bound) < parse_quantity(getattr(self, request)):
@@ -264,6 +272,10 @@ def container(component: ComponentArgs, *, name: str = "kserve-container") -> di
     }
     own = component.container_fields(component.port)
     own.pop("args", None)
+    if component.storage_uri is not None:
+        # KServe downloads a custom container's files when it carries STORAGE_URI
+        # (pkg/constants CustomSpecStorageUriEnvVarKey; the storage-initializer injector).
+        own["env"] = [*own.get("env", []), {"name": "STORAGE_URI", "value": component.storage_uri}]
     mounts = own.pop("volumeMounts", [])
     result |= own
     result["volumeMounts"] = result["volumeMounts"] + mounts

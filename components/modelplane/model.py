@@ -285,12 +285,12 @@ class ModelArgs(StrictModel):
                 )
             ]
         collocated = self.transformer is not None and self.transformer.collocated
-        if collocated and (self.protocol.transport == "grpc" or ports):
+        if collocated and self.protocol.transport == "grpc":
             return [
                 Problem(
                     ("transformer", "collocated"),
-                    "a collocated transformer is the pod's one served port; the predictor behind it keeps its "
-                    "runtime's HTTP port (remove predictor.ports and gRPC transport, or collocated)",
+                    "a collocated transformer serves the pod's one port and calls the predictor over HTTP on "
+                    "localhost; use protocol.transport http, or a transformer of its own",
                     True,
                 )
             ]
@@ -411,6 +411,11 @@ def _model_container(model: ModelArgs, runtime: RuntimeSpec, pool: GpuPoolArgs |
         spec["ports"] = [{"containerPort": runtime.grpc_port, "name": "h2c", "protocol": "TCP"}]
     spec |= model.predictor.container_fields(port)
     spec |= _probes_for_port(model, runtime)
+    if model.transformer is not None and model.transformer.collocated:
+        # The collocated transformer serves the pod's one port (Knative allows one across all
+        # containers: k8s_validation.go validateContainersPorts); the predictor's port, where the
+        # transformer reaches it on localhost, only steers its probes.
+        spec.pop("ports", None)
     return spec
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from modelplane.base import Problem
 from modelplane.component import component_mode, refusal
 from modelplane.gpu_pool import GpuPoolArgs
-from modelplane.model import ModelArgs
+from modelplane.model import ModelArgs, served_port
 from modelplane.overrides import mode_problems
 from modelplane.runtimes import RuntimeSpec
 from modelplane.storage import IMAGE_VOLUME_MIN_KUBERNETES
@@ -109,14 +109,16 @@ def _collocated(model: ModelArgs, runtime: RuntimeSpec, path: FieldPath) -> list
     transformer = model.transformer
     if transformer is None or not transformer.collocated:
         return []
-    taken = {runtime.http_port: "HTTP", runtime.grpc_port: "gRPC", runtime.metrics_port: "metrics"}
+    # A catalog server binds its gRPC and metrics ports too; a custom image's are the catalog's guess.
+    taken = {} if runtime.name == "custom" else {runtime.grpc_port: "gRPC", runtime.metrics_port: "metrics"}
+    taken[served_port(model, runtime)] = "HTTP"
     if transformer.port in taken:
         return [
             Problem(
                 (*path, "transformer", "port"),
                 f"the collocated transformer shares the pod with runtime {runtime.name!r}, whose server takes port "
                 f"{transformer.port} ({taken[transformer.port]}); give the transformer another port and point it at "
-                f"localhost:{runtime.http_port}",
+                f"localhost:{served_port(model, runtime)} (or move the server with predictor.ports)",
                 transformer.port,
             )
         ]

@@ -19,7 +19,7 @@ import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from modelplane import gpu_pool, model_mesh, model_rules, scaling
+from modelplane import gpu_pool, graph, model_mesh, model_rules, scaling
 from modelplane.base import Problem
 from modelplane.errors import ProblemError
 from modelplane.external_runtime import with_external
@@ -118,6 +118,7 @@ class _Rules:
             self.mesh_mode(path, model, mode)
             self.rollout(path, model, mode)
             self.model_settings(path, model, mode)
+        self.graphs()
         self.mesh()
         self.allowed_runtimes()
         if self.stack.stack.tier != "dev":
@@ -304,6 +305,37 @@ class _Rules:
             kserve=self.stack.versions.kserve,
         ):
             self.add((*path, "rollout", name), message, value)
+
+    def graphs(self) -> None:
+        """Each graph's tenant exists, its steps call models of that tenant, its name is its own, its mode fits."""
+        served: dict[str, set[str]] = {}
+        for model in self.stack.models:
+            served.setdefault(model.tenant, set()).add(model.name)
+        seen: dict[tuple[str, str], int] = {}
+        for i, item in enumerate(self.stack.graphs):
+            path: FieldPath = ("graphs", i)
+            if item.tenant not in self.tenants:
+                if item.tenant not in self.omitted.tenant_names:
+                    known = ", ".join(sorted(self.tenants)) or "none declared"
+                    self.add((*path, "tenant"), f"unknown tenant (tenants: {known})", item.tenant)
+                continue
+            key = (item.tenant, item.name)
+            if key in seen:
+                self.add(
+                    (*path, "name"),
+                    f"duplicate graph name in tenant {item.tenant!r} (also graphs[{seen[key]}])",
+                    item.name,
+                )
+            elif item.name in served.get(item.tenant, set()):
+                self.add(
+                    (*path, "name"),
+                    f"tenant {item.tenant!r} has a model of that name; a graph and a model of a namespace share its "
+                    "hostnames, so give the graph its own name",
+                    item.name,
+                )
+            seen.setdefault(key, i)
+            self.found += graph.model_reference_problems(item, served.get(item.tenant, set()), path=path)
+            self.found += graph.mode_problems(item, self.stack.graph_mode(item), path=path)
 
     def mesh(self) -> None:
         """The mesh's own rules: etcd for the tier, mesh runtimes against the catalog and pools."""

@@ -17,6 +17,7 @@ from modelplane.base import StrictModel
 from modelplane.control_plane import ControlPlaneArgs
 from modelplane.external_runtime import ExternalRuntimeArgs
 from modelplane.gpu_pool import GpuPoolArgs
+from modelplane.graph import GraphArgs
 from modelplane.model import ModelArgs, mode_of
 from modelplane.model_mesh import ModelMeshArgs
 from modelplane.monitoring import MonitoringArgs
@@ -63,6 +64,10 @@ class ServingPlatformArgs(StrictModel):
         description="ServingRuntimes the cluster already has, which models may name in `runtime`. Default: none.",
     )
     models: list[ModelArgs] = Field(default_factory=list, description="Served models.")
+    graphs: list[GraphArgs] = Field(
+        default_factory=list,
+        description="Inference graphs (KServe's InferenceGraph) over the stack's models. Default: none.",
+    )
 
     def tenant(self, name: str) -> TenantArgs:
         """The tenant of that name."""
@@ -75,6 +80,10 @@ class ServingPlatformArgs(StrictModel):
     def mode(self, model: ModelArgs) -> DeploymentMode:
         """The deployment mode of a model."""
         return mode_of(model, self.control_plane.default_deployment_mode)
+
+    def graph_mode(self, graph: GraphArgs) -> DeploymentMode:
+        """The deployment mode of a graph's router."""
+        return graph.deployment_mode or self.control_plane.default_deployment_mode
 
     def policy(self, model: ModelArgs) -> RolloutPolicy:
         """The effective rollout policy of a model."""

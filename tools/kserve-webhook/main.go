@@ -1,23 +1,33 @@
-// Command kserve-webhook runs KServe's own admission validators, at the KServe version the
-// stacks pin, on objects modelplane renders, without an API server.
+// Command kserve-webhook runs KServe's own admission code, at the KServe version the stacks
+// pin, on objects modelplane renders, without an API server.
 //
-// It reads a JSON array of objects on stdin and writes one verdict per object on stdout: the
+// By default it validates: it reads a JSON array of objects on stdin and writes one verdict per
+// object on stdout: the
 // InferenceService, InferenceGraph and LLMInferenceService validating webhooks are called as the
 // API server would call them on create; the ServingRuntime and ClusterServingRuntime webhooks
 // are called with a fake client that holds every runtime of the input, so priority conflicts
 // between runtimes are found as in a cluster holding all of them. Every object is decoded
 // strictly first: a field KServe's Go types do not have is reported, as a server with strict
 // field validation would.
+//
+// With -resolve it defaults instead: it reads {"objects", "runtimes", "config"} (InferenceServices,
+// the ServingRuntimes and ClusterServingRuntimes of a cluster, and the inferenceservice-config
+// ConfigMap) and writes each InferenceService as KServe's defaulting webhook leaves it
+// (DefaultInferenceService: legacy framework keys become the model spec, protocol defaults) with
+// the runtime KServe's controller selects for it when it names none (ModelSpec.GetSupportingRuntimes
+// over those runtimes), so what an upstream sample means can be compared with what modelplane renders.
 package main
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -94,18 +104,116 @@ func handle(ctx context.Context, raw []byte, h header, obj runtime.Object, handl
 	return resp.Allowed, message
 }
 
-func main() {
-	var objects []json.RawMessage
-	if err := json.NewDecoder(os.Stdin).Decode(&objects); err != nil {
-		fmt.Fprintln(os.Stderr, "kserve-webhook: stdin is not a JSON array of objects:", err)
-		os.Exit(2)
+type resolveInput struct {
+	Objects  []json.RawMessage `json:"objects"`
+	Runtimes []json.RawMessage `json:"runtimes"`
+	Config   corev1.ConfigMap  `json:"config"`
+}
+
+type resolved struct {
+	Object          *v1beta1.InferenceService `json:"object"`
+	SelectedRuntime string                    `json:"selectedRuntime"`
+	ServerType      string                    `json:"serverType"`
+	Error           string                    `json:"error"`
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "kserve-webhook:", err)
+	os.Exit(2)
+}
+
+func resolve(scheme *runtime.Scheme) {
+	var in resolveInput
+	if err := json.NewDecoder(os.Stdin).Decode(&in); err != nil {
+		fail(fmt.Errorf("stdin is not {objects, runtimes, config}: %w", err))
 	}
+	isvcConfig, err := v1beta1.NewInferenceServicesConfig(&in.Config)
+	if err != nil {
+		fail(err)
+	}
+	deployConfig, err := v1beta1.NewDeployConfig(&in.Config)
+	if err != nil {
+		fail(err)
+	}
+	securityConfig, err := v1beta1.NewSecurityConfig(&in.Config)
+	if err != nil {
+		fail(err)
+	}
+	var runtimes []client.Object
+	annotations := map[string]map[string]string{}
+	for _, raw := range in.Runtimes {
+		var h header
+		if err := json.Unmarshal(raw, &h); err != nil {
+			fail(err)
+		}
+		var obj client.Object
+		if h.Kind == "ServingRuntime" {
+			obj = &v1alpha1.ServingRuntime{}
+		} else {
+			obj = &v1alpha1.ClusterServingRuntime{}
+		}
+		if err := strict(raw, obj); err != nil {
+			fail(fmt.Errorf("runtime %s: %w", h.Metadata.Name, err))
+		}
+		runtimes = append(runtimes, obj)
+		annotations[h.Metadata.Name] = h.Metadata.Annotations
+	}
+	cluster := fake.NewClientBuilder().WithScheme(scheme).WithObjects(runtimes...).Build()
+	ctx := context.Background()
+	out := make([]resolved, 0, len(in.Objects))
+	for _, raw := range in.Objects {
+		// Decoded as an API server without strict field validation does: unknown fields are
+		// dropped (a sample may carry one; the validating mode reports them).
+		isvc := &v1beta1.InferenceService{}
+		if err := json.Unmarshal(raw, isvc); err != nil {
+			out = append(out, resolved{Error: err.Error()})
+			continue
+		}
+		isvc.DefaultInferenceService(isvcConfig, deployConfig, securityConfig, nil, nil)
+		r := resolved{Object: isvc}
+		model := isvc.Spec.Predictor.Model
+		if model != nil {
+			if model.Runtime != nil {
+				r.SelectedRuntime = *model.Runtime
+			} else {
+				supported, err := model.GetSupportingRuntimes(ctx, cluster, isvc.Namespace, false, isvc.Spec.Predictor.WorkerSpec != nil)
+				if err != nil {
+					r.Error = err.Error()
+				} else if len(supported) == 0 {
+					r.Error = "no runtime supports the model"
+				} else {
+					r.SelectedRuntime = supported[0].Name
+				}
+			}
+			r.ServerType = annotations[r.SelectedRuntime]["serving.kserve.io/server-type"]
+		}
+		out = append(out, r)
+	}
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", " ")
+	if err := enc.Encode(out); err != nil {
+		fail(err)
+	}
+}
+
+func main() {
+	resolveMode := flag.Bool("resolve", false, "default InferenceServices and select their runtimes instead of validating")
+	flag.Parse()
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{v1alpha1.AddToScheme, v1alpha2.AddToScheme, v1beta1.AddToScheme} {
 		if err := add(scheme); err != nil {
 			fmt.Fprintln(os.Stderr, "kserve-webhook:", err)
 			os.Exit(1)
 		}
+	}
+	if *resolveMode {
+		resolve(scheme)
+		return
+	}
+	var objects []json.RawMessage
+	if err := json.NewDecoder(os.Stdin).Decode(&objects); err != nil {
+		fmt.Fprintln(os.Stderr, "kserve-webhook: stdin is not a JSON array of objects:", err)
+		os.Exit(2)
 	}
 	var existing []client.Object
 	for _, raw := range objects {
