@@ -17,6 +17,7 @@ from modelplane import (
     gpu_pool,
     graph,
     ingress,
+    llm,
     model,
     model_mesh,
     monitoring,
@@ -116,8 +117,8 @@ def desired_models(stack: ServingPlatformArgs) -> Desired:
 
 
 def uses_keda(stack: ServingPlatformArgs, ctx: BuildContext) -> bool:
-    """Whether any Standard-mode model scales on a Prometheus metric through KEDA."""
-    return any(
+    """Whether any Standard-mode model, or any LLM service, scales on a Prometheus metric through KEDA."""
+    return any(service.scaling is not None for service in stack.llms) or any(
         mode == "standard" and (m.scaling.metric or "cpu") not in ("cpu", "memory")
         for m, mode in zip(stack.models, ctx.modes, strict=True)
     )
@@ -141,6 +142,7 @@ def _control_plane(stack: ServingPlatformArgs, ctx: BuildContext) -> Contributio
         tier=tier,
         knative=ctx.uses_knative,
         keda=uses_keda(stack, ctx),
+        llm=bool(stack.llms),
         stack=name,
         knative_config=knative_config(
             stack.autoscaler, gpu_pools=bool(stack.gpu_pools), features=ctx.knative_features
@@ -188,9 +190,10 @@ def _monitoring(stack: ServingPlatformArgs, ctx: BuildContext) -> Contribution:
         monitoring.ServedModel(stack.tenant(m.tenant).namespace_name, m.name, mode, ctx.catalog[m.runtime])
         for m, mode in zip(stack.models, ctx.modes, strict=True)
     ]
-    return Contribution(
-        objects=monitoring.objects(args, stack=stack.stack.name, models=served), charts=charts
-    )
+    objects = monitoring.objects(args, stack=stack.stack.name, models=served)
+    for namespace in sorted({stack.tenant(service.tenant).namespace_name for service in stack.llms}):
+        objects.append(llm.pod_monitor(namespace, stack=stack.stack.name, interval=args.scrape_interval))
+    return Contribution(objects=objects, charts=charts)
 
 
 def _tenants(stack: ServingPlatformArgs, ctx: BuildContext) -> list[Obj]:
@@ -337,6 +340,19 @@ def _rollout_objects(
     return model_objects(m, record, mode=mode, render=render, custom_runtime=custom_runtime, routing=routing)
 
 
+def _llms(stack: ServingPlatformArgs) -> list[Obj]:
+    """Every LLM service's LLMInferenceService (and ScaledObject), in its tenant's namespace."""
+    result: list[Obj] = []
+    prometheus = prometheus_address(stack.monitoring.namespace)
+    for item in stack.llms:
+        namespace = stack.tenant(item.tenant).namespace_name
+        pool = stack.pool(item.resources.pool)
+        result += llm.objects(
+            item, stack=stack.stack.name, namespace=namespace, pool=pool, prometheus=prometheus
+        )
+    return result
+
+
 def _graphs(stack: ServingPlatformArgs) -> list[Obj]:
     """Every inference graph's InferenceGraph, in its tenant's namespace."""
     result: list[Obj] = []
@@ -396,7 +412,9 @@ def build(
     )
     result = PlatformObjects(rollouts=rollouts)
     parts = [_control_plane(stack, ctx), _gpu_pools(stack), _model_mesh(stack), _monitoring(stack, ctx)]
-    objects: list[Obj] = _tenants(stack, ctx) + _runtimes(stack, ctx) + _models(stack, ctx) + _graphs(stack)
+    objects: list[Obj] = (
+        _tenants(stack, ctx) + _runtimes(stack, ctx) + _models(stack, ctx) + _graphs(stack) + _llms(stack)
+    )
     for part in parts:
         objects += part.objects
         result.charts += part.charts

@@ -19,7 +19,7 @@ import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from modelplane import gpu_pool, graph, model_mesh, model_rules, scaling
+from modelplane import gpu_pool, graph, llm, model_mesh, model_rules, scaling
 from modelplane.base import Problem
 from modelplane.errors import ProblemError
 from modelplane.external_runtime import with_external
@@ -119,6 +119,7 @@ class _Rules:
             self.rollout(path, model, mode)
             self.model_settings(path, model, mode)
         self.graphs()
+        self.llms()
         self.mesh()
         self.allowed_runtimes()
         if self.stack.stack.tier != "dev":
@@ -306,6 +307,15 @@ class _Rules:
         ):
             self.add((*path, "rollout", name), message, value)
 
+    def known_tenant(self, path: FieldPath, tenant: str) -> bool:
+        """Whether a section's item names a declared tenant; an unknown one is reported (not an omitted one)."""
+        if tenant in self.tenants:
+            return True
+        if tenant not in self.omitted.tenant_names:
+            known = ", ".join(sorted(self.tenants)) or "none declared"
+            self.add((*path, "tenant"), f"unknown tenant (tenants: {known})", tenant)
+        return False
+
     def graphs(self) -> None:
         """Each graph's tenant exists, its steps call models of that tenant, its name is its own, its mode fits."""
         served: dict[str, set[str]] = {}
@@ -314,10 +324,7 @@ class _Rules:
         seen: dict[tuple[str, str], int] = {}
         for i, item in enumerate(self.stack.graphs):
             path: FieldPath = ("graphs", i)
-            if item.tenant not in self.tenants:
-                if item.tenant not in self.omitted.tenant_names:
-                    known = ", ".join(sorted(self.tenants)) or "none declared"
-                    self.add((*path, "tenant"), f"unknown tenant (tenants: {known})", item.tenant)
+            if not self.known_tenant(path, item.tenant):
                 continue
             key = (item.tenant, item.name)
             if key in seen:
@@ -336,6 +343,51 @@ class _Rules:
             seen.setdefault(key, i)
             self.found += graph.model_reference_problems(item, served.get(item.tenant, set()), path=path)
             self.found += graph.mode_problems(item, self.stack.graph_mode(item), path=path)
+
+    def llms(self) -> None:
+        """Each LLM service's tenant and pool exist, its name is its own, multi-node services have LeaderWorkerSet."""
+        seen: dict[tuple[str, str], int] = {}
+        for i, item in enumerate(self.stack.llms):
+            path: FieldPath = ("llms", i)
+            self.known_tenant(path, item.tenant)
+            key = (item.tenant, item.name)
+            if key in seen:
+                self.add(
+                    (*path, "name"),
+                    f"duplicate LLM service name in tenant {item.tenant!r} (also llms[{seen[key]}])",
+                    item.name,
+                )
+            seen.setdefault(key, i)
+            pool = self.stack.pool(item.resources.pool)
+            if item.resources.pool is not None and pool is None:
+                known = ", ".join(sorted(p.name for p in self.stack.gpu_pools)) or "none declared"
+                self.add(
+                    (*path, "resources", "pool"), f"unknown GPU pool (gpuPools: {known})", item.resources.pool
+                )
+                continue
+            self.found += llm.pool_problems(item, pool, path=path)
+            self.found += llm.placement_problems(item, pool, path=path)
+            multi = item.multi_node or (
+                item.prefill is not None
+                and item.prefill.parallelism is not None
+                and item.prefill.parallelism.pods > 1
+            )
+            if multi and not self.stack.control_plane.leader_worker_set:
+                self.add(
+                    (*path, "parallelism"),
+                    "spans several pods per replica, which KServe runs as a LeaderWorkerSet "
+                    "(llmisvc workload_multi_node.go); install LeaderWorkerSet (KServe pins v0.8.0) and set "
+                    "controlPlane.leaderWorkerSet: true, or keep a replica on one pod",
+                    item.pods_per_replica,
+                )
+            if pool is not None:
+                self.found += gpu_pool.gpu_request_problems(
+                    (*path, "resources"),
+                    gpu=item.resources.gpu,
+                    mig_profile=item.resources.mig_profile,
+                    exclusive_gpu_memory=False,
+                    pool=pool,
+                )
 
     def mesh(self) -> None:
         """The mesh's own rules: etcd for the tier, mesh runtimes against the catalog and pools."""

@@ -18,6 +18,7 @@ from modelplane.control_plane import ControlPlaneArgs
 from modelplane.external_runtime import ExternalRuntimeArgs
 from modelplane.gpu_pool import GpuPoolArgs
 from modelplane.graph import GraphArgs
+from modelplane.llm import LlmArgs
 from modelplane.model import ModelArgs, mode_of
 from modelplane.model_mesh import ModelMeshArgs
 from modelplane.monitoring import MonitoringArgs
@@ -64,6 +65,11 @@ class ServingPlatformArgs(StrictModel):
         description="ServingRuntimes the cluster already has, which models may name in `runtime`. Default: none.",
     )
     models: list[ModelArgs] = Field(default_factory=list, description="Served models.")
+    llms: list[LlmArgs] = Field(
+        default_factory=list,
+        description="LLM services (KServe's LLMInferenceService: llm-d routing, prefill/decode, LoRA). "
+        "Default: none.",
+    )
     graphs: list[GraphArgs] = Field(
         default_factory=list,
         description="Inference graphs (KServe's InferenceGraph) over the stack's models. Default: none.",

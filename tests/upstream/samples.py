@@ -118,9 +118,9 @@ def inferenceservice_config() -> Obj:
     return config
 
 
-def resolve(binary: Path, isvcs: list[Obj], runtimes: list[Obj] | tuple[Obj, ...]) -> list[dict[str, Any]]:
-    """Each InferenceService as KServe defaults it, with the runtime KServe selects and its server type."""
-    payload = {"objects": isvcs, "runtimes": list(runtimes), "config": inferenceservice_config()}
+def _resolve(binary: Path, payload: dict[str, Any]) -> dict[str, Any]:
+    """``kserve-webhook -resolve`` on InferenceServices and LLMInferenceServices."""
+    payload = {"objects": [], "llms": [], "runtimes": [], "config": inferenceservice_config()} | payload
     result = subprocess.run(
         [str(binary), "-resolve"],
         input=json.dumps(payload),
@@ -133,10 +133,23 @@ def resolve(binary: Path, isvcs: list[Obj], runtimes: list[Obj] | tuple[Obj, ...
         raise RuntimeError(
             f"kserve-webhook -resolve failed (exit {result.returncode}): {result.stderr.strip()}"
         )
-    resolved: list[dict[str, Any]] = json.loads(result.stdout)
-    errors = [r["error"] for r in resolved if r["error"]]
+    out: dict[str, Any] = json.loads(result.stdout)
+    errors = [r["error"] for part in ("objects", "llms") for r in out[part] if r["error"]]
     assert errors == [], errors
+    return out
+
+
+def resolve(binary: Path, isvcs: list[Obj], runtimes: list[Obj] | tuple[Obj, ...]) -> list[dict[str, Any]]:
+    """Each InferenceService as KServe defaults it, with the runtime KServe selects and its server type."""
+    resolved: list[dict[str, Any]] = _resolve(binary, {"objects": isvcs, "runtimes": list(runtimes)})[
+        "objects"
+    ]
     return resolved
+
+
+def convert_llms(binary: Path, llms: list[Obj]) -> list[Obj]:
+    """LLMInferenceServices of either served version as KServe's conversion makes them (v1alpha2)."""
+    return [r["object"] for r in _resolve(binary, {"llms": llms})["llms"]]
 
 
 # --- facts ---------------------------------------------------------------------------------------
@@ -356,4 +369,41 @@ def graph_facts(graph: Obj, *, placeholders: dict[str, str] | None = None) -> di
     for key in ("minReplicas", "maxReplicas", "scaleMetric", "scaleTarget", "timeout", "routerTimeouts"):
         if key in spec:
             facts[key] = spec[key]
+    return facts
+
+
+def _flatten(prefix: str, value: Any, facts: dict[str, Any]) -> None:
+    """Leaves of a value as facts; lists of named items (containers, env) are keyed by name."""
+    if isinstance(value, dict) and value:
+        for key, item in value.items():
+            _flatten(f"{prefix}.{key}", item, facts)
+    elif isinstance(value, list) and value and all(isinstance(i, dict) and "name" in i for i in value):
+        for item in value:
+            _flatten(f"{prefix}[{item['name']}]", {k: v for k, v in item.items() if k != "name"}, facts)
+    elif prefix.endswith(".fieldRef.apiVersion") and value == "v1":
+        return  # the API server's default (core/v1 SetDefaults_ObjectFieldSelector)
+    elif prefix.split(".")[-1] in ("limits", "requests") or "resources." in prefix:
+        facts[prefix] = (
+            _quantity(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else value
+        )
+    else:
+        facts[prefix] = value
+
+
+def llm_facts(llm: Obj) -> dict[str, Any]:
+    """What a (converted) LLMInferenceService states: every leaf of its spec, its annotations, and its router's parts.
+
+    A scheduler configuration written as a YAML string is read as the object it holds, and the
+    router's parts are a fact of their own, so a service without a scheduler does not match one
+    with it.
+    """
+    spec = json.loads(json.dumps(llm["spec"]))
+    router = spec.get("router") or {}
+    inline = ((router.get("scheduler") or {}).get("config") or {}).get("inline")
+    if isinstance(inline, str):
+        router["scheduler"]["config"]["inline"] = yaml.safe_load(inline)
+    facts: dict[str, Any] = {"name": llm["metadata"]["name"], "router.parts": sorted(router)}
+    for key, value in (llm["metadata"].get("annotations") or {}).items():
+        facts[f"metadata.annotations.{key}"] = value
+    _flatten("spec", spec, facts)
     return facts

@@ -100,6 +100,7 @@ class Sample:
 
     models: list[dict[str, Any]] = field(default_factory=list)
     graphs: list[dict[str, Any]] = field(default_factory=list)
+    llms: list[dict[str, Any]] = field(default_factory=list)
     stack: dict[str, Any] = field(default_factory=dict)
     canary: tuple[str, int] | None = None
     """(the stable version's storage URI, the candidate's share; 0 = rolled back) of a canary sample."""
@@ -660,6 +661,332 @@ SAMPLES |= {
 }
 
 
+def llm(name: str, uri: str, model: str, **fields: Any) -> dict[str, Any]:
+    """An LLM service of the samples' stack."""
+    return {"name": name, "tenant": "samples", "version": "v1", "model": {"uri": uri, "name": model}} | fields
+
+
+QWEN = ("hf://Qwen/Qwen2.5-7B-Instruct", "Qwen/Qwen2.5-7B-Instruct")
+GPT_OSS = ("pvc://gpt-oss-20b-pvc", "RedHatAI/gpt-oss-20b")
+OPT = ("hf://facebook/opt-125m", "facebook/opt-125m")
+VLLM_CPU = "public.ecr.aws/q9t5s3a7/vllm-cpu-release-repo:v0.17.1"
+LLM_GPU = {"cpu": "2", "memory": "16Gi", "cpuLimit": "4", "memoryLimit": "32Gi", "gpu": 1, "pool": "gpu"}
+LLM_GPU_LARGE = {
+    "cpu": "4",
+    "memory": "32Gi",
+    "cpuLimit": "8",
+    "memoryLimit": "64Gi",
+    "gpu": 1,
+    "pool": "gpu",
+}
+
+
+def https_health(initial: int, period: int, timeout: int, failures: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": "/health", "port": 8000, "scheme": "HTTPS"},
+        "initialDelaySeconds": initial,
+        "periodSeconds": period,
+        "timeoutSeconds": timeout,
+        "failureThreshold": failures,
+    }
+
+
+LORA_CPU = {
+    "image": VLLM_CPU,
+    "env": [
+        {"name": "VLLM_LOGGING_LEVEL", "value": "DEBUG"},
+        {"name": "VLLM_CPU_KVCACHE_SPACE", "value": "1"},
+    ],
+    "resources": {"cpu": "200m", "memory": "2Gi", "cpuLimit": "2", "memoryLimit": "7Gi"},
+    "livenessProbe": https_health(180, 30, 30, 8),
+    "readinessProbe": https_health(30, 10, 5, 3),
+    "replicas": 1,
+}
+EPP_PLUGINS = [
+    {"type": "single-profile-handler"},
+    {
+        "type": "precise-prefix-cache-scorer",
+        "parameters": {
+            "tokenProcessorConfig": {"blockSize": 64, "hashSeed": "42"},
+            "kvEventsConfig": {"zmqEndpoint": "tcp://*:5557"},
+            "indexerConfig": {
+                "kvBlockIndexConfig": {"enableMetrics": True, "metricsLoggingInterval": 60000000000}
+            },
+        },
+    },
+    {"type": "kv-cache-utilization-scorer"},
+    {"type": "queue-scorer"},
+    {
+        "type": "active-request-scorer",
+        "parameters": {"requestTimeout": "2m", "idleThreshold": 0, "maxBusyScore": 0},
+    },
+    {"type": "max-score-picker"},
+]
+EPP_PROFILES = [
+    {
+        "name": "default",
+        "plugins": [
+            {"pluginRef": "precise-prefix-cache-scorer", "weight": 3},
+            {"pluginRef": "kv-cache-utilization-scorer", "weight": 2},
+            {"pluginRef": "queue-scorer", "weight": 2},
+            {"pluginRef": "active-request-scorer", "weight": 3},
+            {"pluginRef": "max-score-picker"},
+        ],
+    }
+]
+LATENCY_EPP = {
+    "apiVersion": "llm-d.ai/v1alpha1",
+    "kind": "EndpointPickerConfig",
+    "plugins": [
+        {"type": "approx-prefix-cache-producer", "parameters": {"maxPrefixTokensToMatch": 262144}},
+        {"type": "predicted-latency-producer"},
+        {
+            "type": "prefix-cache-affinity-filter",
+            "name": "loose-affinity-filter",
+            "parameters": {"affinityThreshold": 0.8},
+        },
+        {"type": "latency-scorer"},
+        {"type": "weighted-random-picker"},
+    ],
+    "schedulingProfiles": [
+        {
+            "name": "default",
+            "plugins": [
+                {"pluginRef": "predicted-latency-producer"},
+                {"pluginRef": "loose-affinity-filter"},
+                {"pluginRef": "latency-scorer"},
+                {"pluginRef": "weighted-random-picker"},
+            ],
+        }
+    ],
+}
+NAIVE_ENV = [
+    ("VLLM_API_SERVER_COUNT", "1"),
+    ("VLLM_LOGGING_LEVEL", "INFO"),
+    ("CUDA_DEVICE_ORDER", "PCI_BUS_ID"),
+    ("VLLM_ADDITIONAL_ARGS", "--gpu-memory-utilization 0.95 --max-model-len 8192 --enforce-eager"),
+    ("VLLM_ALL2ALL_BACKEND", "naive"),
+    ("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True"),
+    ("NCCL_IB_DISABLE", "1"),
+    ("NCCL_NET_GDR_LEVEL", "0"),
+    ("NCCL_P2P_LEVEL", "NVL"),
+    ("NCCL_SOCKET_IFNAME", "eth0"),
+    ("NCCL_NSOCKS_PERTHREAD", "2"),
+    ("NCCL_SOCKET_NTHREADS", "2"),
+    ("NCCL_BUFFSIZE", "2097152"),
+    ("NCCL_DEBUG", "WARN"),
+    ("NVSHMEM_REMOTE_TRANSPORT", "ucx"),
+    ("NVSHMEM_DISABLE_CUDA_VMM", "0"),
+    ("NVSHMEM_BOOTSTRAP_TWO_STAGE", "1"),
+    ("NVSHMEM_BOOTSTRAP_TIMEOUT", "300"),
+    ("NVSHMEM_BOOTSTRAP_UID_SOCK_IFNAME", "eth0"),
+    ("NVSHMEM_DEBUG", "INFO"),
+    ("UCX_TLS", "tcp,sm,self,cuda_copy,cuda_ipc"),
+    ("UCX_NET_DEVICES", "eth0"),
+    ("NVIDIA_GDRCOPY", "enabled"),
+]
+KV_ROUTING_ARGS = (
+    "--prefix-caching-hash-algo sha256_cbor --block-size 64 --kv_transfer_config "
+    '\'{"kv_connector":"NixlConnector","kv_role":"kv_both"}\' --kv-events-config '
+    '\'{"enable_kv_cache_events":true,"publisher":"zmq","endpoint":"tcp://{{ ChildName .ObjectMeta.Name '
+    '`-epp-service` }}:5557","topic":"kv@${POD_IP}@Qwen/Qwen2.5-7B-Instruct"}\''
+)
+NO_ROUTE = {"route": False}
+NO_ROUTER = {"scheduler": False, "route": False, "gateway": False}
+
+SAMPLES |= {
+    "docs/samples/llmisvc/e2e-gpt-oss/inference_default.yaml": Sample(
+        llms=[
+            llm(
+                "gpt-oss-20b",
+                *GPT_OSS,
+                replicas=2,
+                router=NO_ROUTE,
+                baseRefs=["llmisvc-intelligent-inference-scheduling"],
+                resources=LLM_GPU_LARGE,
+            )
+        ]
+    ),
+    "docs/samples/llmisvc/e2e-gpt-oss/inference_pd_disaggregation.yaml": Sample(
+        llms=[
+            llm(
+                "gpt-oss-20b",
+                *GPT_OSS,
+                replicas=1,
+                router=NO_ROUTER,
+                baseRefs=["llmisvc-config-pd-disagg"],
+                resources={"gpu": 1, "pool": "gpu"},
+                prefill={"replicas": 2},
+            )
+        ]
+    ),
+    "docs/samples/llmisvc/e2e-gpt-oss/inference_prefix_cache.yaml": Sample(
+        llms=[
+            llm(
+                "gpt-oss-20b",
+                *GPT_OSS,
+                replicas=2,
+                router=NO_ROUTE,
+                baseRefs=["llmisvc-prefix-caching"],
+                resources=LLM_GPU_LARGE,
+            )
+        ]
+    ),
+    "docs/samples/llmisvc/kv-cache-offloading/llm-inference-service-kv-cache-offloading.yaml": Sample(
+        llms=[
+            llm(
+                "qwen2-7b-kv-cache-offloading",
+                *QWEN,
+                resources=LLM_GPU_LARGE,
+                kvCacheOffloading={
+                    "cpu": "10Gi",
+                    "evictionPolicy": "lru",
+                    "secondary": [{"emptyDirSize": "100Gi"}],
+                },
+            )
+        ]
+    ),
+    "docs/samples/llmisvc/latency-predictor/llm-inference-service-latency-predictor.yaml": Sample(
+        llms=[
+            llm(
+                "qwen2-7b-latency-predictor",
+                *QWEN,
+                replicas=3,
+                router={"schedulerConfig": LATENCY_EPP},
+                resources=LLM_GPU,
+                livenessProbe=https_health(120, 30, 30, 5),
+            )
+        ]
+    ),
+    "docs/samples/llmisvc/lora-adapters/test-examples/01-lora-hf-cpu.yaml": Sample(
+        llms=[
+            llm(
+                "lora-hf-test",
+                *OPT,
+                **LORA_CPU,
+            )
+            | {
+                "model": {
+                    "uri": OPT[0],
+                    "name": OPT[1],
+                    "lora": {
+                        "adapters": [{"name": "lora-adapter-1", "uri": "hf://edbeeching/opt-125m-lora"}]
+                    },
+                }
+            }
+        ]
+    ),
+    "docs/samples/llmisvc/lora-adapters/test-examples/02-lora-multi-hf-cpu.yaml": Sample(
+        llms=[
+            llm("lora-multi-hf-test", *OPT, **LORA_CPU)
+            | {
+                "model": {
+                    "uri": OPT[0],
+                    "name": OPT[1],
+                    "lora": {
+                        "adapters": [
+                            {"name": "adapter-1", "uri": "hf://edbeeching/opt-125m-lora"},
+                            {"name": "adapter-2", "uri": "hf://edbeeching/opt-125m-lora"},
+                        ],
+                        "maxRank": 64,
+                        "maxAdapters": 2,
+                        "maxCpuAdapters": 4,
+                    },
+                }
+            }
+        ]
+    ),
+    "docs/samples/llmisvc/lora-adapters/test-examples/04-lora-pvc-cpu.yaml": Sample(
+        llms=[
+            llm("lora-pvc-test", *OPT, **LORA_CPU)
+            | {
+                "model": {
+                    "uri": OPT[0],
+                    "name": OPT[1],
+                    "lora": {
+                        "adapters": [{"name": "pvc-adapter", "uri": "pvc://lora-adapters-pvc/opt-125m-lora"}]
+                    },
+                }
+            }
+        ]
+    ),
+    "docs/samples/llmisvc/multi-gpu-vendor/llm-inference-service-qwen2-7b-nvidia-with-scheduler.yaml": Sample(
+        llms=[llm("qwen2-7b-instruct-nvidia", *QWEN, replicas=3, resources=LLM_GPU)]
+    ),
+    "docs/samples/llmisvc/precise-prefix-kv-cache-routing/llm-inference-service-qwen2-7b-gpu-kv-cache-routing.yaml": Sample(
+        llms=[
+            llm(
+                "qwen2-7b-kv-cache-routing",
+                *QWEN,
+                replicas=2,
+                router={
+                    "schedulerConfig": {
+                        "apiVersion": "inference.networking.x-k8s.io/v1alpha1",
+                        "kind": "EndpointPickerConfig",
+                        "plugins": EPP_PLUGINS,
+                        "schedulingProfiles": EPP_PROFILES,
+                    }
+                },
+                env=[
+                    {"name": "VLLM_ADDITIONAL_ARGS", "value": KV_ROUTING_ARGS},
+                    {"name": "POD_IP", "fieldRef": "status.podIP"},
+                    {"name": "PYTHONHASHSEED", "value": "42"},
+                ],
+                resources=LLM_GPU,
+                livenessProbe=https_health(120, 30, 30, 5),
+            )
+        ]
+    ),
+    "docs/samples/llmisvc/single-node-gpu/llm-inference-service-qwen2-7b-gpu-no-scheduler.yaml": Sample(
+        llms=[
+            llm(
+                "qwen2-7b-instruct-single-no-scheduler",
+                *QWEN,
+                replicas=3,
+                router={"scheduler": False, "gateway": False},
+                resources=LLM_GPU,
+                livenessProbe=https_health(120, 30, 30, 5),
+            )
+        ]
+    ),
+    "docs/samples/llmisvc/single-node-gpu/llm-inference-service-qwen2-7b-gpu.yaml": Sample(
+        llms=[
+            llm(
+                "qwen2-7b-instruct-single",
+                *QWEN,
+                replicas=3,
+                resources=LLM_GPU,
+                livenessProbe=https_health(120, 30, 30, 5),
+            )
+        ]
+    ),
+    "docs/samples/llmisvc/dp-ep/deepseek-r1-gpu-rdma-roce/llm-inference-service-dp-ep-deepseek-r1-gpu-naive.yaml": Sample(
+        llms=[
+            llm(
+                "deepseek-coder-v2",
+                "hf://deepseek-ai/DeepSeek-Coder-V2-Lite-Instruct",
+                "deepseek-ai/DeepSeek-Coder-V2-Lite-Instruct",
+                replicas=1,
+                parallelism={"data": 16, "dataLocal": 8, "expert": True, "tensor": 1},
+                serviceAccountName="hfsa",
+                env=[{"name": n, "value": v} for n, v in NAIVE_ENV],
+                resources={
+                    "cpu": "64",
+                    "cpuLimit": "128",
+                    "memory": "256Gi",
+                    "memoryLimit": "512Gi",
+                    "ephemeralStorage": "100Gi",
+                    "gpu": 8,
+                    "pool": "gpu",
+                },
+                livenessProbe=https_health(4800, 10, 10, 3),
+            )
+        ],
+        stack={"controlPlane": {"defaultDeploymentMode": "knative", "leaderWorkerSet": True}},
+    ),
+}
+
+
 # --- the stack, the render and the comparison -------------------------------------------------
 
 
@@ -677,6 +1004,7 @@ def stack_for(sample: Sample, *, version: str | None = None, uri: str | None = N
                 model["storage"]["uri"] = uri
     data["models"] = models
     data["graphs"] = copy.deepcopy(sample.graphs)
+    data["llms"] = copy.deepcopy(sample.llms)
     return parse_stack(data, "samples.yaml")
 
 
@@ -746,6 +1074,15 @@ def test_sample_renders_what_it_means(path: str, binary: Path) -> None:
         stated = samples.graph_facts(graph, placeholders=GRAPH_PLACEHOLDERS)
         held = samples.graph_facts(graphs[graph["metadata"]["name"]])
         assert samples.missing(stated, held) == {}, graph["metadata"]["name"]
+    services = {o["metadata"]["name"]: o for o in objects if o["kind"] == "LLMInferenceService"}
+    upstream_llms = [d for d in samples.sample(path) if d["kind"] == "LLMInferenceService"]
+    if upstream_llms:
+        theirs_llms = samples.convert_llms(binary, upstream_llms)
+        mine_llms = samples.convert_llms(binary, [services[d["metadata"]["name"]] for d in upstream_llms])
+        for up, own in zip(theirs_llms, mine_llms, strict=True):
+            assert samples.missing(samples.llm_facts(up), samples.llm_facts(own)) == {}, up["metadata"][
+                "name"
+            ]
 
 
 README = ROOT / "README.md"

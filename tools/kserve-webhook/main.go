@@ -10,12 +10,13 @@
 // strictly first: a field KServe's Go types do not have is reported, as a server with strict
 // field validation would.
 //
-// With -resolve it defaults instead: it reads {"objects", "runtimes", "config"} (InferenceServices,
+// With -resolve it defaults instead: it reads {"objects", "llms", "runtimes", "config"} (InferenceServices,
 // the ServingRuntimes and ClusterServingRuntimes of a cluster, and the inferenceservice-config
 // ConfigMap) and writes each InferenceService as KServe's defaulting webhook leaves it
 // (DefaultInferenceService: legacy framework keys become the model spec, protocol defaults) with
 // the runtime KServe's controller selects for it when it names none (ModelSpec.GetSupportingRuntimes
-// over those runtimes), so what an upstream sample means can be compared with what modelplane renders.
+// over those runtimes), and each LLMInferenceService as the v1alpha2 storage version KServe's
+// conversion makes of it, so what an upstream sample means can be compared with what modelplane renders.
 package main
 
 import (
@@ -106,8 +107,43 @@ func handle(ctx context.Context, raw []byte, h header, obj runtime.Object, handl
 
 type resolveInput struct {
 	Objects  []json.RawMessage `json:"objects"`
+	LLMs     []json.RawMessage `json:"llms"`
 	Runtimes []json.RawMessage `json:"runtimes"`
 	Config   corev1.ConfigMap  `json:"config"`
+}
+
+type convertedLLM struct {
+	Object *v1alpha2.LLMInferenceService `json:"object"`
+	Error  string                        `json:"error"`
+}
+
+type resolveOutput struct {
+	Objects []resolved     `json:"objects"`
+	LLMs    []convertedLLM `json:"llms"`
+}
+
+// convertLLM reads an LLMInferenceService of either served version as the v1alpha2 (storage)
+// version, through KServe's own conversion (v1alpha1 llm_inference_service_conversion.go).
+func convertLLM(raw []byte) convertedLLM {
+	var h header
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return convertedLLM{Error: err.Error()}
+	}
+	hub := &v1alpha2.LLMInferenceService{}
+	if h.APIVersion == "serving.kserve.io/v1alpha1" {
+		old := &v1alpha1.LLMInferenceService{}
+		if err := json.Unmarshal(raw, old); err != nil {
+			return convertedLLM{Error: err.Error()}
+		}
+		if err := old.ConvertTo(hub); err != nil {
+			return convertedLLM{Error: err.Error()}
+		}
+		return convertedLLM{Object: hub}
+	}
+	if err := json.Unmarshal(raw, hub); err != nil {
+		return convertedLLM{Error: err.Error()}
+	}
+	return convertedLLM{Object: hub}
 }
 
 type resolved struct {
@@ -189,9 +225,13 @@ func resolve(scheme *runtime.Scheme) {
 		}
 		out = append(out, r)
 	}
+	llms := make([]convertedLLM, 0, len(in.LLMs))
+	for _, raw := range in.LLMs {
+		llms = append(llms, convertLLM(raw))
+	}
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", " ")
-	if err := enc.Encode(out); err != nil {
+	if err := enc.Encode(resolveOutput{Objects: out, LLMs: llms}); err != nil {
 		fail(err)
 	}
 }
