@@ -113,7 +113,7 @@ def predictor_pod(isvc: Obj, runtimes: list[Obj]) -> Obj:
     model = {
         k: v
         for k, v in predictor["model"].items()
-        if k not in ("modelFormat", "runtime", "storageUri", "protocolVersion")
+        if k not in ("modelFormat", "runtime", "storageUri", "protocolVersion", "storage", "runtimeVersion")
     }
     containers = [
         strategic_merge(c, model) if c["name"] == "kserve-container" else copy.deepcopy(c)
@@ -135,9 +135,18 @@ def inference_service_pods(isvc: Obj, runtimes: list[Obj]) -> dict[str, Obj]:
     pods = {"predictor": predictor_pod(isvc, runtimes)}
     for component in ("transformer", "explainer"):
         if component in isvc["spec"]:
-            pods[component] = {
-                k: v for k, v in isvc["spec"][component].items() if k not in PREDICTOR_NON_POD_FIELDS
-            }
+            spec = isvc["spec"][component]
+            pod = {k: v for k, v in spec.items() if k not in PREDICTOR_NON_POD_FIELDS and k != "art"}
+            if "art" in spec:
+                # KServe builds the ART explainer's container from this spec, named kserve-container,
+                # with the image of inferenceservice-config (v1beta1 explainer_art.go GetContainer).
+                art = {
+                    k: v
+                    for k, v in spec["art"].items()
+                    if k not in ("type", "config", "runtimeVersion", "storageUri")
+                }
+                pod["containers"] = [{"name": "kserve-container", "image": "kserve/art-explainer", **art}]
+            pods[component] = pod
     return pods
 
 

@@ -441,7 +441,9 @@ def _llm_charts(args: ControlPlaneArgs, versions: Versions, *, kserve_depends: l
             chart="kserve-llmisvc-crd",
             version=versions.kserve,
             needed_by_groups=("serving.kserve.io",),
-            depends_on=("cert-manager",),
+            # After kserve-crd: both carry the ClusterStorageContainer CRD and the second skips
+            # it when a Helm lookup finds it owned (templates/serving.kserve.io_clusterstoragecontainers.yaml:1-8).
+            depends_on=("cert-manager", "kserve-crd"),
             crds=True,
         ),
         Chart(
