@@ -408,6 +408,112 @@ CASES = [
         "HPA (it keeps at least 1 replica); use deploymentMode knative, or a KEDA metric (concurrency, rps, "
         "queue-depth, gpu-utilization, tokens-per-second), or minReplicas 1 (got 0)",
     ),
+    # --- component settings: secrets by reference, keys modelplane or KServe owns, mode limits ---
+    case(
+        "inline-credential-is-not-echoed",
+        VALID
+        + "    predictor:\n      env:\n        - {name: HF_TOKEN, value: hf_abcdefghijklmnopqrstuvwxyz}\n",
+        "bad.yaml: models[0].predictor.env[0].value: HF_TOKEN names a credential, which must not be written into "
+        "the stack; store it in a Secret and reference it with secretKeyRef: {name, key}",
+    ),
+    case(
+        "access-key-under-an-innocent-name-is-not-echoed",
+        VALID + "    predictor:\n      env:\n        - {name: MODEL_OPTS, value: AKIAABCDEFGHIJKLMNOP}\n",
+        "bad.yaml: models[0].predictor.env[0].value: the value of MODEL_OPTS looks like an access key or token, "
+        "which must not be written into the stack; store it in a Secret and reference it with secretKeyRef: "
+        "{name, key}",
+    ),
+    case(
+        "environment-kserve-blocks",
+        VALID + "    predictor:\n      env:\n        - {name: PYTHONPATH, value: /opt}\n",
+        "bad.yaml: models[0].predictor.env[0].name: is a variable no component may set: KServe's webhook refuses "
+        'it in every container for security reasons (got "PYTHONPATH")',
+    ),
+    case(
+        "variable-with-two-sources",
+        VALID + "    predictor:\n      env:\n        - {name: A, value: x, fieldRef: metadata.name}\n",
+        "bad.yaml: models[0].predictor.env[0]: give exactly one of value, secretKeyRef, configMapKeyRef, "
+        "fieldRef (got 2)",
+    ),
+    case(
+        "field-reference-kubernetes-cannot-expose",
+        VALID + "    predictor:\n      env:\n        - {name: A, fieldRef: spec.containers}\n",
+        "bad.yaml: models[0].predictor.env[0].fieldRef: must be a pod field Kubernetes can expose: "
+        "metadata.name, metadata.namespace, metadata.uid, metadata.labels['k'], metadata.annotations['k'], "
+        'spec.nodeName, spec.serviceAccountName, status.hostIP(s), status.podIP(s) (got "spec.containers")',
+    ),
+    case(
+        "reserved-model-label",
+        VALID + "    labels: {serving.kserve.io/inferenceservice: x}\n",
+        'bad.yaml: models[0].labels["serving.kserve.io/inferenceservice"]: is a label modelplane or KServe sets '
+        'and reads back; choose another key (got "serving.kserve.io/inferenceservice")',
+    ),
+    case(
+        "reserved-pod-label",
+        VALID + "    predictor:\n      labels: {component: x}\n",
+        "bad.yaml: models[0].predictor.labels.component: is a label modelplane or KServe sets and reads back; "
+        'choose another key (got "component")',
+    ),
+    case(
+        "annotation-a-typed-field-derives",
+        VALID + "    annotations: {serving.kserve.io/deploymentMode: Standard}\n",
+        'bad.yaml: models[0].annotations["serving.kserve.io/deploymentMode"]: is an annotation modelplane '
+        'derives; set models[].deploymentMode instead (got "serving.kserve.io/deploymentMode")',
+    ),
+    case(
+        "knative-scale-annotation",
+        VALID + "    predictor:\n      annotations: {autoscaling.knative.dev/min-scale: '3'}\n",
+        'bad.yaml: models[0].predictor.annotations["autoscaling.knative.dev/min-scale"]: is reserved: set '
+        "models[].scaling (KServe drops min-scale and max-scale annotations: pkg/constants "
+        'ServiceAnnotationDisallowedList) (got "autoscaling.knative.dev/min-scale")',
+    ),
+    case(
+        "volume-over-the-model-files",
+        VALID
+        + "    predictor:\n      volumes:\n        - {name: extra, mountPath: /mnt/models, emptyDir: {}}\n",
+        "bad.yaml: models[0].predictor.volumes[0].mountPath: /mnt/models is where KServe puts the model's files; "
+        'mount elsewhere (got "/mnt/models")',
+    ),
+    case(
+        "unknown-storage-scheme",
+        VALID.replace("gs://models/fraud", "ftp://models/fraud"),
+        "bad.yaml: models[0].storage.uri: must be <scheme>://<path> with scheme one of s3, gs, pvc, hf, oci, "
+        'oci+native, oci+fetch, https, hdfs, webhdfs (got "ftp://models/fraud")',
+    ),
+    case(
+        "deployment-strategy-in-knative-mode",
+        VALID + "    deploymentMode: knative\n    predictor:\n      deploymentStrategy: {type: Recreate}\n",
+        "bad.yaml: models[0].predictor.deploymentStrategy: is only supported in standard mode (KServe's webhook "
+        "refuses it for Knative: inference_service_validation.go:645-648); Knative rolls revisions itself; "
+        'remove it, or use deploymentMode standard (got "Recreate")',
+    ),
+    case(
+        "container-concurrency-in-standard-mode",
+        VALID + "    deploymentMode: standard\n    predictor:\n      containerConcurrency: 4\n",
+        "bad.yaml: models[0].predictor.containerConcurrency: is a Knative hard limit enforced by the queue-proxy; "
+        "KServe's Standard mode ignores it (only reconcilers/knative/ksvc_reconciler.go:213 reads it); remove it, "
+        "or use deploymentMode knative (got 4)",
+    ),
+    case(
+        "timeout-beyond-knatives-maximum",
+        VALID + "    deploymentMode: knative\n    predictor:\n      timeout: 900\n",
+        "bad.yaml: models[0].predictor.timeout: exceeds Knative's max-revision-timeout-seconds (600); lower it, "
+        "or use deploymentMode standard (got 900)",
+    ),
+    case(
+        "liveness-probe-success-threshold",
+        VALID + "    predictor:\n      livenessProbe: {httpGet: {path: /x}, successThreshold: 2}\n",
+        "bad.yaml: models[0].predictor.livenessProbe.successThreshold: must be 1 for a liveness or startup probe "
+        "(got 2)",
+    ),
+    case(
+        "rolling-update-that-cannot-progress",
+        VALID
+        + "    deploymentMode: standard\n    predictor:\n"
+        + "      deploymentStrategy: {rollingUpdate: {maxSurge: 0, maxUnavailable: '0%'}}\n",
+        "bad.yaml: models[0].predictor.deploymentStrategy.rollingUpdate: maxSurge and maxUnavailable cannot both "
+        "be 0; the update could not progress",
+    ),
     # --- several at once ---
     case(
         "several-problems-in-file-order",
@@ -580,6 +686,9 @@ CLI_CASES = [
         "alias-bomb",
         "several-problems-in-file-order",
         "field-error-dangling-reference-and-bad-combination",
+        "inline-credential-is-not-echoed",
+        "reserved-model-label",
+        "unknown-storage-scheme",
     }
 ]
 

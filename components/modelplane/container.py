@@ -80,7 +80,7 @@ class EnvVar(StrictModel):
         if not _ENV_NAME.fullmatch(value):
             raise ValueError("must be an environment variable name: letters, digits, '_', '-' and '.'")
         if value in BLOCKED_ENV:
-            raise ValueError(f"{value} cannot be set: {BLOCKED_ENV[value]}")
+            raise ValueError(f"is a variable no component may set: {BLOCKED_ENV[value]}")
         return value
 
     @model_validator(mode="after")
@@ -108,11 +108,16 @@ class EnvVar(StrictModel):
             _looks_like_credential(self.name) or _CREDENTIAL_VALUE.match(self.value)
         ):
             # The value itself may be the secret, so it is never echoed back.
+            what = (
+                f"{self.name} names a credential"
+                if _looks_like_credential(self.name)
+                else f"the value of {self.name} looks like an access key or token"
+            )
             raise ProblemError(
                 [
                     Problem(
                         ("value",),
-                        f"{self.name} looks like a credential and must not be written into the stack; "
+                        f"{what}, which must not be written into the stack; "
                         "store it in a Secret and reference it with secretKeyRef: {name, key}",
                     )
                 ]

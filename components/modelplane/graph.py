@@ -180,7 +180,10 @@ def structure_problems(graph: GraphArgs) -> list[Problem]:
     found: list[Problem] = []
     if ROOT not in graph.nodes:
         found.append(
-            Problem(("nodes",), "needs a node named root, where requests enter", sorted(graph.nodes))
+            Problem(
+                ("nodes",),
+                f"needs a node named root, where requests enter (nodes: {', '.join(sorted(graph.nodes))})",
+            )
         )
     for name, node in sorted(graph.nodes.items()):
         path: FieldPath = ("nodes", name)

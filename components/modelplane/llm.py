@@ -564,25 +564,6 @@ def objects(
     return result
 
 
-def pool_problems(llm: LlmArgs, pool: GpuPoolArgs | None, *, path: FieldPath) -> list[Problem]:
-    """A named pool that does not exist, or whose GPUs cannot hold a pod of the service."""
-    name = llm.resources.pool
-    if name is None:
-        return []
-    if pool is None:
-        return [Problem((*path, "resources", "pool"), "unknown GPU pool", name)]
-    per_node = pool.node_capacity().get(pool.resource_name(llm.resources.mig_profile), 0)
-    if llm.resources.gpu > per_node:
-        return [
-            Problem(
-                (*path, "resources", "gpu"),
-                f"a pod cannot span nodes, and a node of pool {pool.name!r} has {per_node} of its GPUs",
-                llm.resources.gpu,
-            )
-        ]
-    return []
-
-
 def placement_problems(llm: LlmArgs, pool: GpuPoolArgs | None, *, path: FieldPath) -> list[Problem]:
     """The pool sets its pods' priority class; a conflicting node selector cannot be met."""
     if pool is None:

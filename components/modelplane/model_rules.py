@@ -18,8 +18,14 @@ from modelplane.runtimes import RuntimeSpec
 from modelplane.storage import IMAGE_VOLUME_MIN_KUBERNETES
 from modelplane.types import DeploymentMode, FieldPath
 
-_GPU_RESOURCES = ("nvidia.com/gpu", "nvidia.com/mig-")
-"""Limits KServe v0.20 counts as a GPU request (pkg/utils/utils.go:58-70 IsGPUEnabled)."""
+
+def _kserve_counts_as_gpu(resource: str) -> bool:
+    """Whether KServe v0.20 counts a limit as a GPU request.
+
+    Exactly ``nvidia.com/gpu``, or the MIG prefix (pkg/utils/utils.go:58-70 IsGPUEnabled); a
+    renamed ``nvidia.com/gpu.shared`` is not one.
+    """
+    return resource == "nvidia.com/gpu" or resource.startswith("nvidia.com/mig")
 
 
 def _minor(version: str) -> tuple[int, int]:
@@ -186,7 +192,7 @@ def _image(
         )
     if pool is not None and runtime.server_type == "vllmserver":
         resource = pool.resource_name(model.resources.mig_profile)
-        if not resource.startswith(_GPU_RESOURCES):
+        if not _kserve_counts_as_gpu(resource):
             found.append(
                 Problem(
                     (*path, "resources", "pool"),

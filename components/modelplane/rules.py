@@ -365,7 +365,6 @@ class _Rules:
                     (*path, "resources", "pool"), f"unknown GPU pool (gpuPools: {known})", item.resources.pool
                 )
                 continue
-            self.found += llm.pool_problems(item, pool, path=path)
             self.found += llm.placement_problems(item, pool, path=path)
             multi = item.multi_node or (
                 item.prefill is not None
