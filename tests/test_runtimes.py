@@ -386,3 +386,18 @@ def test_grpc_model_gets_one_h2c_port_on_the_runtimes_grpc_port(
 def test_http_model_declares_no_port() -> None:
     isvc = _isvc(_model(runtime="mlserver", format={"name": "sklearn", "version": "1"}))
     assert "ports" not in isvc["spec"]["predictor"]["model"]
+
+
+def test_a_model_pins_its_runtimes_image_tag_with_runtime_version(crd_schemas: CrdSchemas) -> None:
+    # KServe replaces the runtime image's tag with runtimeVersion (utils.go:347-355), so the
+    # model names the tag only, and keeps the catalog runtime's hardening and probes.
+    isvc = _isvc(_model(runtimeVersion="v0.19.0"))
+    model = isvc["spec"]["predictor"]["model"]
+    assert (model["runtime"], model["runtimeVersion"]) == ("modelplane-sklearn", "v0.19.0")
+    assert "image" not in model
+    assert crd_schemas.validate(isvc) == []
+
+
+def test_a_runtime_version_is_a_tag_not_an_image() -> None:
+    with pytest.raises(ValidationError, match="runtimeVersion"):
+        _model(runtimeVersion="docker.io/kserve/sklearnserver:v0.19.0")
