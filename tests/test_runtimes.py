@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -401,3 +402,34 @@ def test_a_model_pins_its_runtimes_image_tag_with_runtime_version(crd_schemas: C
 def test_a_runtime_version_is_a_tag_not_an_image() -> None:
     with pytest.raises(ValidationError, match="runtimeVersion"):
         _model(runtimeVersion="docker.io/kserve/sklearnserver:v0.19.0")
+
+
+def _shell_scripts() -> list[tuple[str, str]]:
+    scripts: list[tuple[str, str]] = []
+    for name, spec in sorted(CATALOG.items()):
+        commands = [("command", spec.command)]
+        if spec.worker is not None:
+            commands += [
+                ("worker.command", spec.worker.command),
+                ("worker.livenessCommand", spec.worker.liveness_command),
+            ]
+        for where, command in commands:
+            if command[:2] in (["/bin/bash", "-c"], ["bash", "-c"]):
+                scripts.append((f"{name} {where}", command[2]))
+    return scripts
+
+
+@pytest.mark.parametrize(("where", "script"), _shell_scripts(), ids=[w for w, _ in _shell_scripts()])
+def test_the_catalogs_start_up_scripts_are_valid_bash(where: str, script: str) -> None:
+    # The multi-node server's own Ray start-up scripts (upstream's are replaced, docs/runtimes.md):
+    # a syntax error would only show as a crash-looping pod.
+    result = subprocess.run(["bash", "-n", "-c", script], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, f"{where}: {result.stderr}"
+
+
+def test_there_are_start_up_scripts_to_check() -> None:
+    assert {w for w, _ in _shell_scripts()} >= {
+        "huggingface-multinode command",
+        "huggingface-multinode worker.command",
+        "huggingface-multinode worker.livenessCommand",
+    }

@@ -47,13 +47,14 @@ RESERVED_ANNOTATIONS: dict[str, str] = {
     "serving.kserve.io/autoscalerClass": "set models[].scaling (metric and target)",
     "serving.kserve.io/secretKey": "set storage.secretName",
     "storage.kserve.io/readonly": "set storage.readOnly",
-    "serving.kserve.io/nodegroup": "set storage.localCache",
     "serving.kserve.io/server-type": "it belongs to the runtime",
     "serving.knative.dev/progress-deadline": "set models[].scaling.progressDeadline",
 }
 """Annotations modelplane derives from typed fields, with the field to set instead."""
 
 RESERVED_ANNOTATION_PREFIXES: dict[str, str] = {
+    # An exact key: KServe's LocalModelCache node groups, which a stack cannot use (README).
+    "serving.kserve.io/nodegroup": "local model caches are not expressible (README: what a stack cannot express)",
     "modelplane.dev/": "modelplane writes these itself",
     "internal.serving.kserve.io/": "KServe writes these itself (set logger and batcher instead)",
     "autoscaling.knative.dev/": "set models[].scaling (KServe drops min-scale and max-scale annotations: "

@@ -9,7 +9,18 @@ model's SLO measures.
 
 from __future__ import annotations
 
-KSERVE_SDK_RUNTIMES: tuple[str, ...] = ("sklearn", "xgboost", "lightgbm", "custom")
+KSERVE_SDK_RUNTIMES: tuple[str, ...] = (
+    "sklearn",
+    "xgboost",
+    "lightgbm",
+    "pmml",
+    "paddle",
+    "predictive",
+    "autogluon",
+    "custom",
+)
+"""Runtimes whose server is KServe's Python model server (``kserve.ModelServer``: its
+``request_predict_seconds`` histogram, no failure count)."""
 
 _ERROR_RATIO = "sum(rate({failed}[{window}])) / sum(rate({total}[{window}]))"
 _P99 = "histogram_quantile(0.99, sum by (le) (rate({bucket}[{window}])))"
