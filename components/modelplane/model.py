@@ -18,6 +18,7 @@ from pydantic import Field, model_validator
 from modelplane import component, overrides
 from modelplane.base import Problem, StrictModel
 from modelplane.component import TRANSFORMER_CONTAINER, ExplainerArgs, TransformerArgs
+from modelplane.container import EnvVar
 from modelplane.errors import ProblemError
 from modelplane.gpu_pool import GpuPoolArgs
 from modelplane.inference import SampleRequest
@@ -123,6 +124,10 @@ class WorkerArgs(StrictModel):
     )
     pipeline_parallel_size: int = Field(
         default=1, ge=1, le=64, description="Pipeline stages (usually nodes). Default: 1."
+    )
+    env: list[EnvVar] = Field(
+        default_factory=list,
+        description="Environment of the worker containers (NCCL settings; secrets by reference). Default: none.",
     )
 
     @property
@@ -435,13 +440,31 @@ def _placement(model: ModelArgs, pool: GpuPoolArgs | None) -> dict[str, Any]:
 
 
 def _workers(model: ModelArgs, runtime: RuntimeSpec, pool: GpuPoolArgs | None) -> dict[str, Any]:
-    """KServe's ``workerSpec``: the parallel sizes and the worker container's resources."""
-    assert model.workers is not None
-    return {
-        "pipelineParallelSize": model.workers.pipeline_parallel_size,
-        "tensorParallelSize": model.workers.tensor_parallel_size,
-        "containers": [{"name": "worker-container", "resources": container_resources(model, runtime, pool)}],
+    """KServe's ``workerSpec``: the parallel sizes, the worker container, the worker pods' placement.
+
+    KServe builds the worker pods from the runtime's worker spec and this one alone, not from the
+    predictor's pod (v0.20.0 components/predictor.go:593-603), so the GPU pool's placement, the
+    hardened pod security context and the shared memory are stated here again.
+    """
+    workers = model.workers
+    assert workers is not None
+    container: dict[str, Any] = {
+        "name": "worker-container",
+        "resources": container_resources(model, runtime, pool),
     }
+    if workers.env:
+        container["env"] = [v.manifest() for v in workers.env]
+    spec: dict[str, Any] = {
+        "pipelineParallelSize": workers.pipeline_parallel_size,
+        "tensorParallelSize": workers.tensor_parallel_size,
+        "containers": [container],
+        **_placement(model, pool),
+        "securityContext": restricted_pod_security_context(),
+    }
+    shared = [v for v in model.predictor.pod_volumes() if v["name"] == "devshm"]
+    if shared:
+        spec["volumes"] = shared
+    return spec
 
 
 def _collocated(transformer: TransformerArgs) -> dict[str, Any]:

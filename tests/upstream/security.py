@@ -247,7 +247,7 @@ def rows(render: Callable[[str, str], helm.Rendered], binary: Path) -> list[Row]
         )
     result.append(
         Row(
-            f"model pods: {len(models)} InferenceService predictor and transformer pods of the example stacks",
+            f"model pods: {len(models)} InferenceService predictor, worker, transformer and explainer pods of the example stacks",
             "modelplane (KServe merges runtime and predictor)",
             "yes" if all(v.allowed("restricted") for v in models) else "no",
             "yes" if all(v.allowed("baseline") for v in models) else "no",

@@ -86,7 +86,11 @@ def version_spec(model: ModelArgs) -> dict[str, Any]:
     if resources:
         spec["resources"] = resources
     if model.workers is not None:
-        spec["workers"] = model.workers.model_dump(by_alias=True)
+        # The environment only when set: a spec without it keeps its digest.
+        workers = model.workers.model_dump(by_alias=True, exclude={"env"})
+        if model.workers.env:
+            workers["env"] = [v.model_dump(by_alias=True, exclude_defaults=True) for v in model.workers.env]
+        spec["workers"] = workers
     return spec
 
 
