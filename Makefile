@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup system-deps server-venvs demo test lint typecheck unit bench e2e clean
+.PHONY: help setup system-deps server-venvs tools demo test lint typecheck unit bench e2e clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -29,6 +29,10 @@ system-deps: ## install Debian packages the tests need (promtool, prometheus)
 server-venvs: ## install the real model servers the tests run, one cached venv each (see scripts/server_venvs.py)
 	@python3 scripts/server_venvs.py
 
+tools: $(STAMP) ## build kube-apiserver, etcd, KServe, Knative and kwok from Go modules (cached; skipped without Go)
+	@if command -v go >/dev/null 2>&1; then nice -n 10 $(PY) scripts/build_tools.py build; \
+	else echo "tools: Go is not installed; the cluster tests (tests/cluster) will skip"; fi
+
 demo: $(STAMP) ## validate, render and summarise the example stacks
 	@bash scripts/demo.sh
 
@@ -38,10 +42,10 @@ lint: $(STAMP) ## ruff, mypy --strict and the import contracts (the layers of do
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
-unit: $(STAMP) system-deps server-venvs ## pytest only
+unit: $(STAMP) system-deps server-venvs tools ## pytest only
 	$(BIN)/pytest
 
-test: $(STAMP) system-deps server-venvs lint ## everything CI runs: lint, types, tests
+test: $(STAMP) system-deps server-venvs lint tools ## everything CI runs: lint, types, tests
 	$(BIN)/pytest
 
 bench: $(STAMP) ## benchmarks (print tables; not part of test)

@@ -32,9 +32,10 @@ heading "3. After merge, CI records the rollout in the lock"
 "$MODELPLANE" rollout apply stacks/prod.yaml --now 2026-09-01T09:00:00Z
 
 heading "4. Advance: too early waits (stepInterval is 15m in prod), then two steps"
+# The demo has no Prometheus: --skip-gates says so, and the lock's history records it.
 "$MODELPLANE" rollout advance stacks/prod.yaml "$MODEL" --now 2026-09-01T09:10:00Z
-"$MODELPLANE" rollout advance stacks/prod.yaml "$MODEL" --now 2026-09-01T09:15:00Z
-"$MODELPLANE" rollout advance stacks/prod.yaml "$MODEL" --now 2026-09-01T09:30:00Z
+"$MODELPLANE" rollout advance stacks/prod.yaml "$MODEL" --skip-gates --now 2026-09-01T09:15:00Z
+"$MODELPLANE" rollout advance stacks/prod.yaml "$MODEL" --skip-gates --now 2026-09-01T09:30:00Z
 
 heading "5. The lock, as Git shows it"
 git --no-pager diff stacks/prod.lock.yaml

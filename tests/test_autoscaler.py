@@ -120,6 +120,10 @@ def test_grace_defaults_to_knatives_30s() -> None:
 
 def test_knative_config_sections() -> None:
     args = AutoscalerArgs(stable_window="60s")
-    assert knative_config(args, gpu_pools=False) == {"autoscaler": {"stable-window": "1m"}}
+    security = {"kubernetes.podspec-securitycontext": "enabled"}
+    assert knative_config(args, gpu_pools=False) == {
+        "autoscaler": {"stable-window": "1m"},
+        "features": security,
+    }
     assert set(knative_config(args, gpu_pools=True)) == {"autoscaler", "features"}
-    assert knative_config(AutoscalerArgs(), gpu_pools=False) == {}
+    assert knative_config(AutoscalerArgs(), gpu_pools=False) == {"features": security}

@@ -254,8 +254,8 @@ def test_help_exits_0(capsys: pytest.CaptureFixture[str], argv: list[str]) -> No
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["frob"], "modelplane: error: argument command: invalid choice: 'frob'"),
-        ([], "modelplane: error: the following arguments are required: command"),
+        (["frob"], "modelplane: error: argument COMMAND: invalid choice: 'frob'"),
+        ([], "modelplane: error: the following arguments are required: COMMAND"),
         (["render"], "modelplane render: error: the following arguments are required: FILE"),
         (["validate"], "modelplane validate: error: the following arguments are required: FILE"),
         (["summary"], "modelplane summary: error: the following arguments are required: FILE"),

@@ -253,12 +253,16 @@ def test_gpu_pools_turn_on_knative_node_selection_features() -> None:
     assert features == {
         "kubernetes.podspec-affinity": "enabled",
         "kubernetes.podspec-nodeselector": "enabled",
+        "kubernetes.podspec-priorityclassname": "enabled",
+        "kubernetes.podspec-securitycontext": "enabled",
         "kubernetes.podspec-tolerations": "enabled",
     }
 
 
-def test_no_features_section_without_gpu_pools() -> None:
-    assert "features" not in _charts(_stack())["knative-operator"].objects[1]["spec"]["config"]
+def test_knative_admits_the_pod_security_context_without_gpu_pools() -> None:
+    # Knative's field mask refuses a pod securityContext unless this flag is on (tests/cluster).
+    config = _charts(_stack())["knative-operator"].objects[1]["spec"]["config"]
+    assert config["features"] == {"kubernetes.podspec-securitycontext": "enabled"}
 
 
 # --- guards -------------------------------------------------------------------------------

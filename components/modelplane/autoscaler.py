@@ -31,12 +31,26 @@ DEFAULT_GRACE_SECONDS = 30
 DEFAULT_PROGRESS_DEADLINE_SECONDS = 600
 """Knative's default ``progress-deadline`` (config-deployment): how long a revision may take to become ready."""
 
+POD_SECURITY_FEATURES: tuple[str, ...] = ("kubernetes.podspec-securitycontext",)
+"""``config-features`` flags every Knative-mode model needs (disabled by Knative's default).
+
+Every predictor carries a pod ``securityContext`` (Pod Security "restricted"); KServe copies it
+into the Knative Service, whose webhook refuses it ("must not set the field(s):
+spec.template.spec.securityContext") unless this flag is on (knative.dev/serving v0.48.1,
+``pkg/apis/serving/fieldmask.go:256``). Seen refused by the real webhook in ``tests/cluster``.
+"""
+
 GPU_NODE_SELECTION_FEATURES: tuple[str, ...] = (
     "kubernetes.podspec-affinity",
     "kubernetes.podspec-nodeselector",
+    "kubernetes.podspec-priorityclassname",
     "kubernetes.podspec-tolerations",
 )
-"""``config-features`` flags (disabled by Knative's default) that let a revision land on a GPU pool."""
+"""``config-features`` flags (disabled by Knative's default) that let a revision land on a GPU pool.
+
+GPU-pool predictors also carry the pool's ``priorityClassName``, which Knative's field mask
+drops with a refusal unless ``kubernetes.podspec-priorityclassname`` is on (``fieldmask.go:265``).
+"""
 
 
 class AutoscalerArgs(StrictModel):
@@ -187,12 +201,14 @@ def config_autoscaler_data(args: AutoscalerArgs) -> dict[str, str]:
 
 
 def config_features_data(*, gpu_pools: bool, features: Iterable[str] = ()) -> dict[str, str]:
-    """``config-features`` keys modelplane needs: node selection for GPU pools, and ``features``.
+    """``config-features`` keys modelplane needs: pod security always, node selection for GPU pools, ``features``.
 
     ``features`` are the flags Knative-mode models need for their own settings (placement,
     PVC volumes, field references, collocation: ``modelplane.overrides.knative_features``).
     """
-    wanted = set(features) | (set(GPU_NODE_SELECTION_FEATURES) if gpu_pools else set())
+    wanted = set(POD_SECURITY_FEATURES) | set(features)
+    if gpu_pools:
+        wanted |= set(GPU_NODE_SELECTION_FEATURES)
     return dict.fromkeys(sorted(wanted), "enabled")
 
 

@@ -481,3 +481,47 @@ def write_tree(files: dict[str, str], out_dir: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
         raise RenderError(f"{out_dir}: cannot write: {err.strerror or err}") from err
     shutil.rmtree(old, ignore_errors=True)
+
+
+def detect_engine(out_dir: Path) -> GitOpsEngine | None:
+    """The GitOps engine an existing render in ``out_dir`` was written for, or None when there is none.
+
+    A Flux render has ``sync.yaml`` at its root; an Argo CD render has a root
+    ``kustomization.yaml`` and no ``sync.yaml``. Re-rendering keeps the engine, so a command that
+    refreshes a tree (``render --check``, ``rollout ... --render``) never switches it silently.
+    """
+    if (out_dir / "sync.yaml").is_file():
+        return "flux"
+    if (out_dir / "kustomization.yaml").is_file():
+        return "argocd"
+    return None
+
+
+StaleKind = Literal["differs", "missing", "not rendered"]
+
+
+def stale_files(files: dict[str, str], out_dir: Path) -> list[tuple[str, StaleKind]]:
+    """Where ``out_dir`` differs from the files a render would write, sorted by path.
+
+    ``differs``: the file's content is not what renders; ``missing``: it renders but is not
+    there; ``not rendered``: it is there but nothing renders it (a render would delete it).
+    """
+    stale: list[tuple[str, StaleKind]] = []
+    present: set[str] = set()
+    if out_dir.is_dir():
+        for path in out_dir.rglob("*"):
+            if path.is_file() or path.is_symlink():
+                present.add(path.relative_to(out_dir).as_posix())
+    for rel in sorted(present | set(files)):
+        if rel not in files:
+            stale.append((rel, "not rendered"))
+        elif rel not in present:
+            stale.append((rel, "missing"))
+        else:
+            try:
+                same = (out_dir / rel).read_bytes() == files[rel].encode("utf-8")
+            except OSError:
+                same = False
+            if not same:
+                stale.append((rel, "differs"))
+    return stale

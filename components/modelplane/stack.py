@@ -26,6 +26,7 @@ from modelplane.errors import ProblemError, StackError
 from modelplane.rules import Catalog, Omitted
 from modelplane.runtimes import catalog_dir, load_catalog
 from modelplane.serving_platform import ServingPlatformArgs
+from modelplane.stack_include import Composed, Reader, compose
 from modelplane.stack_yaml import (
     MAX_DEPTH,
     MAX_EXPANDED_NODES,
@@ -39,6 +40,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_EXPANDED_NODES",
     "MAX_STACK_BYTES",
+    "compose_stack",
     "format_path",
     "load_stack",
     "parse_stack",
@@ -248,11 +250,23 @@ def _rule_items(found: list[Problem]) -> list[_Item]:
     return [(p.path, p.message, p.value, p.value is not None) for p in found]
 
 
-def _lines(data: Any, source: str, items: list[_Item]) -> list[str]:
-    """Problem lines in file order (the order of the file's keys and items), each once."""
-    items = sorted(items, key=lambda item: _position(data, item[0]))
-    lines = [problem_line(source, path, message, value, show) for path, message, value, show in items]
-    return list(dict.fromkeys(lines))
+def _lines(data: Any, source: str, items: list[_Item], composed: Composed | None = None) -> list[str]:
+    """Problem lines in file order (the order of the file's keys and items), each once.
+
+    For a stack made of several files (``include:``), each problem names the file that set the
+    value, its path there and its line, and lines come in merge order, then line order.
+    """
+    if composed is None or not composed.included:
+        items = sorted(items, key=lambda item: _position(data, item[0]))
+        lines = [problem_line(source, path, message, value, show) for path, message, value, show in items]
+        return list(dict.fromkeys(lines))
+    located = []
+    for path, message, value, show in items:
+        origin = composed.origin(path)
+        where = f"{origin.source}:{origin.line}" if origin.line is not None else origin.source
+        order = (composed.sources.index(origin.source), origin.line or 0, _position(data, path))
+        located.append((order, problem_line(where, origin.path, message, value, show)))
+    return list(dict.fromkeys(line for _, line in sorted(located)))
 
 
 def _valid_part(data: dict[str, Any], err: ValidationError) -> tuple[ServingPlatformArgs, Omitted] | None:
@@ -292,13 +306,17 @@ def _valid_part(data: dict[str, Any], err: ValidationError) -> tuple[ServingPlat
     )
 
 
-def parse_stack(data: Any, source: str, *, catalog: Catalog | None = None) -> ServingPlatformArgs:
+def parse_stack(
+    data: Any, source: str, *, catalog: Catalog | None = None, composed: Composed | None = None
+) -> ServingPlatformArgs:
     """Validate already-parsed stack data; ``source`` names it in errors.
 
     Field validation first, then the cross-field rules (``modelplane.rules``) against the runtime
     ``catalog`` (default: ``load_catalog(catalog_dir())``), in one pass: the rules run over every
     model and tenant whose own fields are valid, so one run reports field errors, dangling
-    references and bad combinations together, in file order.
+    references and bad combinations together, in file order. ``composed`` is the stack's files
+    when it includes others (``modelplane.stack_include``): problems then name the file and line
+    that set the value.
 
     Raises:
         StackError: the data is not a valid stack; ``problems`` lists every problem found.
@@ -325,29 +343,28 @@ def parse_stack(data: Any, source: str, *, catalog: Catalog | None = None) -> Se
         part = _valid_part(data, err)
         if part is not None:
             items += _rule_items(rules.problems(part[0], catalog=catalog, omitted=part[1]))
-        raise StackError(_lines(data, source, items)) from None
+        raise StackError(_lines(data, source, items, composed)) from None
     try:
         rules.check(stack, catalog=catalog)
     except ProblemError as err:
-        raise StackError(_lines(data, source, _rule_items(err.problems))) from None
+        raise StackError(_lines(data, source, _rule_items(err.problems), composed)) from None
     return stack
 
 
-def load_stack(path: str | Path, *, catalog: Catalog | None = None) -> ServingPlatformArgs:
-    """Load, validate and fill defaults of a stack file (``parse_stack`` says how).
+def read_file(path: str) -> tuple[bytes | None, str]:
+    """A stack file's bytes (None when it does not exist), capped at ``MAX_STACK_BYTES``.
 
     Raises:
-        StackError: the file cannot be read or is invalid; ``problems`` lists every problem.
+        StackError: the path is a directory, cannot be read, or is too large.
     """
-    path = Path(path)
-    source = str(path)
+    source = path
     try:
-        with path.open("rb") as stream:
+        with open(path, "rb") as stream:
             # Read one byte past the limit, never more: the path may be a pipe or a device.
             raw = stream.read(MAX_STACK_BYTES + 1)
             size = os.fstat(stream.fileno()).st_size
     except FileNotFoundError:
-        raise StackError([problem_line(source, "<root>", "no such file")]) from None
+        return None, source
     except IsADirectoryError:
         raise StackError([problem_line(source, "<root>", "is a directory, not a stack file")]) from None
     except OSError as err:
@@ -361,4 +378,32 @@ def load_stack(path: str | Path, *, catalog: Catalog | None = None) -> ServingPl
                 )
             ]
         )
-    return parse_stack(read_yaml(raw, source), source, catalog=catalog)
+    return raw, source
+
+
+def compose_stack(path: str | Path, *, read: Reader | None = None) -> Composed:
+    """A stack file with the files it includes merged in (``modelplane.stack_include``).
+
+    ``read`` reads a file by its path (default: from disk; a preview reads a Git revision).
+
+    Raises:
+        StackError: a file cannot be read or parsed, or an include is refused.
+    """
+    return compose(Path(path).as_posix(), read or read_file)
+
+
+def stack_sources(path: str | Path) -> list[Path]:
+    """Every file a stack is made of: those it includes, then the stack file itself."""
+    return [Path(p) for p in compose_stack(path).paths]
+
+
+def load_stack(
+    path: str | Path, *, catalog: Catalog | None = None, read: Reader | None = None
+) -> ServingPlatformArgs:
+    """Load, validate and fill defaults of a stack file and what it includes (``parse_stack`` says how).
+
+    Raises:
+        StackError: a file cannot be read or is invalid; ``problems`` lists every problem.
+    """
+    composed = compose_stack(path, read=read)
+    return parse_stack(composed.data, composed.sources[-1], catalog=catalog, composed=composed)

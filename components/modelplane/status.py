@@ -1,25 +1,50 @@
-"""Live status of a stack's InferenceServices, and drift between what is rendered and what runs.
+"""Live status of a stack's models, and drift between what Git says is deployed and what runs.
 
 ``modelplane status FILE`` answers two questions without a Pulumi state or a GitOps engine:
-is each model ready (and where does its traffic go), and does the cluster still hold what
-the stack renders? The logic is pure over API objects (plain dicts as the API server returns
-them); ``read_live`` is the thin part that fetches them with the ``kubernetes`` client.
+is each model ready (and where does its traffic go), and does the cluster hold what Git says
+is deployed? "What Git says" is the stack rendered under its lock, exactly what ``render``
+writes and ``pulumi up`` applies: during a rollout that is the canary split the lock records
+(Standard mode's ``spec.canary[]``, Knative's ``canaryTrafficPercent``, a ModelMesh candidate
+beside its stable model, a shadow route), so a correctly synced cluster is in sync at every
+phase of every rollout, and drift means the cluster differs from Git, nothing else.
+
+The objects compared are those a model's rollout renders: InferenceServices, ServingRuntimes
+and HTTPRoutes in the models' namespaces. The logic is pure over API objects (plain dicts as
+the API server returns them); ``read_live`` is the thin part that fetches them with the
+``kubernetes`` client.
 
 Drift compares only the fields modelplane renders: what the API server or a webhook adds
 (``status``, ``metadata.uid``, defaulted fields such as a predictor's ``runtimeVersion``) is
-not drift, since the rendered object never says anything about it (failure mode 12).
+not drift, since the rendered object never says anything about it (failure mode 12). An
+object of the cluster that carries this stack's label but is not rendered is drift only when
+nothing owns it: KServe copies an InferenceService's labels onto the HTTPRoutes it creates and
+sets itself as their controller (kserve v0.20.0,
+``pkg/controller/v1beta1/inferenceservice/reconcilers/ingress/httproute_reconciler.go``, lines
+303-312 and 734), and such children are KServe's to reconcile, not Git's.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from modelplane.errors import PlatformError
 from modelplane.kube import LABEL_STACK, Obj, ObjectKey, key_of
+from modelplane.types import parse_quantity
 
 ISVC_API_VERSION = "serving.kserve.io/v1beta1"
 ISVC_GROUP = "serving.kserve.io"
+
+LIVE_KINDS: tuple[tuple[str, str, str, str], ...] = (
+    ("serving.kserve.io", "v1beta1", "inferenceservices", "InferenceService"),
+    ("serving.kserve.io", "v1alpha1", "servingruntimes", "ServingRuntime"),
+    ("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute"),
+)
+"""(group, version, plural, kind) of what ``status`` compares: what a model's rollout renders."""
+
+COMPARED_KINDS = frozenset(kind for *_, kind in LIVE_KINDS)
 
 
 @dataclass(frozen=True)
@@ -116,9 +141,19 @@ def differences(rendered: Any, live: Any, path: str = "") -> list[Difference]:
         for i, (r, v) in enumerate(zip(rendered, live, strict=True)):
             result += differences(r, v, f"{path}[{i}]")
         return result
-    if _same_scalar(rendered, live):
+    if _same_scalar(rendered, live) or _same_quantity(path, rendered, live):
         return []
     return [Difference(path, rendered, live)]
+
+
+def _same_quantity(path: str, rendered: Any, live: Any) -> bool:
+    # KServe's defaulting webhook re-encodes resource quantities canonically ("0.5" -> "500m").
+    if not re.search(r"(^|\.)resources\.(requests|limits)\.[^.]+$", path):
+        return False
+    try:
+        return parse_quantity(str(rendered)) == parse_quantity(str(live))
+    except ValueError:
+        return False
 
 
 def _same_scalar(rendered: Any, live: Any) -> bool:
@@ -148,8 +183,9 @@ def drift(
     """Compare rendered objects with live ones.
 
     ``live`` holds what the cluster returned for the kinds being compared. An object is
-    unexpected only when it carries ``managed_label`` (this stack's label): objects others
-    created in the same namespaces are none of this stack's business.
+    unexpected only when it carries ``managed_label`` (this stack's label) and no owner:
+    objects others created in the same namespaces, and children a controller created for
+    ours, are none of this stack's business.
     """
     report = StatusReport()
     live_by_key = {key_of(obj): obj for obj in live}
@@ -166,7 +202,10 @@ def drift(
     for key, obj in live_by_key.items():
         if key in rendered_keys:
             continue
-        obj_labels = obj.get("metadata", {}).get("labels") or {}
+        meta = obj.get("metadata", {})
+        if meta.get("ownerReferences"):
+            continue  # a controller's child (KServe's HTTPRoutes copy the model's labels)
+        obj_labels = meta.get("labels") or {}
         if managed_label is None or obj_labels.get(managed_label[0]) == managed_label[1]:
             report.unexpected.append(key)
     report.missing.sort()
@@ -174,18 +213,37 @@ def drift(
     return report
 
 
+def compared(rendered: list[Obj]) -> list[Obj]:
+    """The rendered objects ``status`` compares: those of the kinds a model's rollout renders, in models' namespaces."""
+    namespaces = {o["metadata"]["namespace"] for o in rendered if o["kind"] == "InferenceService"}
+    return [
+        o for o in rendered if o["kind"] in COMPARED_KINDS and o["metadata"].get("namespace") in namespaces
+    ]
+
+
 def stack_status(rendered: list[Obj], live: list[Obj], *, stack: str) -> StatusReport:
-    """Status and drift of a stack's InferenceServices against the live ones of their namespaces."""
-    isvcs = [o for o in rendered if o["kind"] == "InferenceService"]
-    live_isvcs = [o for o in live if o.get("kind") == "InferenceService"]
-    report = drift(isvcs, live_isvcs, managed_label=(LABEL_STACK, stack))
-    wanted = {key_of(o) for o in isvcs}
-    report.models = [model_status(o) for o in sorted(live_isvcs, key=key_of) if key_of(o) in wanted]
+    """Status and drift of a stack's models against the live objects of their namespaces.
+
+    ``rendered`` is the stack rendered under its lock (what Git says is deployed).
+    """
+    wanted = compared(rendered)
+    live_objects = [o for o in live if o.get("kind") in COMPARED_KINDS]
+    report = drift(wanted, live_objects, managed_label=(LABEL_STACK, stack))
+    isvcs = {key_of(o) for o in wanted if o["kind"] == "InferenceService"}
+    report.models = [model_status(o) for o in sorted(live_objects, key=key_of) if key_of(o) in isvcs]
     return report
 
 
+def _show(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
 def format_report(report: StatusReport) -> str:
-    """A plain-text report: one line per model, then drift."""
+    """A plain-text report: one line per model, then drift in the shape of ``pulumi preview --diff``.
+
+    ``+`` an object Git has and the cluster does not, ``-`` one the cluster has and Git does not,
+    ``~`` a changed object with each field as ``path: live => rendered`` (what syncing would do).
+    """
     lines: list[str] = []
     for m in report.models:
         state = "Ready" if m.ready else f"NotReady ({m.reason})"
@@ -197,18 +255,70 @@ def format_report(report: StatusReport) -> str:
             )
         lines.append(line)
     for key in report.missing:
-        lines.append(f"missing: {key}")
+        lines.append(f"+ {key} (in Git, not in the cluster)")
     for key in report.unexpected:
-        lines.append(f"unexpected: {key}")
+        lines.append(f"- {key} (in the cluster, not in Git)")
     for key, diffs in sorted(report.changed.items()):
+        lines.append(f"~ {key}")
         for d in diffs:
-            lines.append(f"changed: {key}: {d.path}: rendered {d.rendered!r}, live {d.live!r}")
-    lines.append("in sync" if report.in_sync else "drift")
+            if d.live is None:
+                lines.append(f"    + {d.path}: {_show(d.rendered)}")
+            else:
+                lines.append(f"    ~ {d.path}: {_show(d.live)} => {_show(d.rendered)}")
+    if report.in_sync:
+        lines.append("in sync")
+    else:
+        counts = [
+            f"{len(report.changed)} changed" if report.changed else "",
+            f"{len(report.missing)} missing" if report.missing else "",
+            f"{len(report.unexpected)} unexpected" if report.unexpected else "",
+        ]
+        lines.append(f"drift: {', '.join(c for c in counts if c)} (live => Git)")
     return "\n".join(lines) + "\n"
 
 
+def to_dict(report: StatusReport, *, stack: str, file: str, lock: str) -> dict[str, Any]:
+    """The JSON report of ``modelplane status --output json``."""
+    return {
+        "schemaVersion": 1,
+        "stack": stack,
+        "file": file,
+        "lock": lock,
+        "inSync": report.in_sync,
+        "models": [
+            {
+                "namespace": m.namespace,
+                "name": m.name,
+                "ready": m.ready,
+                "reason": m.reason,
+                "url": m.url,
+                "latestReadyRevision": m.latest_ready_revision,
+                "traffic": [{"target": t, "percent": p} for t, p in m.traffic],
+                "canaries": [{"name": n, "ready": r, "trafficPercent": p} for n, r, p in m.canaries],
+            }
+            for m in report.models
+        ],
+        "missing": [_key_dict(k) for k in report.missing],
+        "unexpected": [_key_dict(k) for k in report.unexpected],
+        "changed": [
+            {
+                **_key_dict(key),
+                "differences": [{"path": d.path, "rendered": d.rendered, "live": d.live} for d in diffs],
+            }
+            for key, diffs in sorted(report.changed.items())
+        ],
+    }
+
+
+def _key_dict(key: ObjectKey) -> dict[str, Any]:
+    return {"apiVersion": key.api_version, "kind": key.kind, "namespace": key.namespace, "name": key.name}
+
+
 def read_live(namespaces: list[str], *, context: str | None = None) -> list[Obj]:
-    """Read the InferenceServices of these namespaces with the ``kubernetes`` client."""
+    """Read the objects ``status`` compares (``LIVE_KINDS``) in these namespaces with the ``kubernetes`` client.
+
+    A kind the cluster does not serve (no Gateway API CRDs, say) is skipped: it holds nothing.
+    """
     # The client takes about a second to import and only `modelplane status` needs it.
     try:
         from kubernetes import client, config  # noqa: PLC0415
@@ -224,18 +334,19 @@ def read_live(namespaces: list[str], *, context: str | None = None) -> list[Obj]
         ) from err
     api = client.CustomObjectsApi(api_client)
     result: list[Obj] = []
-    for namespace in sorted(set(namespaces)):
-        try:
-            listing = api.list_namespaced_custom_object(ISVC_GROUP, "v1beta1", namespace, "inferenceservices")
-        except ApiException as err:
-            if err.status == 404:
-                continue
-            raise PlatformError(
-                f"cannot list InferenceServices in {namespace!r}: {err.status} {err.reason}"
-            ) from err
-        items: list[Obj] = listing.get("items", []) if isinstance(listing, dict) else []
-        for item in items:
-            item.setdefault("apiVersion", ISVC_API_VERSION)
-            item.setdefault("kind", "InferenceService")
-            result.append(item)
+    for group, version, plural, kind in LIVE_KINDS:
+        for namespace in sorted(set(namespaces)):
+            try:
+                listing = api.list_namespaced_custom_object(group, version, namespace, plural)
+            except ApiException as err:
+                if err.status == 404:
+                    continue
+                raise PlatformError(
+                    f"cannot list {kind}s in {namespace!r}: {err.status} {err.reason}"
+                ) from err
+            items: list[Obj] = listing.get("items", []) if isinstance(listing, dict) else []
+            for item in items:
+                item.setdefault("apiVersion", f"{group}/{version}")
+                item.setdefault("kind", kind)
+                result.append(item)
     return result

@@ -42,7 +42,10 @@ def rolling(stack: Path) -> Path:
 def test_apply_writes_the_lock(stack: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run("rollout", "apply", str(stack), "--now", T0) == 0
     assert sorted(lock_of(stack).models) == ["team/kn", "team/std"]
-    assert capsys.readouterr().out.splitlines()[-1] == f"{lock_path(stack)}: wrote (2 models, 2 changed)"
+    assert capsys.readouterr().out.splitlines()[-2:] == [
+        f"{lock_path(stack)}: wrote (2 models, 2 changed)",
+        f"commit together: {lock_path(stack)}",
+    ]
 
 
 def test_apply_twice_changes_nothing(stack: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -69,9 +72,9 @@ def test_apply_reports_the_rollout_it_starts(stack: Path, capsys: pytest.Capture
 
 def test_advance_twice_then_promoted(stack: Path) -> None:
     rolling(stack)
-    assert run("rollout", "advance", str(stack), "std", "--now", T2) == 0
+    assert run("rollout", "advance", str(stack), "std", "--skip-gates", "--now", T2) == 0
     assert state.candidate_share(lock_of(stack).models["team/std"]) == 50
-    assert run("rollout", "advance", str(stack), "std", "--now", T3) == 0
+    assert run("rollout", "advance", str(stack), "std", "--skip-gates", "--now", T3) == 0
     record = lock_of(stack).models["team/std"]
     assert (record.stable.version, record.rollout) == ("v2", None)
 
@@ -85,7 +88,19 @@ def test_advance_waits_for_the_step_interval(stack: Path, capsys: pytest.Capture
 
 def test_advance_force_skips_the_wait(stack: Path) -> None:
     rolling(stack)
-    assert run("rollout", "advance", str(stack), "std", "--force", "--now", "2026-03-01T10:21:00Z") == 0
+    assert (
+        run(
+            "rollout",
+            "advance",
+            str(stack),
+            "std",
+            "--force",
+            "--skip-gates",
+            "--now",
+            "2026-03-01T10:21:00Z",
+        )
+        == 0
+    )
     assert (
         lock_of(stack).models["team/std"].history[-1].detail.startswith("forced (step 1 (10%) has run 1m00s")
     )
@@ -191,7 +206,7 @@ def test_status_without_lock(stack: Path, capsys: pytest.CaptureFixture[str]) ->
 
 def test_render_follows_the_lock(stack: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rolling(stack)
-    run("rollout", "advance", str(stack), "std", "--now", T2)
+    run("rollout", "advance", str(stack), "std", "--skip-gates", "--now", T2)
     capsys.readouterr()
     assert run("render", str(stack), "-o", "-") == 0
     docs = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d and d["kind"] == "InferenceService"]

@@ -8,16 +8,15 @@ value is known in advance.
 
 from __future__ import annotations
 
-import shutil
+import http.server
 import socket
-import subprocess
-import time
-import urllib.request
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from modelplane.cli import main
 from modelplane.errors import RolloutError
@@ -26,7 +25,8 @@ from modelplane.rollout.gates import Target, compile_gates
 from modelplane.rollout.lock import lock_path, read_lock, write_lock
 from modelplane.rollout.policy import Gate
 from modelplane.rollout.prometheus import evaluate, query_prometheus
-from tests.rollout.builders import STACK, T0, T1, T2, bump, desired, stack_data, write_stack
+from tests.promserver import serve_prometheus
+from tests.rollout.builders import STACK, T0, T1, T2, T3, bump, desired, stack_data, write_stack
 
 START = int(state.parse_time(T1).timestamp())
 END = int(state.parse_time(T2).timestamp())
@@ -70,64 +70,11 @@ def openmetrics() -> str:
     return "\n".join([*lines, "# EOF", ""])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A Prometheus server on 127.0.0.1 serving the synthetic data; its URL."""
-    missing = [tool for tool in ("promtool", "prometheus") if shutil.which(tool) is None]
-    if missing:
-        pytest.skip(
-            f"{' and '.join(missing)} not installed (Debian package `prometheus`; `make system-deps`)"
-        )
-    root = tmp_path_factory.mktemp("prometheus")
-    (root / "data.om").write_text(openmetrics())
-    (root / "prometheus.yml").write_text("global:\n  scrape_interval: 1m\n")
-    subprocess.run(
-        ["promtool", "tsdb", "create-blocks-from", "openmetrics", str(root / "data.om"), str(root / "tsdb")],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    url = f"http://127.0.0.1:{_free_port()}"
-    log = (root / "prometheus.log").open("w")
-    server = subprocess.Popen(
-        [
-            "prometheus",
-            f"--config.file={root / 'prometheus.yml'}",
-            f"--storage.tsdb.path={root / 'tsdb'}",
-            "--storage.tsdb.retention.time=100y",
-            f"--web.listen-address={url.removeprefix('http://')}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(
-                    f"prometheus did not become ready: {(root / 'prometheus.log').read_text()[-2000:]}"
-                )
-            time.sleep(0.2)
+    with serve_prometheus(tmp_path_factory.mktemp("prometheus"), openmetrics()) as url:
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
 
 
 GATES = [
@@ -262,3 +209,114 @@ def test_unreachable_prometheus_is_a_rollout_error() -> None:
         port = s.getsockname()[1]
     with pytest.raises(RolloutError, match=rf"^http://127\.0\.0\.1:{port}: cannot reach Prometheus: "):
         query_prometheus(f"http://127.0.0.1:{port}", "up", timeout=2)
+
+
+# --- failure semantics: failureLimit, an unreachable Prometheus, the stack's Prometheus ---
+
+
+def _rolling_with(tmp_path: Path, mode: str, **policy: Any) -> Path:
+    path = _rolling(tmp_path, mode)
+    data = yaml.safe_load(path.read_text())
+    data["rollout"] |= policy
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_failure_limit_rolls_back_with_its_evidence(
+    prometheus: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _rolling_with(tmp_path, "standard", failureLimit=2)
+    argv = ["rollout", "advance", str(path), "--prometheus", prometheus]
+    assert main([*argv, "--now", T2]) == 3
+    first = _record(path, "team/std")
+    assert (first.rollout.state, first.rollout.failures, first.history[-1].event) == (
+        "progressing",
+        1,
+        "held",
+    )
+    assert first.history[-1].detail.startswith("failed evaluation 1 of 2 at this step: gates failed (")
+    assert main([*argv, "--now", T3]) == 3
+    record = _record(path, "team/std")
+    assert record.rollout.state == "rolled-back"
+    assert [e.event for e in record.history] == ["deployed", "started", "held", "rolled-back"]
+    assert record.history[-1].detail.startswith(
+        "failureLimit 2 reached (2 consecutive failed evaluations); last: gates failed (error-rate, "
+        "latency-p99): error-rate [<= 0.01]: unmeasurable"
+    )
+    assert record.history[-1].detail.endswith("latency-p99 [<= 0.3]: no-data (the query returned no data)")
+    assert "team/std: rolled back: gates failed (error-rate, latency-p99)" in capsys.readouterr().out
+
+
+def test_consecutive_holds_share_one_event(prometheus: str, tmp_path: Path) -> None:
+    path = _rolling(tmp_path, "standard")
+    for now in (T2, T3, "2026-03-01T11:20:00Z"):
+        assert main(["rollout", "advance", str(path), "--prometheus", prometheus, "--now", now]) == 3
+    record = _record(path, "team/std")
+    assert [e.event for e in record.history] == ["deployed", "started", "held"]
+    assert (record.rollout.failures, record.history[-1].at) == (3, "2026-03-01T11:20:00Z")
+    assert record.history[-1].detail.startswith("failed evaluation 3 at this step: ")
+
+
+def test_the_stacks_prometheus_is_asked_without_the_flag(prometheus: str, tmp_path: Path) -> None:
+    path = _rolling_with(tmp_path, "knative", prometheus=prometheus)
+    assert main(["rollout", "advance", str(path), "--now", T2]) == 0
+    assert _record(path, "team/kn").history[-1].detail.startswith("error-rate = 0.000999001")
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_unreachable_prometheus_is_inconclusive_exit_4_and_one_event(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _rolling(tmp_path, "knative")
+    url = f"http://127.0.0.1:{_closed_port()}"
+    assert main(["rollout", "advance", str(path), "--prometheus", url, "--now", T2]) == 4
+    record = _record(path, "team/kn")
+    assert (state.candidate_share(record), record.rollout.failures) == (10, None)
+    assert record.history[-1].event == "inconclusive"
+    assert record.history[-1].detail.startswith(f"gates not judged: {url}: cannot reach Prometheus: ")
+    assert f"team/kn: not judged: gates not judged: {url}: cannot reach Prometheus" in capsys.readouterr().out
+    before = lock_path(path).read_bytes()
+    assert main(["rollout", "advance", str(path), "--prometheus", url, "--now", T3]) == 4
+    assert lock_path(path).read_bytes() == before  # an outage leaves one event, not one per run
+
+
+class _Failing(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b'{"status":"error","errorType":"unavailable","error":"overloaded"}'
+        self.send_response(503)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def failing_prometheus() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Failing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_failing_prometheus_is_inconclusive_not_a_failed_gate(
+    failing_prometheus: str, tmp_path: Path
+) -> None:
+    path = _rolling_with(tmp_path, "standard", failureLimit=1)
+    assert main(["rollout", "advance", str(path), "--prometheus", failing_prometheus, "--now", T2]) == 4
+    record = _record(path, "team/std")
+    assert record.rollout.state == "progressing"  # a failureLimit of 1 did not roll it back
+    assert record.history[-1].detail == (
+        f"gates not judged: {failing_prometheus}: Prometheus answered HTTP 503: overloaded"
+    )

@@ -129,6 +129,7 @@ def _rolling_stack(tmp_path: Path, served: Served, request: dict[str, Any]) -> P
         "steps": [10, 50, 100],
         "stepInterval": "10m",
         "probe": {"url": served.server.url(), "timeout": 10},
+        "gates": [],  # the probe alone judges; Prometheus gates are tested in tests/rollout
     }
     data = stack_data("standard", rollout=rollout)
     data["models"][0] |= {"name": served.name, "runtime": "mlserver", "sampleRequest": request}
@@ -169,5 +170,7 @@ def test_a_failing_probe_holds_the_rollout(
     record = _record(path)
     last = record.history[-1]
     assert (last.event, last.version) == ("held", "v2")
-    assert last.detail.startswith(f"gates failed: probe {mlserver.server.url()}: failing: infer")
+    assert last.detail.startswith(
+        f"failed evaluation 1 at this step: gates failed (probe): probe {mlserver.server.url()}: failing: infer"
+    )
     assert state.candidate_share(record) == 10

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import posixpath
 import subprocess
 import sys
 from pathlib import Path, PurePosixPath
@@ -71,7 +72,7 @@ def read_base(file: Path, base: str) -> Any:
     """The base side of a preview: from a file when ``base`` is one, else from Git."""
     from modelplane.preview.preview import Side
     from modelplane.rollout.lock import lock_from_bytes, lock_path, read_lock
-    from modelplane.stack import load_stack, parse_stack, read_yaml
+    from modelplane.stack import load_stack
 
     candidate = Path(base)
     if candidate.is_file():
@@ -80,8 +81,19 @@ def read_base(file: Path, base: str) -> Any:
     raw, source = git_show(file, base)
     if raw is None:
         return Side(None, None, source)
-    args = parse_stack(read_yaml(raw, source), source)
     rel = PurePosixPath(source.split(":", 1)[1])
+    top = file.as_posix()
+
+    def read(path: str) -> tuple[bytes | None, str]:
+        # Files the stack includes, at the same revision: their paths relative to the stack file's.
+        if path == top:
+            return raw, source
+        inside = PurePosixPath(
+            posixpath.normpath(rel.parent / posixpath.relpath(path, posixpath.dirname(top)))
+        )
+        return git_show(file, base, inside)
+
+    args = load_stack(file, read=read)
     lock_raw, lock_source = git_show(file, base, rel.with_name(f"{rel.stem}.lock.yaml"))
     lock = lock_from_bytes(lock_raw, lock_source, stack=args.stack.name) if lock_raw is not None else None
     return Side(args, lock, source)
@@ -118,7 +130,9 @@ def add_preview_parser(sub: Any) -> None:
     p = sub.add_parser(
         "preview",
         help="preview a change to a stack (for pull requests)",
-        description=__doc__.split("\n\n")[0],
+        description="Preview what merging a change to a stack does: model rollouts with their gates, "
+        "capacity, the object diff. The base is a file, or a Git revision of the repository that holds "
+        "FILE; no cluster is needed.",
     )
     p.add_argument("file", metavar="FILE", help="stack file (the head of the change)")
     p.add_argument(
@@ -128,7 +142,12 @@ def add_preview_parser(sub: Any) -> None:
         help="the stack before the change: a file, or a Git revision",
     )
     p.add_argument(
-        "--format", choices=("markdown", "json"), default="markdown", help="output format (default markdown)"
+        "--output",
+        "--format",
+        dest="format",
+        choices=("markdown", "json"),
+        default="markdown",
+        help="report format (default markdown)",
     )
     p.add_argument("--fail-on", choices=("destructive",), help="exit 3 when the change is destructive")
     p.set_defaults(func=cmd_preview)

@@ -28,7 +28,7 @@ from modelplane.rollout.diff import (
     diff_objects,
     model_decisions,
 )
-from modelplane.rollout.gates import Target, compile_gates
+from modelplane.rollout.gates import candidate_target, compile_gates
 from modelplane.rollout.lock import Lock, ModelRecord, empty_lock
 from modelplane.serving_platform import ServingPlatformArgs
 
@@ -72,15 +72,7 @@ def _gates(wanted: DesiredModel, record: ModelRecord) -> list[dict[str, Any]]:
     if rollout is None:
         return []
     policy = wanted.policy
-    target = Target(
-        mode=record.mode,
-        runtime=wanted.model.runtime,
-        namespace=wanted.namespace,
-        model=wanted.model.name,
-        version=rollout.candidate.version,
-        name=rollout.candidate.name,
-        window=policy.step_interval,
-    )
+    target = candidate_target(wanted, record)
     return [
         {
             "name": g.name,

@@ -1,95 +1,36 @@
-"""``modelplane rollout status|apply|advance|promote|rollback|pause|resume FILE [MODEL]``.
+"""modelplane rollout status|apply|advance|promote|rollback|pause|resume|reconcile FILE [MODEL].
 
 ``apply`` records in the lock what the stack decides (new models deployed directly, rollouts
 started, restarted or cancelled, removed models dropped); it is what CI runs once a change to a
 stack is merged. The other commands move rollouts that ``apply`` recorded, and refuse to act on
 a model whose stack entry changed since (run ``apply`` first), so the lock never gets ahead of
-or behind the stack by accident. ``status`` only reads.
+or behind the stack by accident. ``status`` only reads. ``reconcile`` is the GitOps loop in one
+command (``modelplane.gitops``). ``promote``, ``rollback``, ``pause`` and ``resume`` act on the
+model named, or on every model in flight only with ``--all``.
+
+A command that writes the lock says which paths to commit together: the lock, and the rendered
+``deploy/<stack>/`` once refreshed (``--render`` refreshes it in the same run).
 
 Exit codes: 0 done (or waiting for a step's time to pass); 2 input errors (bad stack, corrupt
-lock, a command the rollout's state refuses); 3 ``advance`` held at least one rollout because a
-gate failed.
+lock, a command the rollout's state refuses, gates due with no Prometheus); 3 a gate or probe
+failed, so a rollout was held or rolled back; 4 Prometheus could not be asked (unreachable,
+failing or not Prometheus), so nothing was judged.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from modelplane.errors import RolloutError
-from modelplane.rollout import state
-from modelplane.rollout.diff import DECISION_TEXT, ModelDecision, model_decisions
-from modelplane.rollout.lock import Lock, ModelRecord, empty_lock, lock_path, read_lock, same_lock, write_lock
 
 EXIT_GATES_FAILED = 3
-
-SETTLED = ("steady", "in-place", "continue", "held")
-"""Decisions that leave a model's lock entry as it is: the lock is current for it."""
-
-
-class _Context:
-    """A stack file, its lock and the decisions between them."""
-
-    def __init__(self, ns: argparse.Namespace) -> None:
-        from modelplane.build import desired_models
-        from modelplane.stack import load_stack
-
-        self.file = ns.file
-        self.args = load_stack(ns.file)
-        self.path = Path(ns.lock) if ns.lock else lock_path(ns.file)
-        self.lock = read_lock(self.path, stack=self.args.stack.name)
-        self.desired = desired_models(self.args)
-        self.decisions = {d.key: d for d in model_decisions(self.desired, self.lock)}
-        self.now = _now(ns)
-
-    @property
-    def current(self) -> Lock:
-        return self.lock if self.lock is not None else empty_lock(self.args.stack.name)
-
-    def resolve(self, model: str | None) -> list[str]:
-        """Lock keys a MODEL argument names (``name`` or ``namespace/name``); all when None."""
-        keys = sorted(self.decisions)
-        if model is None:
-            return keys
-        if "/" in model:
-            if model in self.decisions:
-                return [model]
-        else:
-            matches = [k for k in keys if k.split("/", 1)[1] == model]
-            if len(matches) == 1:
-                return matches
-            if len(matches) > 1:
-                raise RolloutError(
-                    f"{self.file}: model {model!r} is in several namespaces: {', '.join(matches)}"
-                )
-        raise RolloutError(f"{self.file}: no model {model!r} in the stack or its lock")
-
-    def settled(self, key: str) -> ModelRecord:
-        """The lock entry of a model, refusing one whose stack entry changed since ``apply``."""
-        decision = self.decisions[key]
-        if decision.kind not in SETTLED:
-            raise RolloutError(
-                f"{key}: the stack changed since the lock was written ({DECISION_TEXT[decision.kind]}); "
-                f"run `modelplane rollout apply {self.file}` first"
-            )
-        return self.current.models[key]
-
-    def save(self, lock: Lock) -> None:
-        if self.lock is not None and same_lock(self.lock, lock):
-            return
-        write_lock(lock, self.path)
-
-
-def _now(ns: argparse.Namespace) -> str:
-    value: str | None = getattr(ns, "now", None)
-    if value is None:
-        return state.utc_now()
-    state.parse_time(value)
-    return value
+EXIT_INCONCLUSIVE = 4
 
 
 @contextmanager
@@ -109,31 +50,69 @@ def without_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
+def _json(ns: argparse.Namespace) -> bool:
+    return getattr(ns, "output", "text") == "json"
+
+
+def _finish(
+    ns: argparse.Namespace, session: Any, lock: Any, report: dict[str, Any], lines: list[str]
+) -> None:
+    """Write the lock when it changed, refresh the render with ``--render``, say what to commit."""
+    from modelplane import gitops
+
+    dry_run = getattr(ns, "dry_run", False)
+    written = False if dry_run else session.save(lock)
+    report["lockWritten"] = written
+    asked = getattr(ns, "render", None)
+    out_dir = Path(asked) if asked else gitops.default_out_dir(session.stack)
+    refreshed = None
+    if asked is not None and not dry_run:
+        refreshed = gitops.render_into(session.args, lock, out_dir, engine=ns.gitops)
+        report["render"] = gitops.render_json(out_dir, refreshed)
+        if refreshed.changed:
+            lines.append(f"{out_dir}/: rendered ({len(refreshed.changed)} files changed)")
+    if written or (refreshed is not None and refreshed.changed):
+        paths = [str(session.path)]
+        if refreshed is not None or out_dir.is_dir():
+            paths.append(f"{out_dir}/")
+        report["commitPaths"] = paths
+        lines.append(f"commit together: {' '.join(paths)}")
+        if refreshed is None and out_dir.is_dir():
+            stale = gitops.stale(session.args, lock, out_dir, engine=ns.gitops)
+            if stale:
+                lines.append(
+                    f"{out_dir}/ no longer matches the lock ({len(stale)} files): refresh it with "
+                    f"`modelplane render {session.file}` (or pass --render) before committing"
+                )
+    if _json(ns):
+        from modelplane.console import write_json
+
+        write_json(report)
+    else:
+        for line in lines:
+            print(line)
+
+
 # --- apply -------------------------------------------------------------------------------
-
-
-def _decision_line(decision: ModelDecision, record: ModelRecord | None) -> str:
-    versions = f"{decision.from_version or '-'} -> {decision.to_version or '-'}"
-    fields = f" [{', '.join(decision.fields)}]" if decision.fields else ""
-    where = f": {state.describe(record)}" if record is not None and decision.kind != "removal" else ""
-    return f"  {decision.key}: {DECISION_TEXT[decision.kind]} ({versions}){fields}{where}"
 
 
 def cmd_apply(ns: argparse.Namespace) -> int:
     """Record in the lock what the stack decides for every model."""
-    ctx = _Context(ns)
-    decisions = list(ctx.decisions.values())
-    new = state.apply(ctx.lock, ctx.desired, stack=ctx.args.stack.name, now=ctx.now, decisions=decisions)
-    changes = [d for d in decisions if d.kind != "steady"]
-    for decision in changes:
-        print(_decision_line(decision, new.models.get(decision.key)))
-    verb = "would write" if ns.dry_run else "wrote"
-    if ctx.lock is not None and same_lock(ctx.lock, new):
-        print(f"{ctx.path}: up to date ({len(new.models)} models)")
-        return 0
-    if not ns.dry_run:
-        write_lock(new, ctx.path)
-    print(f"{ctx.path}: {verb} ({len(new.models)} models, {len(changes)} changed)")
+    from modelplane.rollout.session import Session
+
+    session = Session.from_args(ns)
+    new = session.applied()
+    report = session.report("apply")
+    lines = []
+    for entry, text in session.decisions_report(new):
+        report["decisions"].append(entry)
+        lines.append(f"  {text}")
+    if not session.changed(new):
+        lines.append(f"{session.path}: up to date ({len(new.models)} models)")
+    else:
+        verb = "would write" if ns.dry_run else "wrote"
+        lines.append(f"{session.path}: {verb} ({len(new.models)} models, {len(report['decisions'])} changed)")
+    _finish(ns, session, new, report, lines)
     return 0
 
 
@@ -141,203 +120,222 @@ def cmd_apply(ns: argparse.Namespace) -> int:
 
 
 def cmd_status(ns: argparse.Namespace) -> int:
-    """Where each model stands: stable version, rollout, traffic as rendered, next step, gates."""
-    from modelplane.build import build
-    from modelplane.rollout.compile import rendered_mirrors, rendered_traffic
+    """Where each model stands: stable version, rollout, traffic as rendered, next step, gates, analysis."""
+    from modelplane.console import write_json
+    from modelplane.rollout.report import status_data, status_text, watch
+    from modelplane.rollout.session import Session
 
-    ctx = _Context(ns)
-    keys = ctx.resolve(ns.model)
-    lock = ctx.current
-    if ctx.lock is None:
-        print(f"{ctx.path}: no lock yet: nothing is deployed")
-    rendered = build(ctx.args, lock=lock)
-    objects = rendered.objects
-    stable = {k: r.stable.version for k, r in (rendered.rollouts or {}).items()}
-    routed = rendered_traffic(objects, stable)
-    mirrors = rendered_mirrors(objects)
-    for key in keys:
-        decision = ctx.decisions[key]
-        record = lock.models.get(key)
-        print(f"{key} ({decision.mode})")
-        if record is None:
-            print("  not deployed yet")
-        else:
-            print(f"  {state.describe(record)}")
-        if decision.kind not in SETTLED:
-            print(f"  pending: {DECISION_TEXT[decision.kind]}; run `modelplane rollout apply {ctx.file}`")
-        if key in routed:
-            split = ", ".join(f"{v} {p}%" for v, p in routed[key].items())
-            mirror = f"; {mirrors[key]}% mirrored to the candidate" if key in mirrors else ""
-            print(f"  rendered traffic: {split}{mirror}")
-        if record is None or record.rollout is None or decision.kind not in SETTLED:
-            continue
-        policy = ctx.desired[key].policy
-        if record.rollout.state != "rolled-back":
-            ready = state.readiness(record, key, policy, now=ctx.now)
-            print(f"  next: {'ready to advance' if ready.ready else ready.reason}")
-            for gate in _compiled(ctx, key, record):
-                query = gate.query if gate.query is not None else f"unmeasurable: {gate.unmeasurable}"
-                print(f"  gate {gate.name} [{gate.threshold}]: {query}")
-        for event in record.history[-3:]:
-            detail = f" ({event.detail})" if event.detail else ""
-            print(f"  {event.at} {event.event} {event.version} at {event.traffic_percent}%{detail}")
+    if ns.watch and ns.now:
+        raise RolloutError("--watch follows the rollout as it moves: it takes the current time, not --now")
+
+    def load() -> dict[str, Any]:
+        session = Session.from_args(ns)
+        return status_data(session, session.resolve(ns.model))
+
+    if ns.watch:
+        return watch(load, interval=ns.interval, json_lines=_json(ns))
+    data = load()
+    if _json(ns):
+        write_json(data)
+    else:
+        sys.stdout.write(status_text(data))
     return 0
-
-
-def _compiled(ctx: _Context, key: str, record: ModelRecord) -> list[Any]:
-    from modelplane.rollout.gates import Target, compile_gates
-
-    assert record.rollout is not None
-    wanted = ctx.desired[key]
-    policy = wanted.policy
-    target = Target(
-        mode=record.mode,
-        runtime=wanted.model.runtime,
-        namespace=wanted.namespace,
-        model=wanted.model.name,
-        version=record.rollout.candidate.version,
-        name=record.rollout.candidate.name,
-        window=policy.step_interval,
-    )
-    return compile_gates(policy.gates, target)
 
 
 # --- advance -----------------------------------------------------------------------------
 
 
-def _probe_candidate(ctx: _Context, key: str, record: ModelRecord, gate: Any) -> Any:
-    """The V2 probe of a rollout's candidate (``policy.probe``), with its sample request."""
-    from modelplane.kube import side_name
-    from modelplane.probe import probe
+def _outcome_line(outcome: Any) -> list[str]:
+    from modelplane.rollout import state
 
-    assert record.rollout is not None
-    wanted = ctx.desired[key]
-    model, namespace = wanted.model, wanted.namespace
-    candidate = record.rollout.candidate
-    url = gate.url_for(model=model.name, namespace=namespace, name=candidate.name, version=candidate.version)
-    # The served model name is the InferenceService's (`--model_name={{.Name}}`); a ModelMesh
-    # candidate is its own side InferenceService.
-    served = side_name(model.name, candidate.name) if record.mode == "modelmesh" else model.name
-    return probe(url, served, sample=model.sample_request, timeout=gate.timeout)
+    key = outcome.key
+    lines = []
+    if outcome.probe is not None:
+        lines += [f"{key}: probe {c.name}: {c.status} ({c.detail})" for c in outcome.probe.checks]
+    lines += [f"{key}: gate {r.line()}" for r in outcome.gates]
+    if outcome.skipped:
+        lines.append(f"{key}: gates skipped (--skip-gates): {', '.join(outcome.skipped)}")
+    if outcome.action == "waiting":
+        lines.append(f"{key}: waiting: {outcome.detail}")
+    elif outcome.action in ("held", "rolled-back"):
+        failed = [r.gate.name for r in outcome.gates if not r.passed]
+        if outcome.probe is not None and not outcome.probe.healthy:
+            failed.insert(0, "probe")
+        verb = "held" if outcome.action == "held" else "rolled back"
+        lines.append(f"{key}: {verb}: gates failed ({', '.join(failed)})")
+        if outcome.action == "rolled-back":
+            lines.append(f"{key}: {state.describe(outcome.record)}")
+    elif outcome.action == "inconclusive":
+        lines.append(f"{key}: not judged: {outcome.detail}")
+    else:
+        lines.append(f"{key}: {state.describe(outcome.record)}")
+    return lines
+
+
+def advance_options(ns: argparse.Namespace, session: Any) -> Any:
+    """The ``AdvanceOptions`` of a command line: ``--prometheus`` or the stack's, ``--skip-gates``, ..."""
+    from modelplane.rollout.session import AdvanceOptions, checked_prometheus
+
+    url = checked_prometheus(ns.prometheus)
+    if ns.skip_gates and url is not None:
+        raise RolloutError("--skip-gates and --prometheus: choose one (skip the gates, or ask Prometheus)")
+    if url is None and not ns.skip_gates:
+        url = session.args.rollout.prometheus
+    return AdvanceOptions(
+        prometheus=url,
+        skip_gates=ns.skip_gates,
+        force=getattr(ns, "force", False),
+        rollback_on_failure=getattr(ns, "rollback_on_failure", False),
+    )
+
+
+def exit_code(result: Any) -> int:
+    """An ``advance`` run's exit code: 4 when Prometheus could not be asked, else 3 on a failed gate."""
+    if result.inconclusive:
+        return EXIT_INCONCLUSIVE
+    return EXIT_GATES_FAILED if result.failed else 0
 
 
 def cmd_advance(ns: argparse.Namespace) -> int:
-    """Take the next step of rollouts whose time at their step is up and whose gates pass."""
-    from modelplane.rollout.prometheus import evaluate
+    """Take the next step of rollouts whose time at their step is up and whose probe and gates pass."""
+    from modelplane.rollout.session import Session, advance, outcome_json
 
-    ctx = _Context(ns)
-    lock = ctx.current
-    explicit = ns.model is not None
-    keys = ctx.resolve(ns.model)
-    models = dict(lock.models)
-    held = False
-    acted = 0
-    for key in keys:
-        record = models.get(key)
-        if not explicit and (
-            record is None
-            or record.rollout is None
-            or record.rollout.state != "progressing"
-            or record.rollout.phase == "ab"
-        ):
-            continue
-        record = ctx.settled(key)
-        policy = ctx.desired[key].policy
-        ready = state.readiness(record, key, policy, now=ctx.now)
-        if not ready.ready and not ns.force:
-            if explicit and record.rollout is not None and record.rollout.state != "progressing":
-                raise RolloutError(f"{key}: {ready.reason}")
-            if explicit and record.rollout is not None and record.rollout.phase == "ab":
-                raise RolloutError(f"{key}: {ready.reason}")
-            print(f"{key}: waiting: {ready.reason}")
-            continue
-        failed: list[str] = []
-        notes: list[str] = []
-        if policy.probe is not None:
-            report = _probe_candidate(ctx, key, record, policy.probe)
-            for check in report.checks:
-                print(f"{key}: probe {check.name}: {check.status} ({check.detail})")
-            notes.append(f"probe {report.url}: {report.summary()}")
-            failed += [] if report.healthy else ["probe"]
-        detail = "gates not evaluated: no --prometheus"
-        if ns.prometheus:
-            at = state.parse_time(ctx.now).timestamp()
-            results = evaluate(_compiled(ctx, key, record), ns.prometheus, at=at)
-            for result in results:
-                print(f"{key}: gate {result.line()}")
-            failed += [r.gate.name for r in results if not r.passed]
-            detail = "; ".join(r.line() for r in results) or "no gates"
-        detail = "; ".join([*notes, detail])
-        if failed:
-            if policy.dry_run:
-                detail = f"dry run, gates not enforced: {detail}"
-            else:
-                held = True
-                names = ", ".join(failed)
-                if ns.rollback_on_failure:
-                    models[key] = state.rollback(record, key, now=ctx.now, detail=f"gates failed: {detail}")
-                    print(f"{key}: rolled back: gates failed ({names})")
-                else:
-                    models[key] = state.hold(record, key, now=ctx.now, detail=f"gates failed: {detail}")
-                    print(f"{key}: held: gates failed ({names})")
-                acted += 1
-                continue
-        if ns.force and not ready.ready and not ns.prometheus:
-            detail = f"forced ({ready.reason}); {detail}"
-        models[key] = state.advance(record, key, now=ctx.now, detail=detail)
-        print(f"{key}: {state.describe(models[key])}")
-        acted += 1
-    if acted:
-        ctx.save(lock.model_copy(update={"models": models}))
-    elif not explicit:
-        print(f"{ctx.file}: no rollout in progress")
-    return EXIT_GATES_FAILED if held else 0
+    session = Session.from_args(ns)
+    result = advance(session, ns.model, advance_options(ns, session))
+    report = session.report("advance")
+    report["models"] = [outcome_json(o) for o in result.outcomes]
+    lines = [line for outcome in result.outcomes for line in _outcome_line(outcome)]
+    if not result.outcomes and ns.model is None:
+        lines.append(f"{session.file}: no rollout in progress")
+    _finish(ns, session, result.lock, report, lines)
+    return exit_code(result)
 
 
 # --- promote / rollback / pause / resume -------------------------------------------------
 
+OPERATOR_DOCS = {
+    "promote": "Make the candidate the stable version now, skipping the remaining steps.",
+    "rollback": "Send all traffic back to the stable version and hold the candidate off.",
+    "pause": "Freeze a rollout at its current traffic split.",
+    "resume": "Continue a paused rollout.",
+}
+OPERATOR_ACTIONS = {"promote": "promoted", "rollback": "rolled-back", "pause": "paused", "resume": "resumed"}
+
 
 def _operator(command: str) -> Any:
     def run(ns: argparse.Namespace) -> int:
-        ctx = _Context(ns)
-        lock = ctx.current
+        from modelplane.rollout import state
+        from modelplane.rollout.session import Outcome, Session, outcome_json
+
+        if ns.model is None and not ns.all:
+            raise RolloutError(
+                f"name the MODEL to {command}, or pass --all to {command} every model with a rollout"
+            )
+        if ns.model is not None and ns.all:
+            raise RolloutError("MODEL and --all: give one (--all means every model with a rollout)")
+        session = Session.from_args(ns)
+        lock = session.current
         explicit = ns.model is not None
         models = dict(lock.models)
-        acted = 0
-        for key in ctx.resolve(ns.model):
+        outcomes = []
+        for key in session.resolve(ns.model):
             record = models.get(key)
             if not explicit and (
                 record is None or record.rollout is None or record.rollout.state == "rolled-back"
             ):
                 continue
-            record = ctx.settled(key)
+            record = session.settled(key)
             if command == "promote":
-                models[key] = state.promote(record, key, now=ctx.now, detail=ns.reason or "")
+                models[key] = state.promote(record, key, now=session.now, detail=ns.reason or "")
             elif command == "rollback":
-                models[key] = state.rollback(record, key, now=ctx.now, detail=ns.reason or "")
+                models[key] = state.rollback(record, key, now=session.now, detail=ns.reason or "")
             elif command == "pause":
                 if not explicit and record.rollout is not None and record.rollout.state == "paused":
                     continue
-                models[key] = state.pause(record, key, now=ctx.now)
+                models[key] = state.pause(record, key, now=session.now)
             else:
                 if not explicit and record.rollout is not None and record.rollout.state != "paused":
                     continue
-                models[key] = state.resume(record, key, now=ctx.now)
-            print(f"{key}: {state.describe(models[key])}")
-            acted += 1
-        if not acted:
-            print(f"{ctx.file}: no rollout to {command}")
-            return 0
-        ctx.save(lock.model_copy(update={"models": models}))
+                models[key] = state.resume(record, key, now=session.now)
+            outcomes.append(Outcome(key, OPERATOR_ACTIONS[command], models[key]))  # type: ignore[arg-type]
+        report = session.report(command)
+        report["models"] = [outcome_json(o) for o in outcomes]
+        lines = [f"{o.key}: {state.describe(o.record)}" for o in outcomes]
+        if not outcomes:
+            lines.append(f"{session.file}: no rollout to {command}")
+        _finish(ns, session, lock.model_copy(update={"models": models}), report, lines)
         return 0
 
-    run.__doc__ = {
-        "promote": "Make the candidate the stable version now, skipping the remaining steps.",
-        "rollback": "Send all traffic back to the stable version and hold the candidate off.",
-        "pause": "Freeze a rollout at its current traffic split.",
-        "resume": "Continue a paused rollout.",
-    }[command]
+    run.__doc__ = OPERATOR_DOCS[command]
     return run
+
+
+# --- reconcile ---------------------------------------------------------------------------
+
+
+def cmd_reconcile(ns: argparse.Namespace) -> int:
+    """Apply, advance (with --advance), render, and commit lock and render together (with --commit).
+
+    Several stack files (or a directory of them) are reconciled one after another, each in its
+    own commit. The exit code is the most serious of all: 2 for input errors, then 4 (Prometheus
+    could not be asked), then 3 (a gate failed).
+    """
+    from modelplane import gitops
+    from modelplane.console import write_json
+    from modelplane.errors import PlatformError, StackError
+
+    if ns.push and not ns.commit:
+        raise RolloutError("--push needs --commit (there is nothing to push otherwise)")
+    if not ns.advance and (ns.prometheus or ns.skip_gates or ns.rollback_on_failure):
+        raise RolloutError("--prometheus, --skip-gates and --rollback-on-failure judge steps: add --advance")
+    files = gitops.stack_files(ns.files)
+    if not files:
+        raise RolloutError(f"no stack files in {', '.join(ns.files)}")
+    if len(files) > 1 and (ns.lock or ns.render_dir):
+        raise RolloutError("--lock and --render-dir name one stack's files: give one stack file")
+    url = gitops.notify_url(ns.notify)
+
+    def options(session: Any) -> Any:
+        return advance_options(ns, session)
+
+    codes = []
+    reports = []
+    for file in files:
+        try:
+            result = gitops.reconcile(
+                file,
+                lock_file=ns.lock,
+                now=ns.now,
+                out_dir=Path(ns.render_dir) if ns.render_dir else None,
+                engine=ns.gitops,
+                options=options if ns.advance else None,
+                commit=ns.commit,
+                push=ns.push,
+            )
+        except StackError as err:
+            if len(files) == 1:
+                raise
+            print("\n".join(err.problems), file=sys.stderr)
+            codes.append(2)
+            continue
+        except PlatformError as err:
+            if len(files) == 1:
+                raise
+            print("\n".join(f"modelplane: {line}" for line in str(err).splitlines()), file=sys.stderr)
+            codes.append(2)
+            continue
+        reports.append(result.report)
+        if not _json(ns):
+            for line in result.lines:
+                print(line if len(files) == 1 else f"{file}: {line}")
+        gitops.notify_if_asked(url, result)
+        codes.append(result.exit_code)
+    if _json(ns):
+        write_json({"schemaVersion": 1, "command": "reconcile", "stacks": reports})
+    for code in (2, EXIT_INCONCLUSIVE, EXIT_GATES_FAILED):
+        if code in codes:
+            return code
+    return 0
 
 
 # --- parser ------------------------------------------------------------------------------
@@ -346,15 +344,20 @@ def _operator(command: str) -> Any:
 def add_rollout_parser(sub: Any) -> None:
     """Add ``modelplane rollout ...`` to the top-level subcommands."""
     parser = sub.add_parser(
-        "rollout", help="canary rollouts recorded in the stack's lock", description=__doc__.split("\n\n")[0]
+        "rollout",
+        help="canary rollouts recorded in the stack's lock",
+        description="Canary rollouts recorded in the stack's lock: "
+        "status, apply, advance, promote, rollback, pause, resume, reconcile.",
     )
-    commands = parser.add_subparsers(dest="rollout_command", required=True, parser_class=type(parser))
+    commands = parser.add_subparsers(
+        dest="rollout_command", required=True, parser_class=type(parser), metavar="COMMAND"
+    )
 
-    def common(p: argparse.ArgumentParser, *, model: bool = True, now: bool = True) -> None:
+    def common(p: argparse.ArgumentParser, *, model: str | None = "all", now: bool = True) -> None:
         p.add_argument("file", metavar="FILE", help="stack file")
-        if model:
+        if model is not None:
             p.add_argument(
-                "model", metavar="MODEL", nargs="?", help="model name or namespace/name (default: all)"
+                "model", metavar="MODEL", nargs="?", help=f"model name or namespace/name ({model})"
             )
         p.add_argument(
             "--lock", metavar="PATH", help="lock file (default: <FILE stem>.lock.yaml beside FILE)"
@@ -363,34 +366,124 @@ def add_rollout_parser(sub: Any) -> None:
             p.add_argument(
                 "--now", metavar="TIME", help="the time of the event, YYYY-MM-DDTHH:MM:SSZ (default: now)"
             )
+        p.add_argument(
+            "--output", choices=("text", "json"), default="text", help="report format (default text)"
+        )
 
-    def attach(p: argparse.ArgumentParser, func: Any) -> None:
-        p.set_defaults(func=func)
+    def render_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--render",
+            metavar="DIR",
+            nargs="?",
+            const="",
+            default=None,
+            help="refresh the GitOps render after writing the lock (default DIR: deploy/<stack>)",
+        )
+        p.add_argument(
+            "--gitops",
+            choices=("flux", "argocd"),
+            default=None,
+            help="GitOps engine of the render (default: the existing render's, else flux)",
+        )
+
+    def gate_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--prometheus",
+            metavar="URL",
+            help="ask the gates on this Prometheus (default: the stack's rollout.prometheus)",
+        )
+        p.add_argument(
+            "--skip-gates",
+            action="store_true",
+            help="advance without asking the gates; recorded in the lock's history",
+        )
+        p.add_argument(
+            "--rollback-on-failure",
+            action="store_true",
+            help="roll back at the first failed evaluation (a failureLimit of 1 for this run)",
+        )
 
     p = commands.add_parser("status", help="where each model stands", description=cmd_status.__doc__)
-    common(p)
-    attach(p, cmd_status)
+    common(p, model="default: all")
+    p.add_argument("--watch", action="store_true", help="follow the rollout until it ends (Ctrl-C stops)")
+    p.add_argument(
+        "--interval",
+        type=_positive_seconds,
+        default=5.0,
+        metavar="S",
+        help="seconds between refreshes with --watch (default 5)",
+    )
+    p.set_defaults(func=cmd_status)
 
     p = commands.add_parser("apply", help="record what the stack decides", description=cmd_apply.__doc__)
-    common(p, model=False)
+    common(p, model=None)
     p.add_argument("--dry-run", action="store_true", help="print the decisions, do not write the lock")
-    attach(p, cmd_apply)
+    render_options(p)
+    p.set_defaults(func=cmd_apply)
 
     p = commands.add_parser(
         "advance", help="take the next step where gates pass", description=cmd_advance.__doc__
     )
-    common(p)
-    p.add_argument("--prometheus", metavar="URL", help="evaluate the gates on this Prometheus (its HTTP API)")
+    common(p, model="default: every rollout in progress")
+    gate_options(p)
     p.add_argument("--force", action="store_true", help="do not wait for the step interval to pass")
-    p.add_argument(
-        "--rollback-on-failure", action="store_true", help="roll back (instead of holding) when a gate fails"
-    )
-    attach(p, cmd_advance)
+    render_options(p)
+    p.set_defaults(func=cmd_advance)
 
     for command in ("promote", "rollback", "pause", "resume"):
         func = _operator(command)
-        p = commands.add_parser(command, help=func.__doc__.rstrip(".").lower(), description=func.__doc__)
-        common(p)
+        doc = OPERATOR_DOCS[command]
+        p = commands.add_parser(command, help=doc.rstrip(".").lower(), description=doc)
+        common(p, model="or --all")
+        p.add_argument("--all", action="store_true", help=f"{command} every model with a rollout")
         if command in ("promote", "rollback"):
             p.add_argument("--reason", help="why, recorded in the lock's history")
-        attach(p, func)
+        render_options(p)
+        p.set_defaults(func=func)
+
+    p = commands.add_parser(
+        "reconcile",
+        help="the GitOps loop: apply, advance, render, commit",
+        description=cmd_reconcile.__doc__,
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="stack files, or directories of them")
+    p.add_argument("--lock", metavar="PATH", help="lock file (default: <FILE stem>.lock.yaml beside FILE)")
+    p.add_argument(
+        "--now", metavar="TIME", help="the time of the events, YYYY-MM-DDTHH:MM:SSZ (default: now)"
+    )
+    p.add_argument("--output", choices=("text", "json"), default="text", help="report format (default text)")
+    p.add_argument("--advance", action="store_true", help="also take the steps that are due (gates judged)")
+    gate_options(p)
+    p.add_argument(
+        "--render-dir", metavar="DIR", help="where the GitOps render lives (default deploy/<stack>)"
+    )
+    p.add_argument(
+        "--gitops",
+        choices=("flux", "argocd"),
+        default=None,
+        help="GitOps engine of the render (default: the existing render's, else flux)",
+    )
+    p.add_argument(
+        "--commit", action="store_true", help="commit the lock and the render together when changed"
+    )
+    p.add_argument(
+        "--push",
+        metavar="REMOTE",
+        help="push the commit to REMOTE; if another run pushed first, start again from its commit",
+    )
+    p.add_argument(
+        "--notify",
+        metavar="URL",
+        help="POST a JSON summary to this webhook when something happened (default: $MODELPLANE_NOTIFY_URL)",
+    )
+    p.set_defaults(func=cmd_reconcile)
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most 3600 seconds (got {text})")
+    return value

@@ -15,6 +15,8 @@ from typing import Literal
 
 from modelplane.kube import side_name
 from modelplane.promql import model_queries
+from modelplane.rollout.diff import DesiredModel
+from modelplane.rollout.lock import ModelRecord
 from modelplane.rollout.policy import Gate
 
 Verdict = Literal["pass", "fail", "no-data", "unmeasurable", "error"]
@@ -56,6 +58,20 @@ class Target:
     """The candidate's DNS-safe name (``predictor.name`` in Standard mode)."""
     window: str
     """The rate window: the policy's step interval."""
+
+
+def candidate_target(wanted: DesiredModel, record: ModelRecord) -> Target:
+    """The candidate of a model's rollout as its gates measure it (the window: the step interval)."""
+    assert record.rollout is not None
+    return Target(
+        mode=record.mode,
+        runtime=wanted.model.runtime,
+        namespace=wanted.namespace,
+        model=wanted.model.name,
+        version=record.rollout.candidate.version,
+        name=record.rollout.candidate.name,
+        window=wanted.policy.step_interval,
+    )
 
 
 def candidate_selector(target: Target) -> list[str]:

@@ -56,6 +56,7 @@ EventKind = Literal[
     "promoted",
     "rolled-back",
     "aborted",
+    "inconclusive",
 ]
 
 
@@ -104,6 +105,12 @@ class RolloutRecord(StrictModel):
     shadow: ShadowArgs | None = Field(default=None, description="The shadow phase, when the plan has one.")
     ab_split: int | None = Field(
         default=None, ge=0, le=100, description="The candidate's share in an A/B test."
+    )
+    failures: int | None = Field(
+        default=None,
+        ge=1,
+        description="Consecutive failed evaluations at the current step (absent: none); the policy's "
+        "`failureLimit` rolls the rollout back when they reach it.",
     )
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import urllib.parse
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from modelplane.base import StrictModel
+from modelplane.base import Problem, StrictModel
+from modelplane.errors import ProblemError
 from modelplane.types import DnsLabel, Duration, Percent
 
 Strategy = Literal["canary", "direct", "ab"]
@@ -15,6 +16,28 @@ Strategy = Literal["canary", "direct", "ab"]
 
 
 PROBE_URL_PLACEHOLDERS: tuple[str, ...] = ("{model}", "{namespace}", "{name}", "{version}")
+
+
+def prometheus_url_problem(url: str) -> str | None:
+    """Why a URL cannot be a Prometheus server's address for gates, or None when it can.
+
+    Only ``http://`` and ``https://`` reach Prometheus's HTTP API. Credentials never sit in the
+    URL (it is printed, committed in stack files and recorded in the lock's history); a bearer
+    token is read from ``MODELPLANE_PROMETHEUS_TOKEN`` instead.
+    """
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError as err:
+        return f"not a URL ({err})"
+    if parts.scheme not in ("http", "https"):
+        return "must start with http:// or https:// (Prometheus's HTTP API)"
+    if not parts.hostname:
+        return "has no host"
+    if parts.username is not None or parts.password is not None:
+        return "must not carry credentials; set MODELPLANE_PROMETHEUS_TOKEN for a bearer token"
+    if parts.query or parts.fragment:
+        return "must not have a query or fragment; give the server's base URL"
+    return None
 
 
 class ProbeGate(StrictModel):
@@ -128,6 +151,29 @@ class RolloutPolicy(StrictModel):
         description="V2 checks (`modelplane probe`) against the candidate before each step; a failing probe "
         "holds the rollout. Default: none.",
     )
+    failure_limit: int | None = Field(
+        default=None,
+        ge=1,
+        le=100,
+        description="Roll back after this many consecutive failed evaluations at one step (a gate beyond its "
+        "threshold, without data or unmeasurable, or a failing probe); an unreachable Prometheus is not an "
+        "evaluation. Default: none, a failing rollout holds until an operator acts.",
+    )
+    prometheus: str | None = Field(
+        default=None,
+        description="The Prometheus server (`http(s)://host[:port][/path]`) that `modelplane rollout advance` "
+        "asks for the gates when no `--prometheus` is given. Stack-wide only. Default: none, so `advance` "
+        "needs `--prometheus` (or `--skip-gates`) once a step with gates is due.",
+    )
+
+    @field_validator("prometheus")
+    @classmethod
+    def _prometheus(cls, value: str | None) -> str | None:
+        problem = None if value is None else prometheus_url_problem(value)
+        if problem is not None:
+            # Raised as a Problem without its value: a URL may carry credentials, never echoed.
+            raise ProblemError([Problem((), problem)])
+        return value
 
     @model_validator(mode="after")
     def _steps(self) -> RolloutPolicy:
@@ -162,6 +208,12 @@ class RolloutOverride(StrictModel):
     shadow: ShadowArgs | None = Field(default=None, description="Shadow phase for this model.")
     ab_split: Percent | None = Field(default=None, description="Candidate share for `ab`.")
     probe: ProbeGate | None = Field(default=None, description="Probe of the candidate for this model.")
+    failure_limit: int | None = Field(
+        default=None,
+        ge=1,
+        le=100,
+        description="Consecutive failed evaluations before a rollback, for this model.",
+    )
 
     def apply(self, base: RolloutPolicy) -> RolloutPolicy:
         """Return ``base`` with this override's set fields replacing its own."""

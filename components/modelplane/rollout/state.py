@@ -354,9 +354,9 @@ def advance(record: ModelRecord, key: str, *, now: str, detail: str = "") -> Mod
     if rollout.phase == "loading":
         return promote(record, key, now=now, detail=detail or "switched once loaded")
     if rollout.phase == "shadow":
-        nxt = rollout.model_copy(update={"phase": "canary", "step": 0, "since": now})
+        nxt = rollout.model_copy(update={"phase": "canary", "step": 0, "since": now, "failures": None})
     else:
-        nxt = rollout.model_copy(update={"step": rollout.step + 1, "since": now})
+        nxt = rollout.model_copy(update={"step": rollout.step + 1, "since": now, "failures": None})
     if nxt.steps[nxt.step] >= 100:
         return promote(record, key, now=now, detail=detail)
     updated = record.model_copy(update={"rollout": nxt})
@@ -370,7 +370,7 @@ def advance(record: ModelRecord, key: str, *, now: str, detail: str = "") -> Mod
 
 
 def hold(record: ModelRecord, key: str, *, now: str, detail: str) -> ModelRecord:
-    """Record that gates kept a rollout where it is."""
+    """Record that gates kept a rollout where it is (no failure counted; see ``fail``)."""
     rollout = _active(record, key, "hold")
     return record.model_copy(
         update={
@@ -379,11 +379,62 @@ def hold(record: ModelRecord, key: str, *, now: str, detail: str) -> ModelRecord
     )
 
 
+def fail(record: ModelRecord, key: str, *, now: str, evidence: str, limit: int | None) -> ModelRecord:
+    """Record a failed evaluation of a rollout's gates: hold it, or roll it back at ``limit``.
+
+    Failures are counted per step (``rollout.failures``; taking a step or resuming resets the
+    count). Consecutive holds of one step share one history event, updated with the latest
+    evidence, so a rollout failing every few minutes does not push its start out of the
+    history. When the count reaches the policy's ``failureLimit`` the rollout is rolled back,
+    and the event says why, with the last evaluation's evidence.
+    """
+    rollout = _active(record, key, "hold")
+    count = (rollout.failures or 0) + 1
+    if limit is not None and count >= limit:
+        why = f"failureLimit {limit} reached ({count} consecutive failed evaluations); last: {evidence}"
+        return rollback(record, key, now=now, detail=why)
+    of = f" of {limit}" if limit is not None else ""
+    detail = f"failed evaluation {count}{of} at this step: {evidence}"
+    previous = record
+    if rollout.failures and record.history and record.history[-1].event == "held":
+        previous = record.model_copy(update={"history": record.history[:-1]})
+    share = candidate_share(record)
+    return record.model_copy(
+        update={
+            "rollout": rollout.model_copy(update={"failures": count}),
+            "history": _event(previous, now, "held", rollout.candidate.version, share, detail),
+        }
+    )
+
+
+def inconclusive(record: ModelRecord, key: str, *, now: str, detail: str) -> ModelRecord:
+    """Record that the gates could not be judged (Prometheus unreachable or erroring).
+
+    Not a failed evaluation: nothing is known about the candidate. Recorded once per spell, so
+    a Prometheus outage leaves one event (and an unchanged lock on later runs), not one per run.
+    """
+    rollout = _active(record, key, "judge")
+    share = candidate_share(record)
+    last = record.history[-1] if record.history else None
+    if (
+        last is not None
+        and last.event == "inconclusive"
+        and last.version == rollout.candidate.version
+        and last.traffic_percent == share
+    ):
+        return record
+    return record.model_copy(
+        update={"history": _event(record, now, "inconclusive", rollout.candidate.version, share, detail)}
+    )
+
+
 def rollback(record: ModelRecord, key: str, *, now: str, detail: str = "") -> ModelRecord:
     """All traffic back to the stable version; the candidate stays off until the stack changes."""
     rollout = _active(record, key, "roll back")
     updated = record.model_copy(
-        update={"rollout": rollout.model_copy(update={"state": "rolled-back", "since": now})}
+        update={
+            "rollout": rollout.model_copy(update={"state": "rolled-back", "since": now, "failures": None})
+        }
     )
     return updated.model_copy(
         update={"history": _event(record, now, "rolled-back", rollout.candidate.version, 0, detail)}
@@ -407,7 +458,9 @@ def resume(record: ModelRecord, key: str, *, now: str) -> ModelRecord:
     if rollout.state != "paused":
         raise RolloutError(f"{key}: the rollout of {rollout.candidate.version} is not paused")
     updated = record.model_copy(
-        update={"rollout": rollout.model_copy(update={"state": "progressing", "since": now})}
+        update={
+            "rollout": rollout.model_copy(update={"state": "progressing", "since": now, "failures": None})
+        }
     )
     return updated.model_copy(
         update={"history": _event(record, now, "resumed", rollout.candidate.version, candidate_share(record))}
