@@ -155,6 +155,8 @@ def test_the_stack_turns_on_exactly_the_knative_flags_its_knative_models_need(
     features = knative_serving(load_stack(tmp_path / "s.yaml"))["spec"]["config"]["features"]
     assert {k: features[k] for k in sorted(features) if k.startswith("kubernetes.podspec")} == {
         "kubernetes.podspec-priorityclassname": "enabled",
+        # Every Knative stack's: the predictor's restricted pod securityContext needs it.
+        "kubernetes.podspec-securitycontext": "enabled",
         "kubernetes.podspec-tolerations": "enabled",
     }
 
