@@ -214,3 +214,17 @@ def test_each_mode_passes_the_inferenceservice_schema(mode: str, crd_schemas: Cr
 def test_model_shape_errors(overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match="Value error, " + re.escape(message) + r" \["):
         _model(**overrides)
+
+
+def test_a_moved_server_is_probed_the_way_its_runtime_probes_it() -> None:
+    # The runtime's HTTP checks move to the new port: a TCP check merged into them by KServe would
+    # give each probe two handlers, which the API server refuses.
+    model = _model(
+        runtime="custom", image="ghcr.io/example/server:1.0.0", predictor={"ports": [{"containerPort": 8085}]}
+    )
+    container = _isvc(model)["spec"]["predictor"]["model"]
+    assert {name: container[name] for name in ("readinessProbe", "livenessProbe", "startupProbe")} == {
+        "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": 8085}},
+        "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": 8085}},
+        "startupProbe": {"httpGet": {"path": "/v2/health/ready", "port": 8085}},
+    }

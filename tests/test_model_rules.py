@@ -181,3 +181,22 @@ def test_a_multi_node_model_kserve_would_refuse_is_refused(
 ) -> None:
     fields = {k: v for k, v in (MULTINODE | change).items() if v is not None}
     assert _paths(_problems(mode, pool=EXCLUSIVE, strategy=strategy, **fields)) == [("models", 0, *path)]
+
+
+@pytest.mark.parametrize(
+    ("probe", "wrong"),
+    [
+        ({"tcpSocket": {}}, "tcpSocket"),
+        ({"exec": {"command": ["true"]}}, "exec"),
+        ({"httpGet": {"path": "/v2/health/live"}, "periodSeconds": 5}, None),
+    ],
+)
+def test_a_predictor_probe_checks_the_way_the_runtime_does(probe: dict[str, Any], wrong: str | None) -> None:
+    # KServe merges the predictor's probe into the runtime's HTTP probe field by field: another
+    # handler would make a probe with two, and the API server refuses the Deployment.
+    problems = _problems(predictor={"livenessProbe": probe})
+    assert [(p.path, p.value) for p in problems] == (
+        [(("models", 0, "predictor", "livenessProbe", wrong), wrong)] if wrong else []
+    )
+    if wrong:
+        assert "runtime 'sklearn' checks its server with httpGet (/v2/health/live)" in problems[0].message

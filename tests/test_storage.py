@@ -176,6 +176,25 @@ def test_an_external_runtime_is_checked_like_the_catalog() -> None:
     assert [(p.path, p.value) for p in problems] == [(("models", 0, "format"), "xgboost:1")]
 
 
+@pytest.mark.parametrize(
+    ("fmt", "clash"),
+    [
+        ({"name": "sklearn", "version": "1", "priority": 1}, True),  # modelplane-sklearn's priority
+        ({"name": "SKLearn", "version": "1", "priority": 1}, True),  # KServe compares names ignoring case
+        ({"name": "sklearn", "version": "1", "priority": 3}, False),
+        ({"name": "sklearn", "version": "1", "priority": 1, "autoSelect": False}, False),
+        ({"name": "sklearn", "version": "2", "priority": 1}, False),
+    ],
+)
+def test_an_external_runtime_never_shares_a_format_priority_with_a_rendered_runtime(
+    fmt: dict[str, Any], clash: bool
+) -> None:
+    problems = rules.problems(_stack(externalRuntimes=[EXTERNAL | {"formats": [fmt]}]), catalog=CATALOG)
+    assert [(p.path, p.value) for p in problems] == (
+        [(("externalRuntimes", 0, "formats", 0, "priority"), 1)] if clash else []
+    )
+
+
 def test_an_external_runtime_may_not_shadow_a_catalog_runtime() -> None:
     problems = rules.problems(_stack(externalRuntimes=[EXTERNAL | {"name": "sklearn"}]), catalog=CATALOG)
     assert [p.path for p in problems] == [("externalRuntimes", 0, "name")]

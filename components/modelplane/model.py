@@ -35,7 +35,7 @@ from modelplane.kube import (
 )
 from modelplane.overrides import ComponentSettings, metadata_problems
 from modelplane.rollout.policy import RolloutOverride
-from modelplane.runtimes import RuntimeSpec
+from modelplane.runtimes import RuntimeSpec, probe_paths
 from modelplane.scaling import PROMETHEUS_ADDRESS, ScalingArgs, predictor_scaling
 from modelplane.storage import StorageArgs
 from modelplane.types import (
@@ -354,7 +354,7 @@ def served_port(model: ModelArgs, runtime: RuntimeSpec) -> int:
 
 
 def _probes_for_port(model: ModelArgs, runtime: RuntimeSpec) -> dict[str, Any]:
-    """TCP probes on a port the stack moved the server to, where the runtime probes another one.
+    """The runtime's probes, moved to the port the stack moved the server to.
 
     The runtime's probes name its own port; a server told to listen elsewhere (a custom image on
     5000, TorchServe's own gRPC API on 7070) would fail them and never become ready.
@@ -364,22 +364,23 @@ def _probes_for_port(model: ModelArgs, runtime: RuntimeSpec) -> dict[str, Any]:
     port = model.predictor.ports[0].container_port
     if port in (runtime.http_port, runtime.grpc_port):
         return {}
-    tcp = {"tcpSocket": {"port": port}}
-    startup_failures = max(1, runtime.startup_seconds // 10)
-    probes = {
-        "readinessProbe": tcp | {"periodSeconds": 10, "failureThreshold": 3, "timeoutSeconds": 5},
-        "livenessProbe": tcp | {"periodSeconds": 30, "failureThreshold": 3, "timeoutSeconds": 10},
-        "startupProbe": tcp
-        | {"periodSeconds": 10, "failureThreshold": startup_failures, "timeoutSeconds": 5},
+    # KServe merges this container into the runtime's with a strategic merge patch
+    # (pkg/utils/utils.go MergeContainerWithPatch), probe by probe and field by field: a TCP
+    # check over the runtime's HTTP check would give the probe two handlers, which the API
+    # server refuses. So the runtime's own check moves to the port: its path, or a TCP connect.
+    return {
+        name: ({"httpGet": {"path": path, "port": port}} if path else {"tcpSocket": {"port": port}})
+        for name, path in probe_paths(runtime).items()
+        if getattr(model.predictor, PROBE_FIELDS[name]) is None
     }
-    return {k: v for k, v in probes.items() if getattr(model.predictor, _SNAKE[k]) is None}
 
 
-_SNAKE = {
+PROBE_FIELDS = {
     "readinessProbe": "readiness_probe",
     "livenessProbe": "liveness_probe",
     "startupProbe": "startup_probe",
 }
+"""The predictor field of each probe, by its Kubernetes name."""
 
 
 def _model_container(model: ModelArgs, runtime: RuntimeSpec, pool: GpuPoolArgs | None) -> dict[str, Any]:

@@ -12,9 +12,9 @@ from __future__ import annotations
 from modelplane.base import Problem
 from modelplane.component import component_mode, refusal
 from modelplane.gpu_pool import GpuPoolArgs
-from modelplane.model import ModelArgs, served_port
+from modelplane.model import PROBE_FIELDS, ModelArgs, served_port
 from modelplane.overrides import mode_problems
-from modelplane.runtimes import RuntimeSpec
+from modelplane.runtimes import RuntimeSpec, probe_paths
 from modelplane.storage import IMAGE_VOLUME_MIN_KUBERNETES
 from modelplane.types import DeploymentMode, FieldPath
 
@@ -301,6 +301,46 @@ def _workers(
     return found
 
 
+def _probes(model: ModelArgs, runtime: RuntimeSpec, path: FieldPath) -> list[Problem]:
+    """A predictor probe must check the way the runtime's own probe does.
+
+    KServe merges the predictor's container into the runtime's with a strategic merge patch
+    (kserve v0.20.0 pkg/controller/v1beta1/inferenceservice/utils/utils.go:253-263,
+    MergeContainerWithPatch), probe by probe and field by field: a TCP check over the runtime's
+    HTTP check becomes one probe with two handlers, and the API server refuses the Deployment
+    ("may not specify more than 1 handler type"). The cluster's own runtimes are not known here.
+    """
+    if runtime.external is not None:
+        return []
+    found: list[Problem] = []
+    for name, runtime_path in probe_paths(runtime).items():
+        probe = getattr(model.predictor, PROBE_FIELDS[name])
+        if probe is None:
+            continue
+        wanted = "httpGet" if runtime_path else "tcpSocket"
+        given = (
+            "httpGet"
+            if probe.http_get
+            else "tcpSocket"
+            if probe.tcp_socket
+            else "exec"
+            if probe.exec
+            else "grpc"
+        )
+        if given != wanted:
+            found.append(
+                Problem(
+                    (*path, "predictor", name, given),
+                    f"runtime {runtime.name!r} checks its server with {wanted}"
+                    + (f" ({runtime_path})" if runtime_path else "")
+                    + f", and KServe merges the predictor's {name} into it, which would give the probe two "
+                    f"handlers; use {wanted} here too",
+                    given,
+                )
+            )
+    return found
+
+
 def problems(
     model: ModelArgs,
     *,
@@ -326,4 +366,5 @@ def problems(
     found += _image(model, runtime, pool, path)
     found += _storage(model, kubernetes=kubernetes, path=path)
     found += _workers(model, runtime, mode, strategy=strategy, path=path)
+    found += _probes(model, runtime, path)
     return found

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from modelplane import gpu_pool, graph, llm, model_mesh, model_rules, scaling
 from modelplane.base import Problem
 from modelplane.errors import ProblemError
-from modelplane.external_runtime import with_external
+from modelplane.external_runtime import ExternalRuntimeArgs, with_external
 from modelplane.model import ModelArgs
 from modelplane.rollout.policy import mode_problems
 from modelplane.runtimes import RuntimeSpec
@@ -167,6 +167,49 @@ class _Rules:
                     runtime.name,
                 )
             seen.add(runtime.name)
+            if runtime.kind == "ClusterServingRuntime":
+                self.external_priority(i, runtime)
+
+    def external_priority(self, i: int, runtime: ExternalRuntimeArgs) -> None:
+        """The cluster's runtime and a catalog runtime the stack renders never share a format's priority.
+
+        KServe's ClusterServingRuntime webhook refuses a runtime when another that serves a common
+        protocol auto-selects the same format (name and version) at the same priority (kserve
+        v0.20.0 pkg/webhook/admission/servingruntime/servingruntime_webhook.go:182-208); which of
+        the two is refused depends only on which is applied last.
+        """
+        used = sorted(
+            {
+                m.runtime
+                for m in self.stack.models
+                if m.runtime in self.catalog_names
+                and m.runtime != "custom"
+                and self.stack.mode(m) != "modelmesh"
+            }
+        )
+        for j, theirs in enumerate(runtime.formats):
+            if not theirs.auto_select or theirs.priority is None:
+                continue
+            for name in used:
+                ours = self.catalog[name]
+                if not set(ours.protocols) & set(runtime.protocols):
+                    continue
+                clash = any(
+                    f.auto_select
+                    and f.priority == theirs.priority
+                    and f.name.casefold() == theirs.name.casefold()
+                    and f.version == theirs.version
+                    for f in ours.formats
+                )
+                if clash:
+                    label = theirs.name + (f" {theirs.version}" if theirs.version else "")
+                    self.add(
+                        ("externalRuntimes", i, "formats", j, "priority"),
+                        f"catalog runtime modelplane-{name} auto-selects {label} at the same priority, and KServe refuses two "
+                        "ClusterServingRuntimes of one priority for a format; give the cluster's "
+                        "runtime another priority, or autoSelect false",
+                        theirs.priority,
+                    )
 
     def model_settings(self, path: FieldPath, model: ModelArgs, mode: DeploymentMode) -> None:
         """The model's settings against its mode, runtime, pool, rollout strategy and Kubernetes version."""

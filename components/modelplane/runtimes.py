@@ -255,6 +255,15 @@ def _template(directory: Path) -> jinja2.Template:
     return env.get_template("servingruntime.yaml.j2")
 
 
+def probe_paths(spec: RuntimeSpec) -> dict[str, str | None]:
+    """The HTTP path each probe of the runtime's server container checks (None: a TCP check)."""
+    return {
+        "readinessProbe": spec.readiness_path,
+        "livenessProbe": spec.liveness_path,
+        "startupProbe": spec.readiness_path,
+    }
+
+
 def _probe(path: str | None, port: int, *, period: int, failures: int, timeout: int) -> dict[str, Any]:
     action: dict[str, Any] = (
         {"httpGet": {"path": path, "port": port}} if path else {"tcpSocket": {"port": port}}

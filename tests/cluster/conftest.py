@@ -277,7 +277,9 @@ def cluster_runtimes(args: ServingPlatformArgs) -> list[dict[str, Any]]:
     """The ClusterServingRuntimes a stack's ``externalRuntimes`` name, as KServe's release installs them.
 
     Read from the reference copy of KServe's ``config/runtimes`` (images set as its
-    kustomization sets them); a runtime not there is left out, and its models' tests say so.
+    kustomization sets them), with the formats the stack says the cluster's copy serves (a
+    platform team may change their priority); a runtime not there is left out, and its models'
+    tests say so.
     """
     directory = REFERENCE_DIR / "runtimes"
     kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text(encoding="utf-8"))
@@ -288,6 +290,9 @@ def cluster_runtimes(args: ServingPlatformArgs) -> list[dict[str, Any]]:
         if runtime.kind != "ClusterServingRuntime" or not path.is_file():
             continue
         obj = yaml.safe_load(path.read_text(encoding="utf-8"))
+        obj["spec"]["supportedModelFormats"] = [
+            f.model_dump(by_alias=True, exclude_none=True) for f in runtime.formats
+        ]
         for container in obj["spec"]["containers"]:
             container["image"] = images.get(container["image"].split(":", 1)[0], container["image"])
         objects.append(obj)
