@@ -214,7 +214,7 @@ def _storage(model: ModelArgs, *, kubernetes: str, path: FieldPath) -> list[Prob
     return [
         Problem(
             (*path, "storage", "uri"),
-            f"oci+native:// mounts the model as an ImageVolume, on by default from Kubernetes 1.33 "
+            f"oci+native:// mounts the model as an ImageVolume, beta from Kubernetes 1.33 "
             f"(versions.kubernetes is {kubernetes}); use oci:// (a modelcar) or oci+fetch://",
             storage.uri,
         )

@@ -40,8 +40,9 @@ SPEC_SCHEMES: tuple[str, ...] = ("s3", "hdfs", "webhdfs")
 """Schemes KServe's ``storage`` spec form accepts (v1beta1 component.go:59, SupportedStorageSpecURIPrefixList)."""
 
 IMAGE_VOLUME_MIN_KUBERNETES = (1, 33)
-"""``oci+native://`` mounts the model as an ImageVolume, beta and on by default from Kubernetes 1.33
-(KServe docs/samples/storage/oci-image-volume/inference_service.yaml)."""
+"""``oci+native://`` mounts the model as an ImageVolume (KServe v0.20.0 pkg/utils/storage.go:641-693),
+beta from Kubernetes 1.33 but off by default there: the cluster must enable the ``ImageVolume``
+feature gate (k8s.io/kubernetes v1.33.13 pkg/features/kube_features.go:1380-1383)."""
 
 _URI = re.compile(r"^(?P<scheme>[a-z0-9+]+)://(?P<rest>\S+)$")
 
