@@ -271,7 +271,10 @@ def test_runtimes_of_one_server_share_one_source() -> None:
     )
     (rule,) = _objects(stack, "PrometheusRule")
     (latency,) = _records(rule)
-    assert 'modelplane_dev_runtime=~"sklearn|xgboost|lightgbm|custom"' in latency["expr"]
+    assert (
+        'modelplane_dev_runtime=~"sklearn|xgboost|lightgbm|pmml|paddle|predictive|autogluon|custom"'
+        in latency["expr"]
+    )
 
 
 def test_a_model_the_runtime_cannot_measure_adds_no_rules() -> None:

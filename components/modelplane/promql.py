@@ -9,7 +9,18 @@ model's SLO measures.
 
 from __future__ import annotations
 
-KSERVE_SDK_RUNTIMES: tuple[str, ...] = ("sklearn", "xgboost", "lightgbm", "custom")
+KSERVE_SDK_RUNTIMES: tuple[str, ...] = (
+    "sklearn",
+    "xgboost",
+    "lightgbm",
+    "pmml",
+    "paddle",
+    "predictive",
+    "autogluon",
+    "custom",
+)
+"""Runtimes whose server is KServe's Python model server (``kserve.ModelServer``: its
+``request_predict_seconds`` histogram, no failure count)."""
 
 _ERROR_RATIO = "{sum}(rate({failed}[{window}])) / {sum}(rate({total}[{window}]))"
 _P99 = "histogram_quantile(0.99, sum by ({by}le) (rate({bucket}[{window}])))"
@@ -113,7 +124,62 @@ def _failure_ratio(
     )
 
 
+VLLM_RUNTIMES: tuple[str, ...] = ("huggingface", "vllm", "huggingface-multinode")
+"""Catalog runtimes whose server is vLLM, so the model's pods export vLLM's metrics."""
+
+LLM_METRICS: tuple[str, ...] = ("queue-depth", "concurrency", "tokens-per-second", "kv-cache", "ttft-p99")
+"""vLLM metrics a gate or a scaling intent may name, beside a model's error rate and latency."""
+
+
+def llm_selector(namespace: str, service: str) -> list[str]:
+    """Label matchers of an LLM service's vLLM pods, as the LLM PodMonitor labels them (``llm_service``)."""
+    return [f'namespace="{namespace}"', f'llm_service="{service}"']
+
+
+def llm_queries(selector: list[str], window: str) -> dict[str, str]:
+    """PromQL over vLLM's own metrics, for scaling intents and gates.
+
+    The names are vLLM's (vllm-project/vllm vllm/v1/metrics/loggers.py, PrometheusStatLogger:
+    ``vllm:num_requests_waiting`` and ``vllm:num_requests_running`` gauges, the
+    ``vllm:generation_tokens`` counter, the ``vllm:kv_cache_usage_perc`` gauge (a fraction; it
+    replaced ``vllm:gpu_cache_usage_perc`` in vLLM 0.9), the ``vllm:time_to_first_token_seconds``
+    and ``vllm:e2e_request_latency_seconds`` histograms); Prometheus' client adds ``_total`` to a
+    counter and ``_bucket`` to a histogram's series.
+    """
+    sel = matchers(*selector)
+    return {
+        "queue-depth": f"sum(vllm:num_requests_waiting{sel})",
+        "concurrency": f"sum(vllm:num_requests_running{sel})",
+        "tokens-per-second": f"sum(rate(vllm:generation_tokens_total{sel}[{window}]))",
+        "kv-cache": f"avg(vllm:kv_cache_usage_perc{sel}) * 100",
+        "ttft-p99": _p99(f"vllm:time_to_first_token_seconds_bucket{sel}", window, ()),
+        "latency-p99": _p99(f"vllm:e2e_request_latency_seconds_bucket{sel}", window, ()),
+    }
+
+
+def _with_llm_metrics(
+    runtime: str, selector: list[str], window: str, queries: dict[str, Query]
+) -> dict[str, Query]:
+    """A model's gate queries, with vLLM's metrics where its server is vLLM."""
+    llm = llm_queries(selector, window) if runtime in VLLM_RUNTIMES else {}
+    why = (None, f"runtime {runtime!r} is not vLLM and exports no vLLM metrics")
+    return queries | {metric: llm.get(metric, why) for metric in LLM_METRICS}
+
+
 def model_queries(
+    mode: str, runtime: str, selector: list[str], window: str, *, by: tuple[str, ...] = ()
+) -> dict[str, Query]:
+    """PromQL per built-in gate metric, or why there is none (see ``_model_queries``).
+
+    Beside ``error-rate`` and ``latency-p99``, every vLLM metric of ``LLM_METRICS``: measurable for
+    models whose runtime is vLLM. Queries kept ``by`` labels (one series per model, for the SLO
+    recording rules and dashboards) carry the two built-in metrics only.
+    """
+    built = _model_queries(mode, runtime, selector, window, by=by)
+    return built if by else _with_llm_metrics(runtime, selector, window, built)
+
+
+def _model_queries(
     mode: str, runtime: str, selector: list[str], window: str, *, by: tuple[str, ...] = ()
 ) -> dict[str, Query]:
     """PromQL per built-in gate metric (``error-rate``, ``latency-p99``), or why there is none.
@@ -144,7 +210,7 @@ def model_queries(
             "error-rate": no_failures,
             "latency-p99": _p99("request_predict_seconds_bucket" + matchers(*selector), w, by),
         }
-    if runtime == "huggingface":
+    if runtime in VLLM_RUNTIMES:
         return {
             "error-rate": no_failures,
             "latency-p99": _p99("vllm:e2e_request_latency_seconds_bucket" + matchers(*selector), w, by),

@@ -228,6 +228,20 @@ def to_markdown(preview: dict[str, Any]) -> str:
     rollouts, more_rollouts = _capped(rollouts, "model changes")
     queries, more_queries = _capped(queries, "gate queries")
     warnings, more_warnings = _capped(list(preview["warnings"]), "warnings")
+    graphs, more_graphs = _capped(
+        [
+            {
+                "graph": f"`{g['namespace']}/{g['graph']}`",
+                "step": f"{g['node']} / {g['step']}",
+                "model": f"`{g['model']}` {g['from']} → {g['to']}",
+                "traffic": f"{g['mirrorPercent']}% mirrored"
+                if g["phase"] == "shadow"
+                else f"{g['trafficPercent']}% to {g['to']} ({g['strategy']})",
+            }
+            for g in preview.get("graphs", [])
+        ],
+        "graph steps",
+    )
     nodes = _nodes(preview["capacity"].get("plan"))
     counts = preview["summary"]["objects"]
     object_counts = ", ".join(f"{n} {action}" for action, n in counts.items() if n) or "none"
@@ -242,6 +256,8 @@ def to_markdown(preview: dict[str, Any]) -> str:
         "more_stopping": more_stopping,
         "rollouts": rollouts,
         "more_rollouts": more_rollouts,
+        "graphs": graphs,
+        "more_graphs": more_graphs,
         "queries": queries,
         "more_queries": more_queries,
         "capacity": capacity,
