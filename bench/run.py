@@ -1,24 +1,26 @@
 """Benchmarks of modelplane: each prints a table. Not tests: nothing here asserts a time.
 
-    python bench/run.py               # every benchmark
-    python bench/run.py packing       # only the named ones
+    python bench/run.py                        # every benchmark
+    python bench/run.py packing                # only the named ones
+    python bench/run.py scale --sizes 1000     # a benchmark's own options follow its name
 
-Add a benchmark by writing a function ``bench_<name>() -> None`` that prints its table and
-listing it in ``BENCHMARKS``.
+``scale`` (``bench/scale.py``) times every command as a whole process at 1k, 20k and 100k
+models; ``packing`` measures how many GPUs the capacity plan uses against the lower bound.
+Add a benchmark by writing a function ``bench_<name>(argv) -> None`` that prints its table
+and listing it in ``BENCHMARKS``.
 """
 
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import render_bench
-import rollout_bench
+import measure
+import scale
 from workloads import stack
 
 from modelplane import capacity
@@ -35,16 +37,14 @@ def _table(headers: list[str], rows: list[list[object]]) -> None:
     print()
 
 
-def _load(models: int, **kwargs: float) -> tuple[ServingPlatformArgs, float]:
-    started = time.perf_counter()
-    args = ServingPlatformArgs.model_validate(stack(models, **kwargs))
-    return args, time.perf_counter() - started
+def _load(models: int, **kwargs: float) -> ServingPlatformArgs:
+    return ServingPlatformArgs.model_validate(stack(models, **kwargs))
 
 
-def bench_packing() -> None:
+def bench_packing(argv: list[str]) -> None:
     """GPUs the plan uses against the lower bound and against first-fit in declaration order."""
     print("packing: 10,000 models over 3 pools (exclusive, MIG mixed, time-sliced), GPUs at each level")
-    args, _ = _load(10_000)
+    args = _load(10_000)
     result = capacity.plan(args)
     rows: list[list[object]] = []
     for pool_args, pool in zip(args.gpu_pools, result.pools, strict=True):
@@ -73,49 +73,71 @@ def bench_packing() -> None:
     _table(["pool", "level", "pods", "LB GPUs", "plan GPUs", "plan gap", "FF-decl GPUs", "FF gap"], rows)
 
 
-def bench_plan_speed() -> None:
-    """Time to plan stacks of growing size (the stack is validated first, timed apart)."""
-    print("plan speed: validate the stack, then plan it (10% of models in the mesh)")
+def bench_scale(argv: list[str]) -> None:
+    """Every command as a whole process at 1k, 20k and 100k models (``bench/scale.py``)."""
+    scale.main(argv)
+
+
+def bench_pulumi(argv: list[str]) -> None:
+    """The Pulumi program under mocks against the GitOps render, at the same sizes (``bench/pulumi_program.py``)."""
+    sizes = [int(n) for n in (argv[0].split(",") if argv else ["1000", "5000"])]
+    print("pulumi: the Pulumi program under mocks (whole process) against render -o - of the same stack")
     rows: list[list[object]] = []
-    for models in (1_000, 10_000, 100_000):
-        args, load_seconds = _load(models, mesh_share=0.1)
-        started = time.perf_counter()
-        result = capacity.plan(args)
-        plan_seconds = time.perf_counter() - started
-        gpus = sum(p.levels["max"].gpus for p in result.pools)
-        rows.append([f"{models:,}", f"{load_seconds:.2f}s", f"{plan_seconds:.2f}s", gpus, len(result.mesh)])
-    _table(["models", "validate", "plan", "GPUs at max", "mesh runtimes"], rows)
+    for models in sizes:
+        directory = scale.workload(models)
+        program = measure.run(
+            [sys.executable, str(Path(__file__).resolve().parent / "pulumi_program.py"), "stack/bench.yaml"],
+            cwd=directory,
+            timeout=7200,
+            stdout=directory / ".pulumi-registrations",
+        )
+        registrations = int((directory / ".pulumi-registrations").read_text().strip())
+        render = measure.run([*scale.modelplane(), "render", "stack/bench.yaml", "-o", "-"], cwd=directory)
+        rows.append(
+            [
+                f"{models:,}",
+                f"{registrations:,}",
+                f"{program.wall:.1f} s ({program.cpu:.1f} s)",
+                f"{program.peak_mib:,.0f} MiB",
+                f"{registrations / program.cpu:,.0f}",
+                f"{render.wall:.1f} s ({render.cpu:.1f} s)",
+                f"{program.cpu / render.cpu:.0f}x",
+            ]
+        )
+    _table(
+        [
+            "models",
+            "registrations",
+            "program: wall (CPU)",
+            "peak RSS",
+            "registrations per CPU s",
+            "render -o -: wall (CPU)",
+            "program / render (CPU)",
+        ],
+        rows,
+    )
 
 
-def bench_render() -> None:
-    """Stack file to GitOps YAML stream at 1k/5k/20k models (``bench/render_bench.py``)."""
-
-    render_bench.main()
-
-
-def bench_rollout() -> None:
-    """Render + diff of a 1% version bump (``bench/rollout_bench.py``)."""
-
-    rollout_bench.main()
-
-
-BENCHMARKS: dict[str, Callable[[], None]] = {
-    "render": bench_render,
-    "rollout": bench_rollout,
+BENCHMARKS: dict[str, Callable[[list[str]], None]] = {
+    "scale": bench_scale,
     "packing": bench_packing,
-    "plan-speed": bench_plan_speed,
+    "pulumi": bench_pulumi,
 }
 
 
 def main(argv: list[str]) -> int:
-    names = argv or list(BENCHMARKS)
-    unknown = [n for n in names if n not in BENCHMARKS]
+    names = [a for a in argv if not a.startswith("-") and a in BENCHMARKS]
+    unknown = [a for a in argv if not a.startswith("-") and a not in BENCHMARKS and not names]
     if unknown:
         print(f"unknown benchmark(s): {', '.join(unknown)} (known: {', '.join(BENCHMARKS)})", file=sys.stderr)
         return 2
-    for name in names:
+    if len(names) == 1 and argv and argv[0] == names[0]:
+        print(f"\n## {names[0]}\n")
+        BENCHMARKS[names[0]](argv[1:])
+        return 0
+    for name in names or list(BENCHMARKS):
         print(f"\n## {name}\n")
-        BENCHMARKS[name]()
+        BENCHMARKS[name]([])
     return 0
 
 

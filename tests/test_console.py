@@ -46,6 +46,23 @@ def test_progress_shows_on_a_terminal() -> None:
     assert shown.endswith("\r\x1b[K")  # the line is erased when the step ends
 
 
+@pytest.mark.parametrize(
+    ("argv", "phase"),
+    [
+        (["render", PROD, "-o", "-"], "rendering stacks/prod.yaml ("),
+        (["plan", PROD], "planning stacks/prod.yaml ("),
+        (["rollout", "status", PROD], "reading stacks/prod.yaml and its lock"),
+        (["preview", PROD, "--base", PROD], "loading stacks/prod.yaml"),
+    ],
+    ids=["render", "plan", "rollout-status", "preview"],
+)
+def test_long_commands_show_their_phase_and_count(argv: list[str], phase: str) -> None:
+    code, shown = _stderr_on_a_terminal(*argv)
+    assert code == 0
+    assert phase.replace("stacks/prod.yaml", PROD) in shown
+    assert " models)" in shown or "lock" in shown or "loading" in shown
+
+
 def test_no_progress_with_quiet_on_a_terminal() -> None:
     code, shown = _stderr_on_a_terminal("validate", PROD, "--quiet")
     assert (code, shown) == (0, "")

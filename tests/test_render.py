@@ -9,6 +9,7 @@ must pass Pod Security "restricted".
 
 from __future__ import annotations
 
+import io
 import itertools
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from modelplane.render import (
     stream_objects,
     to_yaml_stream,
     write_tree,
+    write_yaml_stream,
 )
 from modelplane.serving_platform import ServingPlatformArgs
 from modelplane.stack import load_stack
@@ -548,3 +550,20 @@ def test_a_namespaced_runtime_wins_over_a_cluster_runtime_of_the_same_name() -> 
         ],
     )
     assert (found["kind"], found["metadata"].get("namespace")) == ("ServingRuntime", "team")
+
+
+def test_the_stream_is_written_object_by_object_with_progress_counts() -> None:
+    objects = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"c{i}"}} for i in range(2500)]
+    out = io.StringIO()
+    counts: list[int] = []
+    write_yaml_stream(objects, out, on_object=counts.append)
+    assert out.getvalue() == to_yaml_stream(objects)
+    assert counts == [1000, 2000]
+
+
+def test_a_tree_reports_files_written(tmp_path: Path) -> None:
+    files = {f"platform/f{i:04d}.yaml": f"n: {i}\n" for i in range(2100)}
+    counts: list[int] = []
+    write_tree(files, tmp_path / "deploy", on_file=counts.append)
+    assert counts == [1000, 2000]
+    assert (tmp_path / "deploy" / "platform" / "f2099.yaml").read_text() == "n: 2099\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,16 @@ def test_mappings_merge_named_items_merge_other_lists_are_replaced(stacks: Path)
     fraud = args.models[0]
     assert (fraud.version, fraud.storage.uri, fraud.runtime) == ("v2", "s3://models/fraud/v2", "sklearn")
     assert (fraud.scaling.min_replicas, fraud.scaling.max_replicas) == (1, 12)  # merged key by key
+
+
+def test_files_read_again_give_the_same_stack(stacks: Path, tmp_path: Path) -> None:
+    """A file's data is read once per content and shared (a preview reads base and head): never changed."""
+    first = load_stack(stacks / "prod.yaml")
+    assert load_stack(stacks / "prod.yaml") == first
+    # The same bytes under another name (a Git base) give the same data too, and merge alike.
+    write(tmp_path, {"base/shared/base.yaml": BASE, "base/prod.yaml": PROD})
+    assert load_stack(tmp_path / "base" / "prod.yaml") == first
+    assert [m.name for m in first.models] == ["fraud", "ranker", "embedder"]
 
 
 def test_sources_are_the_included_files_then_the_stack(stacks: Path) -> None:
@@ -234,3 +245,38 @@ def test_a_git_base_reads_included_files_at_its_revision(
     (isvc,) = [o for o in report["objects"] if o["kind"] == "InferenceService" and o["name"] == "ranker"]
     changes = {(c["field"], c["old"], c["new"]) for c in isvc["changes"]}
     assert ("spec.predictor.model.storageUri", "s3://models/ranker/v3", "s3://models/ranker/v4") in changes
+
+
+def test_a_catalog_in_json_model_files_names_each_files_own_line(tmp_path: Path) -> None:
+    """A generated catalog split over JSON model files: a problem names its file, its index there, its line."""
+
+    def models(start: int, count: int) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": f"m{i:05d}",
+                "tenant": "payments",
+                "runtime": "sklearn",
+                "format": {"name": "sklearn", "version": "1"},
+                "storage": {"uri": f"s3://models/m{i:05d}/v1"},
+                "version": "v1",
+            }
+            for i in range(start, start + count)
+        ]
+
+    first, second = models(0, 300), models(300, 300)
+    second[250]["scaling"] = {"minReplicas": -1}
+    write(
+        tmp_path,
+        {
+            "stacks/shared/base.yaml": BASE,
+            "stacks/models/a.json": json.dumps({"models": first}, indent=1),
+            "stacks/models/b.json": json.dumps({"models": second}, indent=1),
+            "stacks/big.yaml": "include: [shared/base.yaml, models/a.json, models/b.json]\n"
+            "stack: {name: big, tier: staging}\n",
+        },
+    )
+    text = (tmp_path / "stacks/models/b.json").read_text().splitlines()
+    line = next(n for n, t in enumerate(text, 1) if '"minReplicas": -1' in t)
+    assert problems(tmp_path / "stacks" / "big.yaml") == [
+        f"{tmp_path}/stacks/models/b.json:{line}: models[250].scaling.minReplicas: must be at least 0 (got -1)"
+    ]

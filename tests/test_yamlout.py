@@ -9,7 +9,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modelplane.yamlout import dump
+from modelplane.yamlout import _dump_generic, dump
 
 scalars = st.one_of(
     st.none(),
@@ -89,6 +89,13 @@ def test_round_trip(value: Any) -> None:
     assert yaml.safe_load(dump(value)) == value
 
 
+@settings(max_examples=400, derandomize=True, deadline=None, database=None)
+@given(st.dictionaries(keys, objects, min_size=1, max_size=6))
+def test_fast_path_writes_the_same_bytes(value: dict[str, Any]) -> None:
+    """Mappings (every rendered object) take the fast path; it must write what the general one writes."""
+    assert dump(value) == _dump_generic(value, [])
+
+
 @pytest.mark.parametrize(
     ("value", "text"),
     [
@@ -104,6 +111,7 @@ def test_exact_text(value: Any, text: str) -> None:
     assert dump(value) == text
 
 
-def test_refuses_non_plain_data() -> None:
+@pytest.mark.parametrize("value", [{"a": object()}, {"a": [{1: "x"}]}, {"a": {"b": [[object()]]}}, {1: "x"}])
+def test_refuses_non_plain_data(value: Any) -> None:
     with pytest.raises(TypeError):
-        dump({"a": object()})
+        dump(value)

@@ -8,6 +8,7 @@ it, ``modelplane render`` writes it for GitOps, ``modelplane preview`` diffs it.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -310,12 +311,18 @@ def _custom_runtime(
     ]
 
 
-def _models(stack: ServingPlatformArgs, ctx: BuildContext) -> list[Obj]:
-    """Every model's objects (and the ServingRuntime of each ``custom`` model), under its rollout if any."""
+def _models(stack: ServingPlatformArgs, ctx: BuildContext, only: Collection[str] | None = None) -> list[Obj]:
+    """Every model's objects (and the ServingRuntime of each ``custom`` model), under its rollout if any.
+
+    ``only``: the objects of these models alone (by lock key).
+    """
     result: list[Obj] = []
     for m, mode in zip(stack.models, ctx.modes, strict=True):
         namespace = stack.tenant(m.tenant).namespace_name
-        record = ctx.rollouts.get(model_key(namespace, m.name)) if ctx.rollouts is not None else None
+        key = model_key(namespace, m.name)
+        if only is not None and key not in only:
+            continue
+        record = ctx.rollouts.get(key) if ctx.rollouts is not None else None
         if record is not None:
             result += _rollout_objects(stack, ctx, m, mode, namespace, record)
             continue
@@ -403,7 +410,11 @@ def _unique(objects: list[Obj]) -> list[Obj]:
 
 
 def build(
-    stack: ServingPlatformArgs, *, catalog: Catalog | None = None, lock: Lock | None = None
+    stack: ServingPlatformArgs,
+    *,
+    catalog: Catalog | None = None,
+    lock: Lock | None = None,
+    only_models: Collection[str] | None = None,
 ) -> PlatformObjects:
     """Every object and upstream chart of a stack, in render order. Pure and deterministic.
 
@@ -411,6 +422,10 @@ def build(
     (the deployed state; an empty lock when nothing is deployed) models render under their
     rollout state with the stack's changes applied: canary splits, side objects, shadow routes.
     Without one, every model renders as its stack entry alone.
+
+    ``only_models`` (lock keys) leaves out the objects of every other model: what an incremental
+    preview compares. The objects of the stack as a whole (namespaces, runtimes, monitoring, the
+    control plane...) and every model's rollout record are always complete.
 
     Raises:
         ProblemError: the stack breaks a cross-field rule (``modelplane.rules``).
@@ -436,7 +451,11 @@ def build(
     result = PlatformObjects(rollouts=rollouts)
     parts = [_control_plane(stack, ctx), _gpu_pools(stack), _model_mesh(stack), _monitoring(stack, ctx)]
     objects: list[Obj] = (
-        _tenants(stack, ctx) + _runtimes(stack, ctx) + _models(stack, ctx) + _graphs(stack) + _llms(stack)
+        _tenants(stack, ctx)
+        + _runtimes(stack, ctx)
+        + _models(stack, ctx, only_models)
+        + _graphs(stack)
+        + _llms(stack)
     )
     for part in parts:
         objects += part.objects

@@ -80,7 +80,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             problems += str(err).splitlines()
             entry["problems"] = str(err).splitlines()
             continue
-        with console.progress(f"rendering {file}"):
+        with console.progress(f"rendering {file} ({len(stack.models):,} models)"):
             rendered = build(stack, lock=lock)
         found: list[str] = []
         if crds is not None:
@@ -114,23 +114,28 @@ def cmd_render(args: argparse.Namespace) -> int:
     """Render a stack's objects for GitOps; with --check, list what is stale instead (exit 3)."""
     from modelplane import gitops
     from modelplane.build import build
-    from modelplane.render import stream_objects, to_yaml_stream, write_tree
+    from modelplane.render import stream_objects, write_tree, write_yaml_stream
 
     stack = _load(args.file)
     lock = _lock(args.file, stack.stack.name)
     name = stack.stack.name
+    models = f"{len(stack.models):,} models"
     if args.output == "-":
         if args.check:
             raise PlatformError("--check compares a directory: give -o DIR (or nothing for deploy/<stack>)")
-        rendered = build(stack, lock=lock)
-        sys.stdout.write(
-            to_yaml_stream(
-                stream_objects(rendered.objects, rendered.charts, stack=name, engine=args.gitops or "flux")
+        with console.progress(f"rendering {args.file} ({models})") as step:
+            rendered = build(stack, lock=lock)
+            objects = stream_objects(
+                rendered.objects, rendered.charts, stack=name, engine=args.gitops or "flux"
             )
-        )
+            total = f"{len(objects):,}"
+            step.update(f"writing {total} objects")
+            write_yaml_stream(
+                objects, sys.stdout, on_object=lambda done: step.update(f"writing objects ({done:,}/{total})")
+            )
         return EXIT_OK
     out_dir = Path(args.output) if args.output else gitops.default_out_dir(name)
-    with console.progress(f"rendering {args.file}"):
+    with console.progress(f"rendering {args.file} ({models})"):
         rendered = build(stack, lock=lock)
         files = gitops.tree_files(name, rendered, out_dir, engine=args.gitops)
     if args.check:
@@ -160,8 +165,11 @@ def cmd_render(args: argparse.Namespace) -> int:
         if args.format != "json":
             print(f"{out_dir.as_posix()}/: up to date ({len(files)} files)")
         return EXIT_OK
-    with console.progress(f"writing {out_dir}/"):
-        write_tree(files, out_dir)
+    with console.progress(f"writing {out_dir}/ ({len(files):,} files)") as step:
+        count = f"{len(files):,}"
+        write_tree(
+            files, out_dir, on_file=lambda done: step.update(f"writing {out_dir}/ ({done:,}/{count} files)")
+        )
     kinds = Counter(o["kind"] for o in rendered.objects)
     summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
     print(
@@ -237,7 +245,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from modelplane.errors import CapacityError
 
     stack = _load(args.file)
-    with console.progress(f"planning {args.file}"):
+    with console.progress(f"planning {args.file} ({len(stack.models):,} models)"):
         result = capacity.plan(stack, pod_ip_budget=args.pod_ips)
     if args.output == "json":
         console.write_json(capacity.to_dict(result))

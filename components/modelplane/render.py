@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 from modelplane import yamlout
 from modelplane.errors import RenderError
@@ -58,6 +58,25 @@ def to_yaml(obj: Any) -> str:
 def to_yaml_stream(objects: list[Obj]) -> str:
     """Objects as one multi-document YAML stream."""
     return "".join(f"---\n{to_yaml(obj)}" for obj in objects)
+
+
+def write_yaml_stream(
+    objects: list[Obj], stream: TextIO, *, on_object: Callable[[int], None] | None = None
+) -> None:
+    """Write ``to_yaml_stream(objects)`` to ``stream`` object by object, never holding the whole text.
+
+    ``on_object`` is told how many objects are written, every ``PROGRESS_EVERY`` objects.
+    """
+    write = stream.write
+    for done, obj in enumerate(objects, 1):
+        write("---\n")
+        write(to_yaml(obj))
+        if on_object is not None and done % PROGRESS_EVERY == 0:
+            on_object(done)
+
+
+PROGRESS_EVERY = 1000
+"""Objects or files written between two progress reports."""
 
 
 def flux_objects(charts: Sequence[Release], *, stack: str) -> list[Obj]:
@@ -369,15 +388,19 @@ def gitops_tree(
     files: dict[str, str] = {}
     for directory, unsorted in groups:
         group = sorted_objects(unsorted)
-        names: list[str] = []
+        names: dict[str, None] = {}
         for obj in group:
             name = file_name(obj)
             if name in names:
                 raise RenderError(f"two objects render to {directory}/{name}: {key_of(obj)}")
-            names.append(name)
+            names[name] = None
             files[f"{directory}/{name}"] = to_yaml(obj)
         files[f"{directory}/kustomization.yaml"] = to_yaml(
-            {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": names}
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": list(names),
+            }
         )
     if engine == "flux":
         files["sync.yaml"] = to_yaml_stream(flux_sync(stack, prefix, staged=bool(staged)))
@@ -439,8 +462,10 @@ ROOT_ENTRIES: frozenset[str] = frozenset(
 """What the root of a rendered directory holds; ``write_tree`` replaces only such a directory."""
 
 
-def write_tree(files: dict[str, str], out_dir: Path) -> None:
+def write_tree(files: dict[str, str], out_dir: Path, *, on_file: Callable[[int], None] | None = None) -> None:
     """Replace ``out_dir`` with exactly these files, atomically: a failure leaves the old tree intact.
+
+    ``on_file`` is told how many files are written, every ``PROGRESS_EVERY`` files.
 
     The new tree is written beside the old one and swapped in with two renames; if the
     second rename fails, the old tree is put back. A directory that holds anything but a
@@ -465,10 +490,16 @@ def write_tree(files: dict[str, str], out_dir: Path) -> None:
         raise RenderError(f"{out_dir}: cannot write: {err.strerror}") from err
     old = staging.with_name(f"{staging.name}.old")
     try:
-        for rel, content in files.items():
-            target = staging / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(content, encoding="utf-8")
+        made: set[str] = set()
+        for done, (rel, content) in enumerate(files.items(), 1):
+            directory, _, _ = rel.rpartition("/")
+            if directory not in made:
+                (staging / directory).mkdir(parents=True, exist_ok=True)
+                made.add(directory)
+            with open(staging / rel, "wb") as stream:
+                stream.write(content.encode("utf-8"))
+            if on_file is not None and done % PROGRESS_EVERY == 0:
+                on_file(done)
         if out_dir.exists():
             out_dir.rename(old)
         try:

@@ -530,13 +530,32 @@ def render_runtime(
         "node_selector": node_selector or {},
         "tolerations": tolerations or [],
     }
-    text = _template((directory or catalog_dir()).resolve()).render(**context)
+    # The name and namespace appear only in the object's metadata, so every runtime that differs
+    # only by them (each `custom` model brings its own) renders the template once: the object is
+    # rendered with stand-ins, kept as JSON, and each call gets a fresh copy with its own names.
+    context["name"] = _NAME_STAND_IN
+    context["namespace"] = _NAME_STAND_IN if namespace else None
+    key = json.dumps(context, sort_keys=True)
+    result: dict[str, Any] = json.loads(_rendered_json((directory or catalog_dir()).resolve(), key))
+    result["metadata"]["name"] = name
+    if namespace:
+        result["metadata"]["namespace"] = namespace
+    return result
+
+
+_NAME_STAND_IN = "modelplane-name"
+
+
+@functools.lru_cache(maxsize=4096)
+def _rendered_json(directory: Path, context_json: str) -> str:
+    """The template rendered with a context (given as its JSON), as sorted JSON."""
+    context = json.loads(context_json)
+    text = _template(directory).render(**context)
     try:
         rendered = yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError as err:  # pragma: no cover - a broken template is a bug, not bad input
-        raise PlatformError(f"runtime template produced invalid YAML for {name}: {err}") from err
+        raise PlatformError(f"runtime template produced invalid YAML for {context['kind']}: {err}") from err
     if not isinstance(rendered, dict):  # pragma: no cover
-        raise PlatformError(f"runtime template produced no object for {name}")
+        raise PlatformError(f"runtime template produced no object for {context['kind']}")
     # A round trip through JSON proves the object holds plain data only.
-    result: dict[str, Any] = json.loads(json.dumps(rendered, sort_keys=True))
-    return result
+    return json.dumps(rendered, sort_keys=True)

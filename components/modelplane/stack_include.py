@@ -170,10 +170,11 @@ class _Composer:
             raise self.refuse(by, INCLUDE_KEY, f"no such file: {path}")
         if len(raw) > MAX_STACK_BYTES:
             read_yaml(raw, source)  # reports the cap with its usual message
-        data = read_yaml(raw, source)
+        data = _read_shared(raw, source)
         includes: list[str] = []
         if isinstance(data, dict) and INCLUDE_KEY in data:
-            includes = self.includes(data.pop(INCLUDE_KEY), source, path)
+            includes = self.includes(data[INCLUDE_KEY], source, path)
+            data = {key: value for key, value in data.items() if key != INCLUDE_KEY}
         if len(chain) > MAX_INCLUDE_DEPTH:
             raise self.refuse(source, INCLUDE_KEY, f"includes nest deeper than {MAX_INCLUDE_DEPTH} levels")
         for included in includes:
@@ -266,6 +267,26 @@ class _Composer:
         for key, at in fresh.items():
             positions.setdefault(key, at)
         return base
+
+
+_SHARED_FILES = 64
+_shared: dict[bytes, Any] = {}
+
+
+def _read_shared(raw: bytes, source: str) -> Any:
+    """A file's data, read once per content: the same bytes give the same (never modified) data.
+
+    A preview reads a stack twice, at the base and at the head, and a big catalog's model files
+    are mostly the same on both sides; each is read and checked once. Only data that read without
+    a problem is kept (problems name the file that has them), for the last ``_SHARED_FILES`` files.
+    """
+    if raw in _shared:
+        return _shared[raw]
+    data = read_yaml(raw, source)
+    if len(_shared) >= _SHARED_FILES:
+        del _shared[next(iter(_shared))]
+    _shared[raw] = data
+    return data
 
 
 def compose(path: str, read: Reader) -> Composed:

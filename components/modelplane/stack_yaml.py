@@ -94,8 +94,8 @@ def _nesting_bound(text: str) -> int:
     for match in _FLOW_BRACKET.finditer(text):
         depth = depth + 1 if match.group() in "[{" else max(depth - 1, 0)
         deepest = max(deepest, depth)
-    indent = max((len(m.group()) for m in _INDENT.finditer(text)), default=0)
-    compact = max((len(m.group()) for m in _COMPACT_ENTRIES.finditer(text)), default=0)
+    indent = max(map(len, _INDENT.findall(text)), default=0)
+    compact = max(map(len, _COMPACT_ENTRIES.findall(text)), default=0)
     return deepest + indent + compact + 1
 
 
@@ -313,6 +313,9 @@ def _read_document(loader: yaml.SafeLoader, text: str, source: str) -> Any:
         raise StackError([_yaml_error_line(source, text, err)]) from None
     if node is None:
         return None
+    plain, data = _plain_data(loader, node)
+    if plain:
+        return data
     check = _DocumentCheck(loader)
     try:
         check.size(node, (), 0)
@@ -324,3 +327,82 @@ def _read_document(loader: yaml.SafeLoader, text: str, source: str) -> Any:
         return loader.construct_document(node)
     except yaml.YAMLError as err:
         raise StackError([_yaml_error_line(source, text, err)]) from None
+
+
+# --- the fast path -------------------------------------------------------------------------------
+# A stack file of tens of thousands of models is plain: strings, numbers and booleans in mappings
+# and lists, no tags, aliases, merge keys or repeated keys. Such a document is turned into data in
+# one walk that also checks it; the first thing that is not plain (or any problem) hands the whole
+# document to the complete check above, which reports every problem with its path. The result of
+# the fast path is exactly what PyYAML's safe constructor gives for the same document.
+
+_INT_TAG = _YAML_TAG + "int"
+_NULL_TAG = _YAML_TAG + "null"
+_BOOL_TAG = _YAML_TAG + "bool"
+_SEQ_TAG = _YAML_TAG + "seq"
+_MAP_TAG = _YAML_TAG + "map"
+_DECIMAL = re.compile(r"-?[1-9][0-9]{0,17}|0")
+_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_BOOLS |= {k: v for k, v in yaml.constructor.SafeConstructor.bool_values.items()}
+_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
+
+
+class _NotPlainError(Exception):
+    """The document needs the complete check (a tag, an alias, a merge key, a problem...)."""
+
+
+class _PlainBuilder:
+    """Builds the data of a plain YAML document from its nodes, in one walk (see above)."""
+
+    def __init__(self, loader: yaml.SafeLoader) -> None:
+        self.loader = loader
+        self.nodes = 0
+        self.seen: set[int] = set()
+
+    def build(self, node: yaml.Node, depth: int) -> Any:
+        kind = node.__class__
+        tag = node.tag
+        if kind is yaml.ScalarNode:
+            value: str = node.value
+            if tag == _STR_TAG:
+                return value
+            if tag == _INT_TAG and _DECIMAL.fullmatch(value):
+                return int(value)
+            if tag == _BOOL_TAG and value in _BOOLS:
+                return _BOOLS[value]
+            if tag == _NULL_TAG and value in _NULLS:
+                return None
+            if tag in _DATA_TAGS:
+                try:
+                    return self.loader.construct_object(node)
+                except _SCALAR_FAILURES:
+                    raise _NotPlainError from None
+            raise _NotPlainError
+        if depth >= MAX_DEPTH or id(node) in self.seen:
+            raise _NotPlainError  # too deep, or an alias of a collection
+        self.seen.add(id(node))
+        items = node.value
+        self.nodes += len(items)
+        if self.nodes > MAX_EXPANDED_NODES:
+            raise _NotPlainError
+        if kind is yaml.SequenceNode and tag == _SEQ_TAG:
+            return [self.build(item, depth + 1) for item in items]
+        if kind is not yaml.MappingNode or tag != _MAP_TAG:
+            raise _NotPlainError
+        result: dict[Any, Any] = {}
+        for key_node, value_node in items:
+            if key_node.__class__ is not yaml.ScalarNode or key_node.tag != _STR_TAG:
+                raise _NotPlainError  # a merge key, a non-string key, a collection as key
+            key = key_node.value
+            if key in result:
+                raise _NotPlainError
+            result[key] = self.build(value_node, depth + 1)
+        return result
+
+
+def _plain_data(loader: yaml.SafeLoader, node: yaml.Node) -> tuple[bool, Any]:
+    """(True, the data) when the document is plain, else (False, None): see the fast path above."""
+    try:
+        return True, _PlainBuilder(loader).build(node, 0)
+    except (_NotPlainError, RecursionError):
+        return False, None

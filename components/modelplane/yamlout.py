@@ -142,6 +142,13 @@ def _sequence(value: list[Any], indent: str, out: list[str]) -> None:
 def dump(value: Any) -> str:
     """One YAML document for ``value`` (a mapping, list or scalar), keys sorted."""
     out: list[str] = []
+    if type(value) is dict and value:
+        _fast_mapping(value, "", out)
+        return "".join(out)
+    return _dump_generic(value, out)
+
+
+def _dump_generic(value: Any, out: list[str]) -> str:
     if isinstance(value, dict) and value:
         _mapping(value, "", out)
     elif isinstance(value, list) and value:
@@ -150,3 +157,51 @@ def dump(value: Any) -> str:
         _write(value, "", out)
         out[0] = out[0].lstrip(" ")
     return "".join(out)
+
+
+# --- the fast path -------------------------------------------------------------------------------
+# Rendered objects are dicts, lists, strings, ints and booleans: the writer spends its time in
+# calls per value. For exactly those types the walk below writes a whole line per key in one step,
+# with the same text as the general functions above; anything else (another type, a multi-line
+# string, a float) is written by them. A property test checks both give the same bytes.
+
+_INLINE: dict[Any, str] = {None: "null", True: "true", False: "false"}
+
+
+def _fast_mapping(value: dict[str, Any], indent: str, out: list[str]) -> None:
+    append = out.append
+    inner = indent + "  "
+    for key in sorted(value):
+        item = value[key]
+        kind = type(item)
+        if kind is str and "\n" not in item and type(key) is str:
+            append(f"{indent}{_scalar_string(key)}: {_scalar_string(item)}\n")
+        elif kind is dict and item and type(key) is str:
+            append(f"{indent}{_scalar_string(key)}:\n")
+            _fast_mapping(item, inner, out)
+        elif kind is list and item and type(key) is str:
+            append(f"{indent}{_scalar_string(key)}:\n")
+            _fast_sequence(item, inner, out)
+        elif (kind is int or kind is bool or item is None) and type(key) is str:
+            text = _INLINE[item] if kind is not int else str(item)
+            append(f"{indent}{_scalar_string(key)}: {text}\n")
+        else:
+            append(f"{indent}{_key(key)}:")
+            _write(item, inner, out)
+
+
+def _fast_sequence(value: list[Any], indent: str, out: list[str]) -> None:
+    append = out.append
+    for item in value:
+        kind = type(item)
+        if kind is str and "\n" not in item:
+            append(f"{indent}- {_scalar_string(item)}\n")
+        elif kind is dict and item and all(type(k) is str for k in item):
+            # The first key follows the dash; the others line up under it.
+            lines: list[str] = []
+            _fast_mapping(item, indent + "  ", lines)
+            first = lines[0]
+            lines[0] = f"{indent}- {first[len(indent) + 2 :]}"
+            out += lines
+        else:
+            _sequence([item], indent, out)

@@ -68,16 +68,56 @@ def git_show(file: Path, rev: str, relative: PurePosixPath | None = None) -> tup
     return shown.stdout, source
 
 
-def read_base(file: Path, base: str) -> Any:
+def _lock_reader(head_lock: Path) -> Any:
+    """Reads a lock from its bytes, reusing the head's lock when the bytes are the head lock's.
+
+    A pull request that does not touch the lock (most of them) then has one lock, read once,
+    whose records both sides share.
+    """
+    from modelplane.rollout.lock import lock_from_bytes
+
+    try:
+        head_raw: bytes | None = head_lock.read_bytes()
+    except OSError:
+        head_raw = None
+    head: list[Any] = []
+
+    def read(raw: bytes, source: str, *, stack: str) -> Any:
+        if raw == head_raw:
+            if not head:
+                head.append(lock_from_bytes(raw, str(head_lock), stack=stack))
+            if head[0].stack == stack:
+                return head[0]
+        return lock_from_bytes(raw, source, stack=stack)
+
+    return read
+
+
+def _read_lock_file(path: Path, read: Any, *, stack: str) -> Any:
+    """A lock file through ``read`` (None when it does not exist)."""
+    from modelplane.rollout.lock import read_lock
+
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return read_lock(path, stack=stack)  # reports why it cannot be read
+    return read(raw, str(path), stack=stack)
+
+
+def read_base(file: Path, base: str, read_lock_bytes: Any = None) -> Any:
     """The base side of a preview: from a file when ``base`` is one, else from Git."""
     from modelplane.preview.preview import Side
-    from modelplane.rollout.lock import lock_from_bytes, lock_path, read_lock
+    from modelplane.rollout.lock import lock_from_bytes, lock_path
     from modelplane.stack import load_stack
 
+    read_lock_bytes = read_lock_bytes or lock_from_bytes
     candidate = Path(base)
     if candidate.is_file():
         args = load_stack(candidate)
-        return Side(args, read_lock(lock_path(candidate), stack=args.stack.name), str(candidate))
+        lock = _read_lock_file(lock_path(candidate), read_lock_bytes, stack=args.stack.name)
+        return Side(args, lock, str(candidate))
     raw, source = git_show(file, base)
     if raw is None:
         return Side(None, None, source)
@@ -95,27 +135,33 @@ def read_base(file: Path, base: str) -> Any:
 
     args = load_stack(file, read=read)
     lock_raw, lock_source = git_show(file, base, rel.with_name(f"{rel.stem}.lock.yaml"))
-    lock = lock_from_bytes(lock_raw, lock_source, stack=args.stack.name) if lock_raw is not None else None
+    lock = read_lock_bytes(lock_raw, lock_source, stack=args.stack.name) if lock_raw is not None else None
     return Side(args, lock, source)
 
 
 def cmd_preview(ns: argparse.Namespace) -> int:
     """Preview what merging a change to a stack does: rollouts, objects, capacity, warnings."""
+    from modelplane.console import progress
     from modelplane.preview.markdown import to_markdown
     from modelplane.preview.preview import Side, build_preview, is_destructive
-    from modelplane.rollout.lock import lock_path, read_lock
+    from modelplane.rollout.lock import lock_path
     from modelplane.stack import load_stack
 
     # Input errors (stack, lock, base) reach modelplane.cli.main, which reports them (exit 2).
     file = Path(ns.file)
-    args = load_stack(file)
-    head = Side(args, read_lock(lock_path(file), stack=args.stack.name), str(file))
-    base = read_base(file, ns.base)
-    preview = build_preview(head, base)
-    if ns.format == "json":
-        sys.stdout.write(json.dumps(preview, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-    else:
-        sys.stdout.write(to_markdown(preview))
+    with progress(f"loading {file}") as step:
+        args = load_stack(file)
+        read = _lock_reader(lock_path(file))
+        head = Side(args, _read_lock_file(lock_path(file), read, stack=args.stack.name), str(file))
+        step.update(f"loading the base {ns.base}")
+        base = read_base(file, ns.base, read)
+        step.update(f"rendering and comparing {len(args.models):,} models")
+        preview = build_preview(head, base)
+        step.update(f"writing the preview ({len(preview['objects']):,} objects changed)")
+        if ns.format == "json":
+            sys.stdout.write(json.dumps(preview, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+        else:
+            sys.stdout.write(to_markdown(preview))
     if ns.fail_on == "destructive" and is_destructive(preview):
         print(
             f"{ns.file}: destructive changes ({preview['summary']['destructive']}); failing as asked",

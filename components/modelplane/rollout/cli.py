@@ -38,8 +38,8 @@ def without_cyclic_gc() -> Iterator[None]:
     """Run a batch command without Python's cyclic garbage collector.
 
     Stacks, locks and rendered objects are large, long-lived and free of reference cycles; at
-    20,000 models the collector rescanning them costs more than the work itself (measured in
-    ``bench/rollout_bench.py``). Reference counting still frees everything.
+    20,000 models the collector rescanning them cost more than the work itself. Reference
+    counting still frees everything.
     """
     enabled = gc.isenabled()
     gc.disable()
@@ -121,7 +121,7 @@ def cmd_apply(ns: argparse.Namespace) -> int:
 
 def cmd_status(ns: argparse.Namespace) -> int:
     """Where each model stands: stable version, rollout, traffic as rendered, next step, gates, analysis."""
-    from modelplane.console import is_terminal, write_json
+    from modelplane.console import is_terminal, progress, write_json
     from modelplane.rollout.report import status_data, status_text, watch
     from modelplane.rollout.session import Session
 
@@ -134,12 +134,14 @@ def cmd_status(ns: argparse.Namespace) -> int:
 
     if ns.watch:
         return watch(load, interval=ns.interval, json_lines=_json(ns))
-    data = load()
-    if _json(ns):
-        write_json(data)
-    else:
-        # The bar is for people at a terminal; piped output stays plain lines.
-        sys.stdout.write(status_text(data, bar=is_terminal(sys.stdout)))
+    with progress(f"reading {ns.file} and its lock") as step:
+        data = load()
+        step.update(f"writing the status of {len(data['models']):,} models")
+        if _json(ns):
+            write_json(data)
+        else:
+            # The bar is for people at a terminal; piped output stays plain lines.
+            sys.stdout.write(status_text(data, bar=is_terminal(sys.stdout)))
     return 0
 
 

@@ -251,8 +251,9 @@ def read_lock(path: str | Path, *, stack: str | None = None) -> Lock | None:
     return lock_from_bytes(raw, str(path), stack=stack)
 
 
-MAX_LOCK_BYTES = 64 * 1024 * 1024
-"""Largest lock accepted: about 450 bytes per model, so room for well over 100,000 models."""
+MAX_LOCK_BYTES = 128 * 1024 * 1024
+"""Largest lock accepted: a lock takes about 730 bytes per model (the stable spec and its digest, a
+deployed event), so 100,000 models (about 73 MB) fit with room for rollouts and history."""
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
