@@ -77,8 +77,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         try:
             lock = _lock(file, stack.stack.name)
         except LockError as err:
-            problems += str(err).splitlines()
-            entry["problems"] = str(err).splitlines()
+            problems += err.problems
+            entry["problems"] = err.problems
             continue
         with console.progress(f"rendering {file}"):
             rendered = build(stack, lock=lock)
@@ -469,8 +469,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(line, file=sys.stderr)
         return EXIT_INPUT
     except LockError as err:
-        # Lock problems are already `FILE: field.path: message` lines.
-        print(str(err), file=sys.stderr)
+        # Lock problems are already `FILE: field.path: message` lines, one problem each.
+        for line in err.problems:
+            print(line, file=sys.stderr)
         return EXIT_INPUT
     except PlatformError as err:
         for line in str(err).splitlines():

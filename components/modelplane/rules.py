@@ -19,7 +19,7 @@ import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from modelplane import gpu_pool, model_mesh, scaling
+from modelplane import credentials, gpu_pool, model_mesh, scaling
 from modelplane.base import Problem
 from modelplane.errors import ProblemError
 from modelplane.model import ModelArgs
@@ -120,7 +120,21 @@ class _Rules:
             self.found += gpu_scale_to_zero_risks(self.stack, self.omitted)
         self.gpu_pools()
         self.mesh_models()
+        self.credentials()
         return self.found
+
+    def credentials(self) -> None:
+        """Every string of the stack, whatever field holds it: none may be a credential itself."""
+        indexes = {"models": self.model_index, "tenants": self.tenant_index}
+        for path, kind in credentials.scan(self.stack):
+            if len(path) >= 2 and path[0] in indexes and isinstance(path[1], int):
+                path = (path[0], indexes[str(path[0])](path[1]), *path[2:])
+            # The value is never shown: it is the secret.
+            self.add(
+                path,
+                f"looks like {kind}; a stack carries credentials by reference only (the name of a "
+                "Secret, an ExternalSecret or a Pulumi secret), never the value",
+            )
 
     def tenant_names(self) -> None:
         """Tenant names are unique, and so are their namespaces."""
