@@ -23,6 +23,7 @@ from modelplane import (
     tenant,
 )
 from modelplane.autoscaler import knative_config
+from modelplane.errors import ProblemError
 from modelplane.kube import (
     LABEL_COMPONENT,
     Obj,
@@ -347,11 +348,16 @@ def build(
     Without one, every model renders as its stack entry alone.
 
     Raises:
-        ProblemError: the stack breaks a cross-field rule (``modelplane.rules``).
+        ProblemError: the stack breaks a cross-field rule (``modelplane.rules``), or a version the
+            lock keeps serving does with the stack's fields (``rules.version_problems``).
     """
     catalog = catalog if catalog is not None else load_catalog(catalog_dir())
     rules.check(stack, catalog=catalog)
     rollouts = effective_records(desired_models(stack), lock) if lock is not None else None
+    if rollouts:
+        found = rules.version_problems(stack, rollouts, catalog=catalog)
+        if found:
+            raise ProblemError(found)
     ctx = BuildContext(catalog=catalog, modes=tuple(stack.mode(m) for m in stack.models), rollouts=rollouts)
     result = PlatformObjects(rollouts=rollouts)
     parts = [_control_plane(stack, ctx), _gpu_pools(stack), _model_mesh(stack), _monitoring(stack, ctx)]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from modelplane import console
-from modelplane.errors import LockError, PlatformError, StackError
+from modelplane.errors import LockError, PlatformError, ProblemError, StackError
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -53,6 +53,13 @@ def _lock(path: str, stack: str):  # type: ignore[no-untyped-def]
     return load_lock(path, stack=stack)
 
 
+def _problem_lines(source: str, err: ProblemError) -> list[str]:
+    """A ``ProblemError``'s problems as the loader prints them: ``FILE: field.path: message``."""
+    from modelplane.stack_yaml import problem_line
+
+    return [problem_line(source, p.path, p.message, p.value, p.value is not None) for p in err.problems]
+
+
 def _json(ns: argparse.Namespace) -> bool:
     return getattr(ns, "output", "text") == "json"
 
@@ -80,8 +87,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
             problems += err.problems
             entry["problems"] = err.problems
             continue
-        with console.progress(f"rendering {file}"):
-            rendered = build(stack, lock=lock)
+        try:
+            with console.progress(f"rendering {file}"):
+                rendered = build(stack, lock=lock)
+        except ProblemError as err:
+            problems += _problem_lines(file, err)
+            entry["problems"] = _problem_lines(file, err)
+            continue
         found: list[str] = []
         if crds is not None:
             with console.progress(f"checking {file}'s objects against their schemas"):
@@ -471,6 +483,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LockError as err:
         # Lock problems are already `FILE: field.path: message` lines, one problem each.
         for line in err.problems:
+            print(line, file=sys.stderr)
+        return EXIT_INPUT
+    except ProblemError as err:
+        # Problems at field paths of the stack the command read (a stack built under its lock).
+        for line in _problem_lines(getattr(args, "file", None) or "modelplane", err):
             print(line, file=sys.stderr)
         return EXIT_INPUT
     except PlatformError as err:

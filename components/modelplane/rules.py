@@ -7,7 +7,9 @@ can carry out the scaling and rollout a model asks for, and each part's own rule
 quotas, the mesh) hold for the parts that use it. The parts own their rules as narrow
 functions over their own args and a path; this module walks the stack and calls them.
 
-``problems`` returns the findings; ``check`` raises them. The stack loader runs the rules after
+``problems`` returns the findings; ``check`` raises them. ``version_problems`` checks what a
+rollout adds: the stable version a lock keeps serving, with the stack's current in-place
+fields (its scaling, say), must pass the same rules, or the render under the lock fails. The stack loader runs the rules after
 field validation, over every model and tenant whose own fields are valid (``Omitted`` names
 the others), so one run reports field errors, dangling references and bad combinations
 together. ``modelplane.build`` runs ``check`` too, so a stack built in Python cannot skip them.
@@ -19,11 +21,16 @@ import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 from modelplane import credentials, gpu_pool, model_mesh, scaling
 from modelplane.base import Problem
 from modelplane.errors import ProblemError
+from modelplane.kube import model_key
 from modelplane.model import ModelArgs
+from modelplane.rollout.lock import ModelRecord
 from modelplane.rollout.policy import mode_problems
+from modelplane.rollout.version import with_spec
 from modelplane.runtimes import RuntimeSpec
 from modelplane.serving_platform import ServingPlatformArgs
 from modelplane.tenant import gpu_quota_problems
@@ -384,3 +391,53 @@ def check(stack: ServingPlatformArgs, *, catalog: Catalog) -> None:
     if found:
         raise ProblemError(found)
     _PASSED[key] = (weakref.ref(stack, lambda _: _PASSED.pop(key, None)), catalog)
+
+
+def version_problems(
+    stack: ServingPlatformArgs, records: Mapping[str, ModelRecord], *, catalog: Catalog
+) -> list[Problem]:
+    """Problems of the stable versions that rollouts keep serving, at their models' paths in the stack.
+
+    During a rollout in standard or modelmesh mode the stable version is rendered from its spec
+    in the lock with the stack entry's in-place fields (scaling, labels, ...). A change to both
+    (``runtime: sklearn`` to ``mlserver`` together with ``metric: queue-depth``, which only the
+    new runtime has a query for) passes the stack's rules yet cannot be rendered for the stable
+    version, so ``rollout apply`` refuses it and a render under such a lock names it. Knative
+    renders only the candidate (it keeps the stable revision itself): nothing to check.
+    """
+    rules = _Rules(stack, catalog, Omitted())
+    found: list[Problem] = []
+    for i, model in enumerate(stack.models):
+        mode = stack.mode(model)
+        record = records.get(model_key(stack.tenant(model.tenant).namespace_name, model.name))
+        if mode == "knative" or record is None or record.rollout is None:
+            continue
+        path: FieldPath = ("models", i)
+        serving = (
+            f"the stable version {record.stable.version!r} (runtime {record.stable.spec.get('runtime')!r}) "
+            "keeps serving until the rollout is promoted"
+        )
+        advice = "make this change once the rollout is promoted, or roll it out with strategy direct"
+        try:
+            stable = with_spec(model, record.stable.spec)
+        except (ValidationError, ProblemError, ValueError) as err:
+            found.append(
+                Problem(path, f"{serving}, and it cannot take this entry's fields ({_first(err)}); {advice}")
+            )
+            continue
+        rules.found = []
+        rules.runtime_fit(path, stable, mode)
+        # The entry's own scaling (``with_spec`` marks every field as set), on the stable runtime.
+        rules.found += scaling.problems(mode, model.scaling, runtime=stable.runtime, path=(*path, "scaling"))
+        rules.mesh_mode(path, stable, mode)
+        found += [
+            Problem(p.path, f"{serving}, and for it: {p.message}; {advice}", p.value) for p in rules.found
+        ]
+    return found
+
+
+def _first(err: Exception) -> str:
+    if isinstance(err, ValidationError):
+        first = err.errors(include_url=False)[0]
+        return f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
+    return str(err).splitlines()[0] if str(err) else type(err).__name__

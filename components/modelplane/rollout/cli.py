@@ -61,6 +61,8 @@ def _finish(
     from modelplane import gitops
 
     dry_run = getattr(ns, "dry_run", False)
+    if dry_run and session.changed(lock):
+        session.refuse_unrenderable(lock)
     written = False if dry_run else session.save(lock)
     report["lockWritten"] = written
     asked = getattr(ns, "render", None)
