@@ -45,7 +45,7 @@ def test_rollout_row() -> None:
     assert (
         "| `team/std` | starts a rollout (version, storageUri) | v1 → v2 | canary | "
         "5% (step 1 of 4: 5 → 25 → 50 → 100, every 15m) | "
-        "error-rate <= 0.01 ⚠ unmeasurable, latency-p99 <= 0.5 |"
+        "error-rate &lt;= 0.01 ⚠ unmeasurable, latency-p99 &lt;= 0.5 |"
     ) in text
 
 
