@@ -18,7 +18,7 @@ together. ``modelplane.build`` runs ``check`` too, so a stack built in Python ca
 from __future__ import annotations
 
 import weakref
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -441,3 +441,50 @@ def _first(err: Exception) -> str:
         first = err.errors(include_url=False)[0]
         return f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
     return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
+def removal_problems(
+    head: ServingPlatformArgs,
+    *,
+    models: Collection[str] = (),
+    tenants: Collection[str] = (),
+    mesh: bool = False,
+    monitoring: bool = False,
+) -> list[Problem]:
+    """Removals from a prod stack that ``stack.allowRemoval`` does not allow, at that field.
+
+    ``models`` are lock keys (``<namespace>/<name>``) of models the change removes, ``tenants``
+    the tenants' names; ``mesh`` and ``monitoring`` say the change turns them off. Each deletes
+    what serves now (an InferenceService, a namespace with everything in it, etcd and its
+    volumes, Prometheus and its history), so a prod change needs to say so, in the same change.
+    """
+    if head.stack.tier != "prod":
+        return []
+    wanted = [f"models/{key}" for key in sorted(models)] + [f"tenants/{name}" for name in sorted(tenants)]
+    wanted += ["modelMesh"] * mesh + ["monitoring"] * monitoring
+    allowed = set(head.stack.allow_removal)
+    return [
+        Problem(
+            ("stack", "allowRemoval"),
+            f"this change removes {target} from a prod stack, which deletes what serves now; add "
+            f"{target!r} to stack.allowRemoval to allow it (and drop it once the change is deployed)",
+        )
+        for target in wanted
+        if target not in allowed
+    ]
+
+
+def stack_removals(base: ServingPlatformArgs, head: ServingPlatformArgs) -> list[Problem]:
+    """``removal_problems`` of changing ``base`` into ``head`` (a pull request's preview)."""
+
+    def keys(stack: ServingPlatformArgs) -> set[str]:
+        return {model_key(stack.tenant(m.tenant).namespace_name, m.name) for m in stack.models}
+
+    return removal_problems(
+        head,
+        models=keys(base) - keys(head),
+        tenants={t.name for t in base.tenants} - {t.name for t in head.tenants},
+        mesh=base.model_mesh.enabled and not head.model_mesh.enabled,
+        monitoring=(base.monitoring.enabled and not head.monitoring.enabled)
+        or (base.monitoring.install_prometheus and not head.monitoring.install_prometheus),
+    )

@@ -101,16 +101,23 @@ def read_base(file: Path, base: str) -> Any:
 
 def cmd_preview(ns: argparse.Namespace) -> int:
     """Preview what merging a change to a stack does: rollouts, objects, capacity, warnings."""
+    from modelplane import rules
+    from modelplane.errors import StackError
     from modelplane.preview.markdown import to_markdown
     from modelplane.preview.preview import Side, build_preview, is_destructive
     from modelplane.rollout.lock import lock_path, read_lock
     from modelplane.stack import load_stack
+    from modelplane.stack_yaml import problem_line
 
     # Input errors (stack, lock, base) reach modelplane.cli.main, which reports them (exit 2).
     file = Path(ns.file)
     args = load_stack(file)
     head = Side(args, read_lock(lock_path(file), stack=args.stack.name), str(file))
     base = read_base(file, ns.base)
+    if base.args is not None:
+        refused = rules.stack_removals(base.args, args)
+        if refused:
+            raise StackError([problem_line(str(file), p.path, p.message) for p in refused])
     preview = build_preview(head, base)
     if ns.format == "json":
         sys.stdout.write(json.dumps(preview, indent=2, sort_keys=True, ensure_ascii=False) + "\n")

@@ -155,15 +155,20 @@ class Session:
         return self.lock is None or not same_lock(self.lock, lock)
 
     def refuse_unrenderable(self, lock: Lock) -> None:
-        """Refuse a lock the stack cannot be rendered under (``rules.version_problems``).
+        """Refuse a lock the stack cannot render under, or one dropping a prod model unallowed.
+
+        The first is ``rules.version_problems``; the second a model removed from a prod stack
+        that ``stack.allowRemoval`` does not list (``rules.removal_problems``).
 
         Raises:
             StackError: a stable version the lock keeps serving breaks a rule with the stack's
-                fields; one line per problem, at the model's path in the stack file.
+                fields, or an unallowed removal; one line per problem, at its path in the stack file.
         """
         found = rules.version_problems(
             self.args, state.effective_records(self.desired, lock), catalog=load_catalog(catalog_dir())
         )
+        removed = [key for key, d in self.decisions.items() if d.kind == "removal" and key not in lock.models]
+        found += rules.removal_problems(self.args, models=removed)
         if found:
             raise StackError(
                 [problem_line(self.file, p.path, p.message, p.value, p.value is not None) for p in found]
