@@ -51,7 +51,7 @@ test: $(STAMP) system-deps server-venvs lint tools ## everything CI runs: lint, 
 bench: $(STAMP) ## benchmarks (print tables; not part of test)
 	$(PY) bench/run.py
 
-e2e: $(STAMP) ## kind + pulumi up -s dev on a real cluster (needs docker, kind, pulumi)
+e2e: $(STAMP) ## pulumi up for real: kind (docker, kind, pulumi) or the local control plane (Go)
 	@bash scripts/e2e.sh
 
 clean: ## remove the venv and generated output

@@ -27,7 +27,14 @@ try:
 except LockError as err:
     raise pulumi.RunError(f"invalid lock file:\n{err}") from None
 
-platform = ServingPlatform(stack_name, args, lock=lock)
+# Upstream releases someone else installs (another team, a test control plane): not registered.
+external = config.get_object("externalReleases") or []
+if not isinstance(external, list) or not all(isinstance(r, str) for r in external):
+    raise pulumi.RunError(f"modelplane:externalReleases: must be a list of release names (got {external!r})")
+try:
+    platform = ServingPlatform(stack_name, args, lock=lock, external_releases=frozenset(external))
+except ValueError as err:
+    raise pulumi.RunError(f"modelplane:externalReleases: {err}") from None
 pulumi.export("stack", platform.outputs["stack"])
 pulumi.export("tier", platform.outputs["tier"])
 pulumi.export("models", platform.outputs["models"])

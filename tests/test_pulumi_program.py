@@ -9,7 +9,9 @@ protection.
 
 from __future__ import annotations
 
+import json
 import re
+import runpy
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -34,7 +36,7 @@ from modelplane.stack import load_stack
 from modelplane.upstream import KustomizeRelease, Release
 from modelplane.validation import group_of
 from tests.conftest import EXAMPLE_STACKS, STACKS, example_stack_ids
-from tests.pulumi_mocks import Recording, Registration, run, run_program
+from tests.pulumi_mocks import PROGRAM, Recording, Registration, run, run_program
 
 PLATFORM = "modelplane:index:ServingPlatform"
 RELEASE_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart")
@@ -572,3 +574,51 @@ def test_the_provider_version_is_the_installed_sdks_in_semver() -> None:
     assert installed is not None
     assert re.fullmatch(r"\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?", provider_version())
     assert provider_version().split("-")[0] == ".".join(installed.groups())
+
+
+# -- upstream releases installed by someone else ---------------------------------------------------
+
+
+def _run_with_external(stack: str, external: object) -> Recording:
+    return run(
+        lambda: runpy.run_path(str(PROGRAM), run_name="__main__"),
+        stack=stack,
+        config={"modelplane:externalReleases": json.dumps(external)},
+    )
+
+
+def test_external_releases_are_not_installed_but_what_modelplane_authors_for_them_is() -> None:
+    releases = sorted(c.release for c in build(load_stack(STACKS / "dev.yaml")).charts)
+    recording = _run_with_external("dev", releases)
+    assert recording.of_type("kubernetes:helm.sh/v3:Release") == []
+    knative_serving = recording.one("kubernetes:operator.knative.dev/v1beta1:KnativeServing")
+    namespace = next(
+        r for r in recording.of_type("kubernetes:core/v1:Namespace") if r.name.startswith("knative-operator-")
+    )
+    assert knative_serving.dependencies == (namespace.urn,)
+    isvcs = recording.of_type("kubernetes:serving.kserve.io/v1beta1:InferenceService")
+    assert len(isvcs) == 3 and all(r.dependencies for r in isvcs)
+
+
+def test_one_external_release_leaves_the_others_installed() -> None:
+    recording = _run_with_external("dev", ["cert-manager"])
+    names = sorted(r.inputs["name"] for r in recording.of_type("kubernetes:helm.sh/v3:Release"))
+    assert names == ["envoy-gateway", "knative-operator", "kserve", "kserve-crd", "kube-prometheus-stack"]
+
+
+@pytest.mark.parametrize(
+    ("external", "message"),
+    [
+        (
+            ["kserve", "nope"],
+            "modelplane:externalReleases: external releases ['nope'] are not releases of stack 'dev' "
+            "(it has ['cert-manager', 'envoy-gateway', 'knative-operator', 'kserve', 'kserve-crd', "
+            "'kube-prometheus-stack'])",
+        ),
+        ("kserve", "modelplane:externalReleases: must be a list of release names (got 'kserve')"),
+    ],
+)
+def test_bad_external_releases_fail_the_program_naming_the_setting(external: object, message: str) -> None:
+    with pytest.raises(pulumi.RunError) as raised:
+        _run_with_external("dev", external)
+    assert str(raised.value) == message

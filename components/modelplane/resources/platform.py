@@ -39,6 +39,8 @@ class ControlPlane(pulumi.ComponentResource):
     whether to watch Knative Services. Releases that install CRDs are retained when the stack
     is removed and, with ``protect_crds``, protected (see ``modelplane.resources.upstream``).
     Kustomize releases (ModelMesh Serving) are installed with their Namespace first.
+    Releases named in ``external`` are installed by someone else (another team, or the test
+    control plane): they are not registered, and objects that need them are applied directly.
     """
 
     releases: dict[str, pulumi.Resource]
@@ -53,6 +55,7 @@ class ControlPlane(pulumi.ComponentResource):
         charts: Sequence[Release],
         *,
         protect_crds: bool,
+        external: frozenset[str] = frozenset(),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("modelplane:index:ControlPlane", name, None, opts)
@@ -66,20 +69,25 @@ class ControlPlane(pulumi.ComponentResource):
             for dep in chart.depends_on:
                 if dep in self.releases:
                     earlier.append(self.releases[dep])
-                    earlier += self.chart_objects[dep]
+                earlier += self.chart_objects.get(dep, [])
             if isinstance(chart, KustomizeRelease):
-                install = register_kustomize(self, name, chart, depends_on=earlier, protect=protect_crds)
-                self.releases[chart.release] = install.release
                 self.chart_objects[chart.release] = []
-                created[chart.namespace] = install.namespace
+                if chart.release not in external:
+                    install = register_kustomize(self, name, chart, depends_on=earlier, protect=protect_crds)
+                    self.releases[chart.release] = install.release
+                    created[chart.namespace] = install.namespace
                 continue
-            release = register_release(self, name, chart, depends_on=earlier, protect=protect_crds)
-            self.releases[chart.release] = release
+            release: pulumi.Resource | None = None
+            if chart.release not in external:
+                release = register_release(self, name, chart, depends_on=earlier, protect=protect_crds)
+                self.releases[chart.release] = release
+                # Helm creates the release's namespace (create_namespace) when it installs.
+                by_release.setdefault(chart.namespace, release)
+            # An external release is installed by someone else; what modelplane authors for it
+            # (such as the KnativeServing its operator reconciles) is applied all the same.
             self.chart_objects[chart.release] = list(
                 register_chart_objects(self, chart, release, protect=protect_crds)
             )
-            # Helm creates the release's namespace (create_namespace) when it installs.
-            by_release.setdefault(chart.namespace, release)
             for obj, registered in zip(chart.objects, self.chart_objects[chart.release], strict=True):
                 if obj["apiVersion"] == "v1" and obj["kind"] == "Namespace":
                     created[obj["metadata"]["name"]] = registered
@@ -91,7 +99,8 @@ class ControlPlane(pulumi.ComponentResource):
         result: dict[str, list[pulumi.Resource]] = defaultdict(list)
         for chart in charts:
             for group in chart.needed_by_groups:
-                result[group].append(self.releases[chart.release])
+                if chart.release in self.releases:
+                    result[group].append(self.releases[chart.release])
                 result[group] += self.chart_objects.get(chart.release, [])
         return dict(result)
 
@@ -150,7 +159,11 @@ COMPONENTS: dict[Part, type[ObjectGroup]] = {
 
 
 class ServingPlatform(pulumi.ComponentResource):
-    """The whole serving platform of one stack."""
+    """The whole serving platform of one stack.
+
+    ``external_releases`` names upstream releases of the stack that are installed by someone
+    else (default: none): see ``ControlPlane``.
+    """
 
     rendered: PlatformObjects
     control_plane: ControlPlane
@@ -162,6 +175,7 @@ class ServingPlatform(pulumi.ComponentResource):
         args: ServingPlatformArgs,
         *,
         lock: Lock | None = None,
+        external_releases: frozenset[str] = frozenset(),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("modelplane:index:ServingPlatform", name, None, opts)
@@ -173,8 +187,18 @@ class ServingPlatform(pulumi.ComponentResource):
             pulumi.log.warn(warning, resource=self)
         child = pulumi.ResourceOptions(parent=self)
         protect = args.stack.tier != "dev"
+        unknown = sorted(external_releases - {c.release for c in self.rendered.charts})
+        if unknown:
+            raise ValueError(
+                f"external releases {unknown} are not releases of stack {args.stack.name!r} "
+                f"(it has {sorted(c.release for c in self.rendered.charts)})"
+            )
         self.control_plane = ControlPlane(
-            f"{name}-control-plane", self.rendered.charts, protect_crds=protect, opts=child
+            f"{name}-control-plane",
+            self.rendered.charts,
+            protect_crds=protect,
+            external=external_releases,
+            opts=child,
         )
         dependencies = self.control_plane.group_dependencies(self.rendered.charts)
         by_component = self.rendered.parts()

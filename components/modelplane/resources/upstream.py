@@ -80,23 +80,25 @@ def register_release(
 def register_chart_objects(
     parent: pulumi.Resource,
     chart: Chart,
-    release: pulumi.Resource,
+    release: pulumi.Resource | None,
     *,
     protect: bool,
 ) -> list[KubeObject]:
     """Register the objects an upstream release carries, each after the release is ready.
+
+    ``release`` is None when the release is installed by someone else (``external``).
 
     Each object depends on the one before it (the ``knative-serving`` Namespace before the
     ``KnativeServing`` inside it), and custom resources carry ``pulumi.com/waitFor`` so that
     whatever depends on them waits until the upstream operator reports them Ready.
     """
     result: list[KubeObject] = []
-    previous: pulumi.Resource = release
+    previous = release
     for obj in chart.objects:
         registered = KubeObject(
             f"{chart.release}-{resource_name(obj)}",
             obj,
-            pulumi.ResourceOptions(parent=parent, depends_on=[previous], protect=protect),
+            pulumi.ResourceOptions(parent=parent, depends_on=[previous] if previous else [], protect=protect),
         )
         result.append(registered)
         previous = registered
