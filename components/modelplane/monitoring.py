@@ -20,7 +20,15 @@ from modelplane.base import StrictModel
 from modelplane.kube import LABEL_MODEL, LABEL_RUNTIME, LABEL_VERSION, Obj, labels
 from modelplane.promql import model_queries, model_selector
 from modelplane.runtimes import RuntimeSpec
-from modelplane.types import DeploymentMode, DnsLabel, Duration, parse_duration
+from modelplane.types import (
+    DeploymentMode,
+    DnsLabel,
+    DnsSubdomain,
+    Duration,
+    Quantity,
+    parse_duration,
+    parse_quantity,
+)
 from modelplane.upstream import Chart, Versions
 
 
@@ -35,6 +43,27 @@ class MonitoringArgs(StrictModel):
         description="Install kube-prometheus-stack; set false to use an existing Prometheus operator.",
     )
     namespace: DnsLabel = Field(default="monitoring", description="Namespace of Prometheus.")
+    storage: Quantity = Field(
+        default="50Gi",
+        description="Prometheus's persistent volume, one claim per replica, so gate and SLO history "
+        "survive a restart; 85% of it is the size-based retention. Default: 50Gi.",
+    )
+    storage_class_name: DnsSubdomain | None = Field(
+        default=None, description="StorageClass of Prometheus's volume. Default: the cluster's default class."
+    )
+    retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=3650,
+        description="Days Prometheus keeps samples (the longer of this and the SLO windows matters for "
+        "burn-rate alerts). Default: 15, 2 in dev.",
+    )
+    grafana_admin_secret: DnsSubdomain | None = Field(
+        default=None,
+        description="Secret in the monitoring namespace holding Grafana's admin credentials (keys "
+        "`admin-user` and `admin-password`), by reference. Default: none, and Grafana's chart keeps a "
+        "random password in a Secret of its own.",
+    )
     scrape_interval: Duration = Field(default="30s", description="Scrape interval of model metrics.")
     availability_objective: float = Field(
         default=99.9,
@@ -116,6 +145,36 @@ BURN_RATE_ALERTS: tuple[BurnRateAlert, ...] = (
 kube-prometheus-stack's Alertmanager routes and inhibits by."""
 
 
+def retention_size(storage: str) -> str:
+    """Prometheus's ``retentionSize`` for a volume: 85% of it, in MB (Prometheus's units are powers of 2).
+
+    Time-based retention alone lets the volume fill up and Prometheus stop ingesting; the size
+    limit drops the oldest blocks first, with room left for the WAL and compaction.
+    """
+    return f"{int(parse_quantity(storage) * Decimal('0.85')) // 2**20}MB"
+
+
+def _volume_claim(args: MonitoringArgs) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": args.storage}},
+    }
+    if args.storage_class_name:
+        spec["storageClassName"] = args.storage_class_name
+    return spec
+
+
+def _grafana(args: MonitoringArgs) -> dict[str, Any]:
+    # Grafana's `helm test` Pod runs as root with no security context; nothing here runs
+    # `helm test`, and its namespace should not have to admit it.
+    values: dict[str, Any] = {"testFramework": {"enabled": False}}
+    if args.grafana_admin_secret:
+        # kube-prometheus-stack passes `grafana.admin` to the Grafana chart, which then renders no
+        # admin Secret and reads both keys from this one (grafana chart values.yaml, `admin:`).
+        values["admin"] = {"existingSecret": args.grafana_admin_secret}
+    return values
+
+
 def chart(args: MonitoringArgs, versions: Versions, *, tier: str) -> Chart:
     """kube-prometheus-stack, configured to pick up modelplane's monitors and rules in every namespace."""
     ha = tier != "dev"
@@ -136,15 +195,15 @@ def chart(args: MonitoringArgs, versions: Versions, *, tier: str) -> Chart:
                 "prometheusSpec": {
                     **selectors,
                     "replicas": 2 if ha else 1,
-                    "retention": "15d" if ha else "2d",
+                    "retention": f"{args.retention_days or (15 if ha else 2)}d",
+                    "retentionSize": retention_size(args.storage),
+                    "storageSpec": {"volumeClaimTemplate": {"spec": _volume_claim(args)}},
                     "scrapeInterval": args.scrape_interval,
                     "enableAdminAPI": False,
                 }
             },
             "alertmanager": {"alertmanagerSpec": {"replicas": 2 if ha else 1}},
-            # Grafana's `helm test` Pod runs as root with no security context; nothing here runs
-            # `helm test`, and its namespace should not have to admit it.
-            "grafana": {"testFramework": {"enabled": False}},
+            "grafana": _grafana(args),
         },
         needed_by_groups=("monitoring.coreos.com",),
         crds=True,
