@@ -278,22 +278,24 @@ def main_(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", type=int, default=10_000, help="cases per target (default 10,000)")
     parser.add_argument("--only", choices=TARGETS, action="append", help="run only these targets")
     ns = parser.parse_args(argv)
-    rows = []
     failed = False
+    print(
+        f"{'target':<12} {'cases':>7} {'valid':>7} {'refused':>8} {'internal':>9} {'seconds':>8}", flush=True
+    )
     for target in ns.only or TARGETS:
         started = time.perf_counter()
         outcomes = run(target, ns.cases)
         seconds = time.perf_counter() - started
         counts = outcomes.counts
-        rows.append(
-            (target, sum(counts.values()), counts["valid"], counts["refused"], counts["internal"], seconds)
+        total = sum(counts.values())
+        print(
+            f"{target:<12} {total:>7} {counts['valid']:>7} {counts['refused']:>8} {counts['internal']:>9} "
+            f"{seconds:>8.1f}",
+            flush=True,
         )
         for evidence in outcomes.internal:
             failed = True
             print(f"{target}: internal error on: {evidence}", file=sys.stderr)
-    print(f"{'target':<12} {'cases':>7} {'valid':>7} {'refused':>8} {'internal':>9} {'seconds':>8}")
-    for target, total, valid, refused, internal, seconds in rows:
-        print(f"{target:<12} {total:>7} {valid:>7} {refused:>8} {internal:>9} {seconds:>8.1f}")
     return 1 if failed else 0
 
 
