@@ -154,7 +154,11 @@ def lock_case(raw: bytes) -> str:
 CHANGES = st.sampled_from(
     [
         {"runtime": "mlserver"},
-        {"runtime": "mlserver", "scaling": {"minReplicas": 2, "maxReplicas": 6, "metric": "queue-depth"}},
+        {
+            "runtime": "triton",
+            "format": {"name": "onnx", "version": "1"},
+            "scaling": {"minReplicas": 2, "maxReplicas": 6, "metric": "queue-depth"},
+        },
         {"runtime": "triton", "format": {"name": "onnx", "version": "1"}},
         {"scaling": {"minReplicas": 2, "maxReplicas": 6, "metric": "queue-depth"}},
         {"scaling": {"minReplicas": 0, "maxReplicas": 6, "metric": "cpu"}},

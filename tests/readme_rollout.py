@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from modelplane.rollout import state
-from tests.promserver import series, serve_prometheus
+from tests.prometheus import series, serving_openmetrics
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -75,7 +75,7 @@ def walkthrough() -> str:
         text = (repo / "stacks" / "dev.yaml").read_text()
         text = text.replace("../components/modelplane/schemas/", "schema/")
         (repo / "stacks" / "dev.yaml").write_text(text)
-        with serve_prometheus(work / "prometheus", _metrics()) as url:
+        with serving_openmetrics(work / "prometheus", _metrics()) as url:
 
             def run(command: str, now: str, *, show: bool = True) -> None:
                 done = subprocess.run(

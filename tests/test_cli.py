@@ -105,8 +105,10 @@ def test_validate_reports_rendered_objects_that_break_a_schema(
     }
     (tmp_path / "isvc.yaml").write_text(yaml.safe_dump(crd), encoding="utf-8")
     dev = STACKS / "dev.yaml"
-    code, _, err = run(capsys, "validate", "--schemas", str(tmp_path), str(dev))
+    code, out, err = run(capsys, "validate", "--schemas", str(tmp_path), str(dev))
     assert code == 2
+    # A file with schema problems is not called valid.
+    assert out == ""
     lines = err.splitlines()
     assert lines
     assert all(line.startswith(f"{dev}: rendered ") for line in lines)

@@ -31,7 +31,7 @@ from modelplane.cli import make_parser
 from modelplane.rollout import state
 from modelplane.rollout.lock import lock_from_bytes
 from tests.conftest import ROOT
-from tests.promserver import series, serve_prometheus
+from tests.prometheus import series, serving_openmetrics
 from tests.rollout.builders import T0, T1, T2, T3, T4, bump, stack_data
 
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -203,7 +203,7 @@ def knative_metrics() -> str:
 
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    with serve_prometheus(tmp_path_factory.mktemp("prometheus"), knative_metrics()) as url:
+    with serving_openmetrics(tmp_path_factory.mktemp("prometheus"), knative_metrics()) as url:
         yield url
 
 

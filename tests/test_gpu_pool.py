@@ -16,7 +16,7 @@ from modelplane.gpu_pool import GpuPoolArgs
 from modelplane.resources.mesh import GpuRuntimePool
 from modelplane.serving_platform import ServingPlatformArgs
 from modelplane.stack import parse_stack
-from modelplane.tenant import TenantArgs, quota_resources
+from modelplane.tenant import TenantArgs, gpu_quota_problems, quota_resources
 from modelplane.validation import CrdSchemas
 from tests.conftest import schema_problems
 from tests.pulumi_mocks import ResourceRecorder as _Recorder
@@ -327,27 +327,52 @@ def test_models_on_a_pool_run_with_its_priority_class_and_placement() -> None:
     assert predictor["model"]["resources"]["limits"]["nvidia.com/gpu.shared"] == "1"
 
 
-def test_quota_per_profile_and_per_pool_sums_pools_sharing_a_resource() -> None:
-    pools = [
-        GpuPoolArgs.model_validate(MIG),
-        GpuPoolArgs.model_validate(EXCLUSIVE),
-        GpuPoolArgs.model_validate(EXCLUSIVE | {"name": "h2"}),
-    ]
+def test_quota_per_profile_and_per_pool() -> None:
+    pools = [GpuPoolArgs.model_validate(MIG), GpuPoolArgs.model_validate(EXCLUSIVE)]
     tenant = TenantArgs.model_validate(
-        {
-            "name": "team",
-            "gpuQuotas": [
-                {"pool": "a100-mig", "limit": 3},
-                {"pool": "h100", "limit": 2},
-                {"pool": "h2", "limit": 5},
-            ],
-        }
+        {"name": "team", "gpuQuotas": [{"pool": "a100-mig", "limit": 3}, {"pool": "h100", "limit": 2}]}
     )
+    assert gpu_quota_problems(tenant, pools, path=("tenants", 0)) == []
     assert quota_resources(tenant, pools) == {
-        "nvidia.com/gpu": 7,
+        "nvidia.com/gpu": 2,
         "nvidia.com/mig-1g.10gb": 3,
         "nvidia.com/mig-3g.40gb": 3,
     }
+
+
+SHARED_RESOURCE = (
+    "pool 'h100' advertises nvidia.com/gpu, as pool 'h2' does, and a ResourceQuota counts requests per resource "
+    "name, not per pool: {consequence}; give the pools different resources (time-slicing renames to "
+    "nvidia.com/gpu.shared, MIG to nvidia.com/mig-<profile>) or drop the quota"
+)
+
+
+@pytest.mark.parametrize(
+    ("quotas", "consequences"),
+    [
+        # Both quoted: one requests.nvidia.com/gpu of 7 the tenant could spend on either pool.
+        (
+            [{"pool": "h100", "limit": 2}, {"pool": "h2", "limit": 5}],
+            {
+                0: "its limit and the tenant's quota on 'h2' would add up to one limit the tenant may spend on either",
+                1: "",
+            },
+        ),
+        # One quoted: its limit of 2 would also bound the tenant on h2, which it meant to leave open.
+        ([{"pool": "h100", "limit": 2}], {0: "it would also cap the tenant's use of pool 'h2'"}),
+    ],
+)
+def test_quota_on_a_resource_two_pools_advertise_is_refused(
+    quotas: list[dict[str, Any]], consequences: dict[int, str]
+) -> None:
+    pools = [GpuPoolArgs.model_validate(EXCLUSIVE), GpuPoolArgs.model_validate(EXCLUSIVE | {"name": "h2"})]
+    tenant = TenantArgs.model_validate({"name": "team", "gpuQuotas": quotas})
+    found = {p.path[3]: p for p in gpu_quota_problems(tenant, pools, path=("tenants", 0))}
+    assert sorted(found) == sorted(consequences)
+    first = found[0]
+    assert first.path == ("tenants", 0, "gpuQuotas", 0, "pool")
+    assert first.message == SHARED_RESOURCE.format(consequence=consequences[0])
+    assert first.value == "h100"
 
 
 def test_tenant_with_gpu_quota_gets_a_resource_quota() -> None:

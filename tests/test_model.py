@@ -73,8 +73,8 @@ def test_standard_mode_scales_on_prometheus_metrics_through_keda() -> None:
     metric = isvc["spec"]["predictor"]["autoScaling"]["metrics"][0]["external"]
     assert metric["metric"]["backend"] == "prometheus"
     assert (
-        metric["metric"]["query"]
-        == 'sum(nv_inference_pending_request_count{namespace="payments",model="fraud"})'
+        metric["metric"]["query"] == 'sum(nv_inference_pending_request_count{namespace="payments",'
+        'pod=~"fraud-predictor-?[bcdfghjklmnpqrstvwxz2456789-]{5,}"})'
     )
     assert metric["target"] == {"type": "Value", "value": "8"}
     assert "scaleMetric" not in isvc["spec"]["predictor"]
@@ -173,6 +173,75 @@ def test_a_transformer_is_hardened_sized_and_probed() -> None:
     assert isvc["spec"]["transformer"]["minReplicas"] == isvc["spec"]["predictor"]["minReplicas"]
 
 
+def kserve_transformer_args(container: dict[str, Any], *, isvc: str, namespace: str) -> list[str]:
+    """The arguments KServe v0.20.0 runs a custom transformer with: its own, then what it appends.
+
+    pkg/apis/serving/v1beta1/transformer_custom.go:93-110: ``--model_name``, ``--predictor_host``
+    and ``--http_port 8080``, each unless an argument already starts with the flag
+    (pkg/utils/collections.go:48-55).
+    """
+    args = list(container.get("args", []))
+    for flag, value in (
+        ("--model_name", isvc),
+        ("--predictor_host", f"{isvc}-predictor.{namespace}"),
+        ("--http_port", "8080"),
+    ):
+        if not any(a == flag or a.startswith(flag) for a in args):
+            args += [flag, value]
+    return args
+
+
+@pytest.mark.parametrize("port", [8080, 9000])
+def test_a_transformer_is_told_the_port_its_container_and_probes_name(port: int) -> None:
+    isvc = _isvc(
+        _model(transformer={"image": "ghcr.io/example/tok:1.0.0", "args": ["--workers=2"], "port": port})
+    )
+    container = isvc["spec"]["transformer"]["containers"][0]
+    assert container["ports"] == [{"containerPort": port, "name": "http1", "protocol": "TCP"}]
+    assert container["readinessProbe"]["tcpSocket"]["port"] == port
+    args = kserve_transformer_args(container, isvc="fraud", namespace="payments")
+    # The last --http_port wins in KServe's argparse parser (tests/servers checks it with the real one).
+    values = [a.split("=", 1)[1] for a in args if a.startswith("--http_port=")]
+    values += [args[i + 1] for i, a in enumerate(args) if a == "--http_port"]
+    assert values == [str(port)]
+    assert args[0] == "--workers=2"
+
+
+def _effective_annotations(isvc: dict[str, Any], component: str) -> dict[str, str]:
+    """A component's annotations as KServe computes them: the InferenceService's, then its own
+    (components/transformer.go:118-121, utils.Union: later maps win)."""
+    own: dict[str, str] = isvc["spec"][component].get("annotations", {})
+    return dict(isvc["metadata"]["annotations"]) | own
+
+
+@pytest.mark.parametrize("component", ["transformer", "explainer"])
+def test_a_component_beside_a_keda_predictor_scales_with_its_own_hpa(component: str) -> None:
+    isvc = _isvc(
+        _model(
+            runtime="triton",
+            format={"name": "onnx", "version": "1"},
+            scaling={"metric": "queue-depth", "target": 8},
+            **{component: {"image": "ghcr.io/example/tok:1.0.0"}},
+        )
+    )
+    assert _effective_annotations(isvc, "predictor")["serving.kserve.io/autoscalerClass"] == "keda"
+    # KServe builds KEDA triggers from the component's own autoScaling only (keda_reconciler.go:81-86);
+    # the component has none, so under KEDA it would get a ScaledObject with no triggers.
+    assert "autoScaling" not in isvc["spec"][component]
+    assert _effective_annotations(isvc, component)["serving.kserve.io/autoscalerClass"] == "hpa"
+    # The webhook validates every component against the InferenceService's class (KEDA here):
+    # it refuses scaleMetric and non-KEDA autoScaling (inference_service_validation.go:567-570).
+    assert "scaleMetric" not in isvc["spec"][component]
+
+
+@pytest.mark.parametrize("metric", ["cpu", None])
+def test_a_component_beside_an_hpa_predictor_shares_its_class(metric: str | None) -> None:
+    scaling = {"metric": metric} if metric else {}
+    isvc = _isvc(_model(scaling=scaling, transformer={"image": "ghcr.io/example/tok:1.0.0"}))
+    assert "annotations" not in isvc["spec"]["transformer"]
+    assert _effective_annotations(isvc, "transformer")["serving.kserve.io/autoscalerClass"] == "hpa"
+
+
 @pytest.mark.parametrize("mode", ["knative", "standard", "modelmesh"])
 def test_each_mode_passes_the_inferenceservice_schema(mode: str, crd_schemas: CrdSchemas) -> None:
     model = (
@@ -194,6 +263,11 @@ def test_each_mode_passes_the_inferenceservice_schema(mode: str, crd_schemas: Cr
         (
             {"resources": {"gpu": 1}},
             "resources.pool: resources.gpu is 1, so the model needs a GPU pool; name one of gpuPools here",
+        ),
+        (
+            {"explainer": {"image": "ghcr.io/example/why:1.0.0", "port": 9000}},
+            "explainer.port: KServe appends --http_port 8080 to a custom explainer's arguments "
+            "(explainer_custom.go), so its server listens on 8080 whatever the port; remove port",
         ),
         (
             {"scaling": {"minReplicas": 5, "maxReplicas": 2}},

@@ -112,6 +112,42 @@ def test_a_runtime_name_must_match_its_file(tmp_path: Path) -> None:
         load_catalog(tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("edit", "clash"),
+    [
+        # Two runtimes auto-selecting sklearn:1 at priority 1 for v2: KServe cannot choose.
+        (
+            ("mlserver.yaml", '{name: sklearn, version: "1", autoSelect: true, priority: 2}', "priority: 1}"),
+            "mlserver and sklearn: both auto-select format sklearn:1 at priority 1 for protocol v2",
+        ),
+        # One runtime auto-selecting tensorflow at two priorities.
+        (
+            (
+                "triton.yaml",
+                '{name: tensorflow, version: "2", autoSelect: true, priority: 1}',
+                "priority: 3}",
+            ),
+            "triton: format 'tensorflow' is auto-selected at priorities 1 and 3",
+        ),
+    ],
+)
+def test_a_catalog_kserves_runtime_webhook_would_refuse_is_an_error(
+    tmp_path: Path, edit: tuple[str, str, str], clash: str
+) -> None:
+    catalog = tmp_path / "runtimes"
+    catalog.mkdir()
+    for path in catalog_dir().iterdir():
+        (catalog / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    name, old, priority = edit
+    text = (catalog / name).read_text(encoding="utf-8")
+    assert old in text
+    (catalog / name).write_text(
+        text.replace(old, old.rsplit("priority: ", 1)[0] + priority), encoding="utf-8"
+    )
+    with pytest.raises(PlatformError, match=re.escape(clash)):
+        load_catalog(catalog)
+
+
 def test_runtime_spec_refuses_unknown_fields() -> None:
     data = CATALOG["sklearn"].model_dump(by_alias=True) | {"privileged": True}
     with pytest.raises(ValueError, match="privileged"):

@@ -6,11 +6,13 @@ from typing import Any
 
 import pytest
 
+from modelplane.base import Problem
 from modelplane.gpu_pool import GpuPoolArgs
 from modelplane.scaling import (
     PROGRESS_DEADLINE_ANNOTATION,
     ScalingArgs,
     predictor_scaling,
+    problems,
     prometheus_address,
     refusal,
     scale_to_zero_risk,
@@ -31,6 +33,8 @@ TRITON_TOKENS_REFUSAL = (
     "memory (HPA)"
 )
 PROM = prometheus_address("observability")
+STABLE_PODS = 'namespace="team",pod=~"m-v1-predictor-?[bcdfghjklmnpqrstvwxz2456789-]{5,}"'
+"""The pods of model m's stable predictor, named v1: what its KEDA query measures."""
 
 # (mode, metric) -> ("knative", metric, target) | ("hpa", metric, target) | ("keda", query) | ("refused", message)
 MATRIX: dict[tuple[str, str | None], tuple[str, Any, Any]] = {
@@ -44,22 +48,14 @@ MATRIX: dict[tuple[str, str | None], tuple[str, Any, Any]] = {
     ("standard", None): ("hpa", "cpu", 80),
     ("standard", "cpu"): ("hpa", "cpu", 80),
     ("standard", "memory"): ("hpa", "memory", 80),
-    ("standard", "concurrency"): ("keda", 'sum(nv_inference_exec_count{namespace="team",model="m"})', "10"),
-    ("standard", "rps"): (
+    ("standard", "concurrency"): (
         "keda",
-        'sum(rate(nv_inference_request_success{namespace="team",model="m"}[1m]))',
-        "100",
-    ),
-    ("standard", "queue-depth"): (
-        "keda",
-        'sum(nv_inference_pending_request_count{namespace="team",model="m"})',
+        f"sum(rate(nv_inference_request_duration_us{{{STABLE_PODS}}}[1m])) / 1e6",
         "10",
     ),
-    ("standard", "gpu-utilization"): (
-        "keda",
-        'avg(nv_gpu_utilization{namespace="team",pod=~"m-predictor.*"}) * 100',
-        "80",
-    ),
+    ("standard", "rps"): ("keda", f"sum(rate(nv_inference_request_success{{{STABLE_PODS}}}[1m]))", "100"),
+    ("standard", "queue-depth"): ("keda", f"sum(nv_inference_pending_request_count{{{STABLE_PODS}}})", "10"),
+    ("standard", "gpu-utilization"): ("keda", f"avg(nv_gpu_utilization{{{STABLE_PODS}}}) * 100", "80"),
     ("standard", "tokens-per-second"): ("refused", TRITON_TOKENS_REFUSAL, None),
     ("modelmesh", None): ("mesh", None, None),
     **{
@@ -91,7 +87,7 @@ def test_mode_metric_intent(mode: str, metric: str | None) -> None:
         return
     assert reason is None
     annotations, fields = predictor_scaling(
-        mode, scaling, runtime="triton", namespace="team", model="m", prometheus=PROM
+        mode, scaling, runtime="triton", namespace="team", model="m", predictor="v1", prometheus=PROM
     )
     if kind == "mesh":
         assert (annotations, fields) == ({}, {})
@@ -127,8 +123,7 @@ def test_huggingface_scales_on_tokens_per_second_through_keda() -> None:
             "standard",
             ScalingArgs(min_replicas=0, metric="cpu"),
             "minReplicas 0 cannot be expressed in standard mode with an HPA (it keeps at least 1 replica); use "
-            "deploymentMode knative, or a KEDA metric (concurrency, rps, queue-depth, gpu-utilization, "
-            "tokens-per-second), or minReplicas 1",
+            "deploymentMode knative (its activator holds requests while the first pod starts), or minReplicas 1",
         ),
         (
             "standard",
@@ -152,8 +147,33 @@ def test_refusals_name_the_mode_and_the_alternative(mode: str, scaling: ScalingA
     assert refusal(mode, scaling, "triton") == message
 
 
-def test_keda_min_zero_is_allowed_in_standard_mode() -> None:
-    assert refusal("standard", ScalingArgs(min_replicas=0, metric="queue-depth"), "triton") is None
+@pytest.mark.parametrize("metric", ["queue-depth", "gpu-utilization", "rps", "concurrency"])
+def test_keda_min_zero_is_refused_in_standard_mode(metric: str) -> None:
+    # Every preset measures the model's own pods: at zero pods there is no series and KEDA reads 0.
+    assert problems(
+        "standard", ScalingArgs(min_replicas=0, metric=metric), runtime="triton", path=("s",)
+    ) == [
+        Problem(
+            ("s", "minReplicas"),
+            f"minReplicas 0 cannot scale up again in standard mode: KEDA would scale on {metric!r} measured on "
+            "the model's own pods, and with no pod the query has no data, which KEDA reads as 0; use "
+            "minReplicas 1, or deploymentMode knative (its activator counts requests while no pod runs)",
+            0,
+        )
+    ]
+
+
+def test_keda_min_one_is_allowed_in_standard_mode() -> None:
+    assert refusal("standard", ScalingArgs(min_replicas=1, metric="queue-depth"), "triton") is None
+
+
+def test_progress_deadline_in_standard_mode_is_refused_at_its_own_field() -> None:
+    assert problems("standard", ScalingArgs(progress_deadline="20m"), runtime="triton", path=("s",))[
+        0
+    ].path == (
+        "s",
+        "progressDeadline",
+    )
 
 
 def test_prometheus_address_follows_the_monitoring_namespace() -> None:

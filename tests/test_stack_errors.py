@@ -406,8 +406,77 @@ CASES = [
         "standard-model-scaling-to-zero-on-hpa",
         VALID + "    deploymentMode: standard\n    scaling: {minReplicas: 0, metric: memory}\n",
         "bad.yaml: models[0].scaling.minReplicas: minReplicas 0 cannot be expressed in standard mode with an "
-        "HPA (it keeps at least 1 replica); use deploymentMode knative, or a KEDA metric (concurrency, rps, "
-        "queue-depth, gpu-utilization, tokens-per-second), or minReplicas 1 (got 0)",
+        "HPA (it keeps at least 1 replica); use deploymentMode knative (its activator holds requests while the "
+        "first pod starts), or minReplicas 1 (got 0)",
+    ),
+    case(
+        "standard-model-scaling-to-zero-on-keda",
+        VALID + "    deploymentMode: standard\n    scaling: {minReplicas: 0, metric: rps}\n",
+        "bad.yaml: models[0].scaling.minReplicas: minReplicas 0 cannot scale up again in standard mode: KEDA "
+        "would scale on 'rps' measured on the model's own pods, and with no pod the query has no data, which "
+        "KEDA reads as 0; use minReplicas 1, or deploymentMode knative (its activator counts requests while no "
+        "pod runs) (got 0)",
+    ),
+    case(
+        "transformer-port-in-args",
+        VALID + "    transformer: {image: ghcr.io/example/tok:1.0.0, args: [--http_port=9000]}\n",
+        "bad.yaml: models[0].transformer.args: sets --http_port; set port instead, which also names the "
+        'probes\' port (got "--http_port=9000")',
+    ),
+    case(
+        "model-label-overwrites-the-version-label",
+        VALID + "    labels: {modelplane.dev/version: v9, team: fraud, app: scorer}\n",
+        'bad.yaml: models[0].labels["modelplane.dev/version"]: is a reserved label key (modelplane\'s own (it '
+        'tells models, versions and rollouts apart by them)); choose another key (got "modelplane.dev/version")',
+        "bad.yaml: models[0].labels.app: is a reserved label key (KServe's own in Standard mode "
+        '(isvc.<component>, its Service selects it)); choose another key (got "app")',
+    ),
+    case(
+        "tenant-label-overwrites-pod-security",
+        "stack: {name: dev, tier: dev}\ntenants:\n  - name: fraud\n"
+        "    labels: {pod-security.kubernetes.io/enforce: privileged, cost-centre: c42}\nmodels: []\n",
+        'bad.yaml: tenants[0].labels["pod-security.kubernetes.io/enforce"]: is a reserved label key (modelplane '
+        "enforces Pod Security 'restricted' with these); choose another key (got "
+        '"pod-security.kubernetes.io/enforce")',
+    ),
+    case(
+        "standard-model-name-too-long-for-kserve",
+        HEAD
+        + SKLEARN_MODEL.replace("fraud-detector", "fraud-detector-gradient-boosted-ensemble")
+        + "    deploymentMode: standard\n",
+        "bad.yaml: models[0].name: is too long for standard mode: KServe derives "
+        "'fraud-detector-gradient-boosted-ensemble-<version>-predictor' (8 characters for the version) from "
+        "it, 59 characters, and its pods' label app=isvc.<name> and its host <name>-fraud.<domain> allow 57 "
+        'characters; use a name of at most 38 characters (got "fraud-detector-gradient-boosted-ensemble")',
+    ),
+    case(
+        "knative-model-name-too-long-for-a-canary",
+        HEAD + SKLEARN_MODEL.replace("fraud-detector", "f" * 49) + "    deploymentMode: knative\n",
+        f"bad.yaml: models[0].name: is too long for knative mode: KServe derives 'prev-{'f' * 49}-predictor' from "
+        "it, 64 characters, and a Kubernetes Service name and a DNS label allow 63 characters; use a name of at "
+        f'most 48 characters (got "{"f" * 49}")',
+    ),
+    case(
+        "knative-transformer-on-a-queue-proxy-port",
+        VALID
+        + "    deploymentMode: knative\n    transformer: {image: ghcr.io/example/tok:1.0.0, port: 9091}\n",
+        "bad.yaml: models[0].transformer.port: is reserved by Knative (its queue-proxy and profiling use 8008, "
+        "8012, 8013, 8022, 9090, 9091), which refuses it as a container port in knative mode; choose another "
+        "port (got 9091)",
+    ),
+    case(
+        "modelmesh-model-on-hugging-face-storage",
+        "stack: {name: dev, tier: dev}\nmodelMesh: {enabled: true}\ntenants:\n  - name: fraud\nmodels:\n"
+        + SKLEARN_MODEL.replace("sklearn\n", "mlserver\n", 1).replace("gs://models/fraud", "hf://org/fraud")
+        + "    deploymentMode: modelmesh\n",
+        "bad.yaml: models[0].storage.uri: ModelMesh cannot read hf:// storage (it reads pvc://, s3://, gs://, "
+        'https://); copy the model there, or use deploymentMode knative or standard (got "hf://org/fraud")',
+    ),
+    case(
+        "knative-progress-deadline-of-zero",
+        VALID + "    deploymentMode: knative\n    scaling: {progressDeadline: 0s}\n",
+        "bad.yaml: models[0].scaling.progressDeadline: must be at least 1s: Kubernetes refuses a Deployment whose "
+        'progress deadline is 0 (got "0s")',
     ),
     # --- several at once ---
     case(

@@ -294,6 +294,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from modelplane.rollout.lock import lock_path
 
     stack = _load(args.file)
+    # What is deployed is the render under the lock (named predictors, canaries, their queries).
     rendered = build(stack, lock=_lock(args.file, stack.stack.name)).objects
     namespaces = sorted({o["metadata"]["namespace"] for o in rendered if o["kind"] == "InferenceService"})
     with console.progress("reading the cluster"):

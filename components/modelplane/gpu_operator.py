@@ -116,6 +116,13 @@ def chart(pools: list[GpuPoolArgs], versions: Versions) -> Chart:
                 "default": DEFAULT_DEVICE_PLUGIN_CONFIG,
             }
         },
+        # dcgm-exporter labels each GPU's series with the pod, namespace and container using it
+        # (NVIDIA/dcgm-exporter internal/pkg/transformation/const.go podAttribute "pod",
+        # namespaceAttribute "namespace"). The operator's ServiceMonitor (chart values.yaml:326-331,
+        # rendered by templates/clusterpolicy.yaml:565-566) defaults to honorLabels: false, under
+        # which Prometheus renames those to exported_pod and exported_namespace because the
+        # target has its own: then a GPU-utilisation query per model (scaling.py) matches nothing.
+        "dcgmExporter": {"serviceMonitor": {"honorLabels": True}},
         "mig": {"strategy": mig_strategy(pools)},
         "migManager": {
             "enabled": uses_mig,

@@ -102,6 +102,39 @@ CLUSTER_SCOPED: frozenset[str] = frozenset(
 )
 
 
+_RESERVED_MODEL_LABELS: tuple[tuple[str, str], ...] = (
+    ("modelplane.dev/", "modelplane's own (it tells models, versions and rollouts apart by them)"),
+    ("app.kubernetes.io/managed-by", "modelplane's own"),
+    ("app.kubernetes.io/part-of", "modelplane's own"),
+    ("app.kubernetes.io/component", "modelplane's own (it tells which part owns an object)"),
+    # KServe labels a component's pods with these, over the InferenceService's labels
+    # (components/predictor.go:498-518, reconcilers/deployment/deployment_reconciler.go:146).
+    ("serving.kserve.io/", "KServe's own"),
+    ("component", "KServe's own (the component of each pod)"),
+    ("app", "KServe's own in Standard mode (isvc.<component>, its Service selects it)"),
+    # Knative refuses these unless they name the object's owner (pkg/apis/serving/v1/
+    # configuration_validation.go:63-67, route_validation.go:195-198 at knative-v1.21.1).
+    ("serving.knative.dev/", "Knative's own"),
+)
+_RESERVED_NAMESPACE_LABELS: tuple[tuple[str, str], ...] = (
+    *_RESERVED_MODEL_LABELS[:4],
+    ("pod-security.kubernetes.io/", "modelplane enforces Pod Security 'restricted' with these"),
+    ("kubernetes.io/metadata.name", "the API server sets it to the namespace's name"),
+    ("modelmesh-enabled", "modelplane sets it on namespaces the mesh serves"),
+)
+
+
+def reserved_label(key: str, *, namespace: bool = False) -> str | None:
+    """Whose a label key is when a stack may not set it (on a model's objects, or a namespace), or None.
+
+    A prefix ending in ``/`` reserves every key under it; other entries are whole keys.
+    """
+    for reserved, whose in _RESERVED_NAMESPACE_LABELS if namespace else _RESERVED_MODEL_LABELS:
+        if key == reserved or (reserved.endswith("/") and key.startswith(reserved)):
+            return whose
+    return None
+
+
 KSERVE_MODE_NAMES: dict[str, str] = {"knative": "Knative", "standard": "Standard", "modelmesh": "ModelMesh"}
 """The value of ``serving.kserve.io/deploymentMode`` for each deployment mode."""
 

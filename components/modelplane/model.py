@@ -26,12 +26,13 @@ from modelplane.kube import (
     Obj,
     dns_name,
     labels,
+    reserved_label,
     restricted_pod_security_context,
     restricted_security_context,
 )
 from modelplane.rollout.policy import RolloutOverride
 from modelplane.runtimes import RuntimeSpec
-from modelplane.scaling import PROMETHEUS_ADDRESS, ScalingArgs, predictor_scaling
+from modelplane.scaling import AUTOSCALER_CLASS, PROMETHEUS_ADDRESS, ScalingArgs, predictor_scaling
 from modelplane.types import (
     DeploymentMode,
     DnsLabel,
@@ -138,6 +139,15 @@ class ProtocolArgs(StrictModel):
         return f"grpc-{self.version}" if self.transport == "grpc" else self.version
 
 
+HTTP_PORT_FLAG = "--http_port"
+"""KServe's model-server flag for the HTTP port (kserve 0.20.0 kserve/model_server.py:53; the
+controller's constants.ArgumentHttpPort)."""
+
+KSERVE_DEFAULT_HTTP_PORT = 8080
+"""The port KServe appends to a custom explainer's arguments whatever it listens on
+(pkg/apis/serving/v1beta1/explainer_custom.go:86-89, constants.InferenceServiceDefaultHttpPort)."""
+
+
 class SidecarComponentArgs(StrictModel):
     """A transformer or explainer: your image, hardened and sized like the predictor."""
 
@@ -145,7 +155,29 @@ class SidecarComponentArgs(StrictModel):
     args: list[str] = Field(default_factory=list, description="Container arguments.")
     cpu: Quantity = Field(default="250m", description="CPU request (and limit x2).")
     memory: Quantity = Field(default="512Mi", description="Memory request and limit.")
-    port: int = Field(default=8080, ge=1024, le=65535, description="HTTP port the component listens on.")
+    port: int = Field(
+        default=KSERVE_DEFAULT_HTTP_PORT,
+        ge=1024,
+        le=65535,
+        description="HTTP port the component listens on; passed as `--http_port` (KServe's model-server flag). "
+        "An explainer must keep 8080, which KServe appends to its arguments.",
+    )
+
+    @model_validator(mode="after")
+    def _port_by_field(self) -> SidecarComponentArgs:
+        for arg in self.args:
+            # KServe's own test for a flag is a prefix match (pkg/utils/collections.go:48-55).
+            if arg.startswith(HTTP_PORT_FLAG):
+                raise ProblemError(
+                    [
+                        Problem(
+                            ("args",),
+                            f"sets {HTTP_PORT_FLAG}; set port instead, which also names the probes' port",
+                            arg,
+                        )
+                    ]
+                )
+        return self
 
 
 class ModelArgs(StrictModel):
@@ -177,7 +209,10 @@ class ModelArgs(StrictModel):
         default=None, description="Changes to the stack's rollout policy."
     )
     labels: dict[LabelKey, LabelValue] = Field(
-        default_factory=dict, description="Extra labels on the model's objects."
+        default_factory=dict,
+        description="Extra labels on the model's objects. Keys modelplane, KServe or Knative set themselves "
+        "(`modelplane.dev/*`, `app.kubernetes.io/{managed-by,part-of,component}`, `serving.kserve.io/*`, "
+        "`serving.knative.dev/*`, `app`, `component`) are refused.",
     )
     sample_request: SampleRequest | None = Field(
         default=None,
@@ -225,9 +260,145 @@ class ModelArgs(StrictModel):
                     resources.pool,
                 )
             )
+        for key in self.labels:
+            whose = reserved_label(key)
+            if whose is not None:
+                problems.append(
+                    Problem(("labels", key), f"is a reserved label key ({whose}); choose another key", key)
+                )
+        if self.explainer is not None and self.explainer.port != KSERVE_DEFAULT_HTTP_PORT:
+            problems.append(
+                Problem(
+                    ("explainer", "port"),
+                    f"KServe appends {HTTP_PORT_FLAG} {KSERVE_DEFAULT_HTTP_PORT} to a custom explainer's arguments "
+                    "(explainer_custom.go), so its server listens on 8080 whatever the port; remove port",
+                    self.explainer.port,
+                )
+            )
         if problems:
             raise ProblemError(problems)
         return self
+
+
+# --- what the deployment mode's own code refuses --------------------------------------------------
+
+KNATIVE_RESERVED_PORTS: tuple[int, ...] = (8008, 8012, 8013, 8022, 9090, 9091)
+"""Ports Knative keeps for its queue-proxy and profiling and refuses as a container port (knative
+serving v0.48.1 = knative-v1.21.1 pkg/apis/serving/k8s_validation.go:61-67, 794-803;
+pkg/networking/constants.go:24-42; knative.dev/pkg observability/runtime/pprof.go:34)."""
+
+MODELMESH_STORAGE_SCHEMES: tuple[str, ...] = ("pvc", "s3", "gs", "https")
+"""The storage URI schemes ModelMesh Serving v0.12.0 resolves for an InferenceService (its
+``http`` too, which modelplane does not accept); others fail with "unsupported storageUri scheme"
+(pkg/predictor_source/inferenceservice_registry.go:162-195)."""
+
+
+def deployment_problems(model: ModelArgs, *, mode: DeploymentMode) -> list[Problem]:
+    """What the model's deployment mode would refuse of it, at the fields concerned."""
+    problems: list[Problem] = []
+    if mode == "knative":
+        for part in ("transformer", "explainer"):
+            component: SidecarComponentArgs | None = getattr(model, part)
+            if component is not None and component.port in KNATIVE_RESERVED_PORTS:
+                problems.append(
+                    Problem(
+                        (part, "port"),
+                        f"is reserved by Knative (its queue-proxy and profiling use "
+                        f"{', '.join(map(str, KNATIVE_RESERVED_PORTS))}), which refuses it as a container port "
+                        "in knative mode; choose another port",
+                        component.port,
+                    )
+                )
+    if mode == "modelmesh":
+        scheme = model.storage.uri.split("://", 1)[0]
+        if scheme not in MODELMESH_STORAGE_SCHEMES:
+            problems.append(
+                Problem(
+                    ("storage", "uri"),
+                    f"ModelMesh cannot read {scheme}:// storage (it reads "
+                    f"{', '.join(s + '://' for s in MODELMESH_STORAGE_SCHEMES)}); copy the model there, or use "
+                    "deploymentMode knative or standard",
+                    model.storage.uri,
+                )
+            )
+    return problems
+
+
+# --- names KServe derives from a model's ------------------------------------------------------
+
+DNS_LABEL_MAX = 63
+"""The most characters of a DNS label, a label value and a Service name."""
+
+RAW_APP_LABEL_PREFIX = "isvc."
+"""KServe labels a Standard-mode component's pods ``app: isvc.<component>`` (pkg/constants/
+constants.go:755-757, reconcilers/deployment/deployment_reconciler.go:146), a label value."""
+
+MIN_VERSION_NAME = 8
+"""The shortest name ``rollout.version.version_name`` gives a version that collides: a letter, a
+dash and six digest characters."""
+
+KNATIVE_CANARY_TAG = "prev-"
+"""During a Knative canary KServe tags the previous revision ``prev`` (reconcilers/knative/
+ksvc_reconciler.go:146-151), and Knative names that tag's Service and host ``prev-<service>``
+(knative.dev/networking pkg/config/config.go:60 DefaultTagTemplate; serving
+pkg/reconciler/route/resources/service.go:45-57)."""
+
+
+def standard_component_limit(namespace: str) -> int:
+    """The longest name KServe can give a Standard-mode component (Deployment, Service, HPA) in ``namespace``.
+
+    Its pods carry ``app: isvc.<name>``, a label value of at most 63 characters; and its host is
+    ``<name>-<namespace>.<domain>`` (the default domainTemplate, pkg/apis/serving/v1beta1/
+    configmap.go:55, built by reconcilers/raw/raw_kube_reconciler.go:231), which KServe refuses
+    unless every DNS label has at most 63 characters (reconcilers/ingress/domain.go:61).
+    """
+    return min(DNS_LABEL_MAX - len(RAW_APP_LABEL_PREFIX), DNS_LABEL_MAX - 1 - len(namespace))
+
+
+def derived_name_problems(
+    model: ModelArgs, *, namespace: str, mode: DeploymentMode, canary: bool
+) -> list[Problem]:
+    """The model's name when a name KServe or Knative derives from it would be too long, at ``name``.
+
+    Standard: ``<model>-<version>-predictor`` (with room for a version name of ``MIN_VERSION_NAME``),
+    ``<model>-transformer`` and ``<model>-explainer`` within ``standard_component_limit``.
+    Knative: the Knative Services ``<model>-predictor`` (``prev-<model>-predictor`` while a canary
+    splits traffic), ``-transformer`` and ``-explainer`` within 63 characters, the most a
+    Kubernetes Service name and a DNS label hold. ModelMesh derives none. Only the longest is
+    reported.
+    """
+    if mode == "modelmesh":
+        return []
+    # (the derived name as shown, its length)
+    derived: list[tuple[str, int]] = []
+    if mode == "standard":
+        limit = standard_component_limit(namespace)
+        why = f"its pods' label app=isvc.<name> and its host <name>-{namespace}.<domain> allow {limit} characters"
+        derived.append(
+            (
+                f"'{model.name}-<version>-predictor' ({MIN_VERSION_NAME} characters for the version)",
+                len(model.name) + 1 + MIN_VERSION_NAME + len("-predictor"),
+            )
+        )
+    else:
+        limit = DNS_LABEL_MAX
+        why = f"a Kubernetes Service name and a DNS label allow {limit} characters"
+        predictor = f"{KNATIVE_CANARY_TAG if canary else ''}{model.name}-predictor"
+        derived.append((f"'{predictor}'", len(predictor)))
+    for component, present in (("transformer", model.transformer), ("explainer", model.explainer)):
+        if present is not None:
+            derived.append((f"'{model.name}-{component}'", len(model.name) + 1 + len(component)))
+    shown, length = max(derived, key=lambda item: item[1])
+    if length <= limit:
+        return []
+    return [
+        Problem(
+            ("name",),
+            f"is too long for {mode} mode: KServe derives {shown} from it, {length} characters, and {why}; "
+            f"use a name of at most {len(model.name) - (length - limit)} characters",
+            model.name,
+        )
+    ]
 
 
 def storage_service_account_name(secret_name: str) -> str:
@@ -269,7 +440,22 @@ def container_resources(
     return {"limits": dict(sorted(limits.items())), "requests": dict(sorted(requests.items()))}
 
 
-def _sidecar(component: SidecarComponentArgs, replicas: dict[str, Any]) -> dict[str, Any]:
+def _sidecar(
+    component: SidecarComponentArgs, replicas: dict[str, Any], *, http_port_flag: bool, own_hpa: bool
+) -> dict[str, Any]:
+    """A transformer or explainer.
+
+    ``http_port_flag`` passes the port as ``--http_port``: KServe appends ``--http_port 8080`` to a
+    custom transformer's arguments unless they name the flag (pkg/apis/serving/v1beta1/
+    transformer_custom.go:105-110), so without it the server listens on 8080 whatever the
+    container port and probes say. ``own_hpa`` gives the component its own HPA on CPU: the
+    InferenceService's autoscaler class reaches every component (components/transformer.go:118-121),
+    and KEDA builds a component's triggers from its own ``autoScaling`` only
+    (reconcilers/keda/keda_reconciler.go:81-86), so a transformer beside a KEDA-scaled predictor
+    would get a ScaledObject with no triggers. Its class annotation wins over the InferenceService's
+    (utils.Union, later maps win) and KServe's HPA then scales on CPU at 80% (reconcilers/hpa/
+    hpa_reconciler.go:105-117).
+    """
     cpu_limit = format(parse_quantity(component.cpu) * 2, "f").rstrip("0").rstrip(".")
     probe = {
         "tcpSocket": {"port": component.port},
@@ -277,12 +463,16 @@ def _sidecar(component: SidecarComponentArgs, replicas: dict[str, Any]) -> dict[
         "failureThreshold": 3,
         "timeoutSeconds": 5,
     }
+    args = list(component.args)
+    if http_port_flag:
+        args.append(f"{HTTP_PORT_FLAG}={component.port}")
+    scaling: dict[str, Any] = {"annotations": {AUTOSCALER_CLASS: "hpa"}} if own_hpa else {}
     return {
         "containers": [
             {
                 "name": "kserve-container",
                 "image": component.image,
-                "args": list(component.args),
+                "args": args,
                 "ports": [{"containerPort": component.port, "name": "http1", "protocol": "TCP"}],
                 "resources": {
                     "limits": {"cpu": cpu_limit, "memory": component.memory},
@@ -297,6 +487,7 @@ def _sidecar(component: SidecarComponentArgs, replicas: dict[str, Any]) -> dict[
         "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],
         "securityContext": restricted_pod_security_context(),
         **replicas,
+        **scaling,
     }
 
 
@@ -355,6 +546,8 @@ def objects(
         runtime=model.runtime,
         namespace=namespace,
         model=model.name,
+        # Standard mode names the stable predictor (rollout.compile); its pods are the ones KEDA scales.
+        predictor=(predictor_overrides or {}).get("name"),
         pool=pool,
         prometheus=prometheus,
     )
@@ -401,10 +594,11 @@ def objects(
     if canary:
         spec["canary"] = canary
     replicas = {k: v for k, v in scaling_fields.items() if k in ("minReplicas", "maxReplicas")}
+    own_hpa = scaling_annotations.get(AUTOSCALER_CLASS) == "keda"
     if model.transformer is not None:
-        spec["transformer"] = _sidecar(model.transformer, replicas)
+        spec["transformer"] = _sidecar(model.transformer, replicas, http_port_flag=True, own_hpa=own_hpa)
     if model.explainer is not None:
-        spec["explainer"] = _sidecar(model.explainer, replicas)
+        spec["explainer"] = _sidecar(model.explainer, replicas, http_port_flag=False, own_hpa=own_hpa)
     result.append(
         {
             "apiVersion": "serving.kserve.io/v1beta1",

@@ -15,6 +15,37 @@ _ERROR_RATIO = "sum(rate({failed}[{window}])) / sum(rate({total}[{window}]))"
 _P99 = "histogram_quantile(0.99, sum by (le) (rate({bucket}[{window}])))"
 
 
+POD_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+"""The characters of a ReplicaSet's pod-template hash and of a generated pod name's random suffix
+(k8s.io/apimachinery v0.33 pkg/util/rand/rand.go:83 ``alphanums``; no vowels, so no word)."""
+
+
+def component_name(model: str, component: str = "predictor", name: str | None = None) -> str:
+    """The name KServe v0.20.0 gives a component's Deployment, Service and autoscaler in Standard mode.
+
+    ``<model>-predictor`` for an unnamed predictor, ``<model>-<name>-predictor`` for a named one
+    (the stable predictor and every ``spec.canary[]`` entry, which modelplane always names),
+    ``<model>-transformer`` and ``<model>-explainer`` (pkg/constants/constants.go:799-828,
+    used by components/predictor.go:159 and 914-921 and components/transformer.go:95).
+    """
+    if component == "predictor" and name:
+        return f"{model}-{name}-predictor"
+    return f"{model}-{component}"
+
+
+def pods_of(deployment: str) -> str:
+    """A PromQL regex for the pods of a Deployment, and of no other KServe component.
+
+    The Deployment controller names its ReplicaSet ``<deployment>-<pod-template hash>``
+    (k8s.io/kubernetes v1.33 pkg/controller/deployment/sync.go:201) and the ReplicaSet names
+    each pod ``<replicaset>-`` cut to 58 characters plus 5 random characters (k8s.io/apiserver
+    pkg/storage/names/generate.go:44-54), all from ``POD_NAME_CHARS``. Another component whose
+    name starts with ``<deployment>-`` ends in ``predictor``, ``transformer`` or ``explainer``,
+    whose vowels no hash holds.
+    """
+    return f"{deployment}-?[{POD_NAME_CHARS}-]{{5,}}"
+
+
 def matchers(*items: str) -> str:
     """Label matchers as a PromQL selector: ``{a="b",c=~"d"}``."""
     return "{" + ",".join(items) + "}"

@@ -27,7 +27,7 @@ from modelplane import credentials, gpu_pool, model_mesh, scaling
 from modelplane.base import Problem
 from modelplane.errors import ProblemError
 from modelplane.kube import model_key
-from modelplane.model import ModelArgs
+from modelplane.model import ModelArgs, deployment_problems, derived_name_problems
 from modelplane.rollout.lock import ModelRecord
 from modelplane.rollout.policy import mode_problems
 from modelplane.rollout.version import with_spec
@@ -121,6 +121,8 @@ class _Rules:
             )
             self.mesh_mode(path, model, mode)
             self.rollout(path, model, mode)
+            self.derived_names(path, model, mode)
+            self.found += [p.under(path) for p in deployment_problems(model, mode=mode)]
         self.mesh()
         self.allowed_runtimes()
         if self.stack.stack.tier != "dev":
@@ -288,6 +290,20 @@ class _Rules:
             kserve=self.stack.versions.kserve,
         ):
             self.add((*path, "rollout", name), message, value)
+
+    def derived_names(self, path: FieldPath, model: ModelArgs, mode: DeploymentMode) -> None:
+        """The names KServe and Knative derive from the model fit their limits in its namespace."""
+        tenant = self.tenants.get(model.tenant)
+        if tenant is None:
+            return
+        try:
+            canary = self.stack.policy(model).strategy != "direct"
+        except ValueError:
+            canary = True  # reported by ``rollout``; assume the longest names
+        self.found += [
+            p.under(path)
+            for p in derived_name_problems(model, namespace=tenant.namespace_name, mode=mode, canary=canary)
+        ]
 
     def mesh(self) -> None:
         """The mesh's own rules: etcd for the tier, mesh runtimes against the catalog and pools."""

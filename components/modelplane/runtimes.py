@@ -169,16 +169,27 @@ class RuntimeSpec(StrictModel):
         )
 
 
-def catalog_dir() -> Path:
-    """The default runtime catalog directory: ``$MODELPLANE_RUNTIMES``, else ``runtimes/`` of the project.
+PACKAGED_CATALOG = "_catalog"
+"""Where an installed package keeps the catalog: ``runtimes/`` shipped as ``modelplane/_catalog``
+(pyproject.toml maps it)."""
 
-    The one place that decides where the catalog lives by default; everything else takes the
-    directory (or the loaded catalog) as an argument.
+
+def catalog_dir() -> Path:
+    """The default runtime catalog directory: ``$MODELPLANE_RUNTIMES``, else the one shipped with modelplane.
+
+    An installed wheel carries the catalog inside the package (``modelplane/_catalog``); a source
+    checkout (and an editable install) reads ``runtimes/`` of the project, its source. The one
+    place that decides where the catalog lives by default; everything else takes the directory
+    (or the loaded catalog) as an argument.
     """
     override = os.environ.get(RUNTIMES_DIR_ENV)
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[2] / "runtimes"
+    package = Path(__file__).resolve().parent
+    packaged = package / PACKAGED_CATALOG
+    if packaged.is_dir():
+        return packaged
+    return package.parents[1] / "runtimes"
 
 
 @functools.cache
@@ -195,7 +206,55 @@ def _load_catalog(directory: Path) -> dict[str, RuntimeSpec]:
         if spec.name != path.stem:
             raise PlatformError(f"{path}: name: must match the file name (got {spec.name!r})")
         catalog[spec.name] = spec
+    clashes = _priority_clashes(catalog)
+    if clashes:
+        raise PlatformError(
+            f"{directory}: KServe's ServingRuntime webhook would refuse these runtimes: {'; '.join(clashes)}; "
+            "give each format one priority per runtime and a different priority in each runtime"
+        )
     return catalog
+
+
+def _priority_clashes(catalog: dict[str, RuntimeSpec]) -> list[str]:
+    """What KServe's ServingRuntime webhook would refuse of the catalog's runtimes, as rendered.
+
+    Within a runtime, one format auto-selected at two priorities; across runtimes that share a
+    protocol, one format (same name and version) auto-selected at the same priority: KServe
+    could not choose, and refuses the second runtime (v0.20.0 pkg/webhook/admission/servingruntime/
+    servingruntime_webhook.go:162-209). Mesh runtimes carry no priorities.
+    """
+    found: list[str] = []
+    for spec in catalog.values():
+        seen: dict[str, int] = {}
+        for fmt in spec.formats:
+            if not fmt.auto_select or fmt.priority is None:
+                continue
+            first = seen.setdefault(fmt.name.lower(), fmt.priority)
+            if first != fmt.priority:
+                found.append(
+                    f"{spec.name}: format {fmt.name!r} is auto-selected at priorities {first} and {fmt.priority}"
+                )
+    names = sorted(catalog)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            shared = sorted(set(catalog[a].protocols) & set(catalog[b].protocols))
+            if not shared:
+                continue
+            for fa in catalog[a].formats:
+                for fb in catalog[b].formats:
+                    same = fa.name.lower() == fb.name.lower() and fa.version == fb.version
+                    if (
+                        same
+                        and fa.auto_select
+                        and fb.auto_select
+                        and fa.priority is not None
+                        and fa.priority == fb.priority
+                    ):
+                        found.append(
+                            f"{a} and {b}: both auto-select format {fa.name}:{fa.version} at priority {fa.priority} "
+                            f"for protocol {shared[0]}"
+                        )
+    return found
 
 
 def load_catalog(directory: Path) -> dict[str, RuntimeSpec]:

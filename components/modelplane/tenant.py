@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, model_validator
 
 from modelplane.base import Problem, StrictModel
+from modelplane.errors import ProblemError
 from modelplane.gpu_pool import GpuPoolArgs, MigSharing
-from modelplane.kube import LABEL_TENANT, labels
+from modelplane.kube import LABEL_TENANT, labels, reserved_label
 from modelplane.types import DnsLabel, FieldPath, LabelKey, LabelValue, Quantity
 
 
@@ -70,7 +71,10 @@ class TenantArgs(StrictModel):
         default=None, description="Namespace of the tenant's models. Default: its name."
     )
     labels: dict[LabelKey, LabelValue] = Field(
-        default_factory=dict, description="Extra labels on the namespace."
+        default_factory=dict,
+        description="Extra labels on the namespace. Keys modelplane or Kubernetes set themselves "
+        "(`modelplane.dev/*`, `app.kubernetes.io/{managed-by,part-of,component}`, `pod-security.kubernetes.io/*`, "
+        "`kubernetes.io/metadata.name`, `modelmesh-enabled`) are refused.",
     )
     gpu_quotas: list[GpuQuotaArgs] = Field(
         default_factory=list,
@@ -91,6 +95,17 @@ class TenantArgs(StrictModel):
     object_quota: ObjectQuotaArgs = Field(
         default_factory=ObjectQuotaArgs, description="The namespace's object-count ResourceQuota."
     )
+
+    @model_validator(mode="after")
+    def _own_labels(self) -> TenantArgs:
+        problems = [
+            Problem(("labels", key), f"is a reserved label key ({whose}); choose another key", key)
+            for key in self.labels
+            if (whose := reserved_label(key, namespace=True)) is not None
+        ]
+        if problems:
+            raise ProblemError(problems)
+        return self
 
     @property
     def namespace_name(self) -> str:
@@ -262,10 +277,11 @@ def policy_objects(tenant: TenantArgs, *, stack: str, models: int) -> list[dict[
 
 
 def quota_resources(tenant: TenantArgs, pools: list[GpuPoolArgs]) -> dict[str, int]:
-    """Extended resource -> the tenant's limit, summed over pools that advertise the same resource.
+    """Extended resource -> the tenant's limit on it.
 
-    A ResourceQuota counts requests per resource name in a namespace and cannot tell two
-    pools apart when both advertise, say, ``nvidia.com/gpu``; such pools share one limit.
+    A ResourceQuota counts requests per resource name in a namespace and cannot tell two pools
+    apart when both advertise, say, ``nvidia.com/gpu``: ``gpu_quota_problems`` refuses a quota on
+    such a pool, so each resource here is one pool's.
     """
     by_name = {p.name: p for p in pools}
     result: dict[str, int] = {}
@@ -298,6 +314,40 @@ def quota_objects(tenant: TenantArgs, pools: list[GpuPoolArgs], *, stack: str) -
     ]
 
 
+def _shared_resource_problems(
+    quota: GpuQuotaArgs, pool: GpuPoolArgs, pools: list[GpuPoolArgs], tenant: TenantArgs, *, where: FieldPath
+) -> list[Problem]:
+    """A quota on a resource another pool also advertises: Kubernetes cannot quota the two apart.
+
+    A ResourceQuota's ``requests.<resource>`` counts every pod of the namespace requesting that
+    resource (k8s.io/kubernetes pkg/quota/v1/evaluator/core/pods.go:198-212), whichever node it
+    lands on, so the limit would cap the other pool too and add up with a quota on it.
+    """
+    names = [pool.resource_name(quota.mig_profile)] if quota.mig_profile else pool.resource_names()
+    result: list[Problem] = []
+    for other in pools:
+        shared = sorted(set(names) & set(other.resource_names())) if other.name != pool.name else []
+        if not shared:
+            continue
+        also = any(q.pool == other.name for q in tenant.gpu_quotas)
+        consequence = (
+            f"its limit and the tenant's quota on {other.name!r} would add up to one limit the tenant may spend on either"
+            if also
+            else f"it would also cap the tenant's use of pool {other.name!r}"
+        )
+        result.append(
+            Problem(
+                (*where, "pool"),
+                f"pool {pool.name!r} advertises {', '.join(shared)}, as pool {other.name!r} does, and a ResourceQuota "
+                f"counts requests per resource name, not per pool: {consequence}; give the pools different "
+                "resources (time-slicing renames to nvidia.com/gpu.shared, MIG to nvidia.com/mig-<profile>) or drop "
+                "the quota",
+                quota.pool,
+            )
+        )
+    return result
+
+
 def gpu_quota_problems(tenant: TenantArgs, pools: list[GpuPoolArgs], *, path: FieldPath) -> list[Problem]:
     """Problems of a tenant's GPU quotas against the pools they name; ``path`` is the tenant's."""
     result: list[Problem] = []
@@ -315,6 +365,7 @@ def gpu_quota_problems(tenant: TenantArgs, pools: list[GpuPoolArgs], *, path: Fi
                 Problem(where, f"a second quota for pool {quota.pool!r}", quota.mig_profile or quota.pool)
             )
         seen.add((quota.pool, quota.mig_profile))
+        result += _shared_resource_problems(quota, pool, pools, tenant, where=where)
         if quota.mig_profile is not None:
             sharing = pool.sharing
             if not isinstance(sharing, MigSharing) or sharing.strategy != "mixed":

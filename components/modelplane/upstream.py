@@ -30,7 +30,11 @@ class Versions(StrictModel):
     cert_manager: Version = Field(
         default="v1.17.0", description="cert-manager release (KServe's webhooks need it)."
     )
-    gateway_api: Version = Field(default="v1.5.1", description="Gateway API CRD release (standard channel).")
+    gateway_api: Version = Field(
+        default="v1.5.1",
+        description="Gateway API CRD release; Envoy Gateway's chart installs its experimental channel, which "
+        "holds the standard one.",
+    )
     prometheus_stack: Version = Field(
         default="88.5.3", description="kube-prometheus-stack chart version (Prometheus operator, Prometheus)."
     )

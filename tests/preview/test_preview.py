@@ -224,13 +224,3 @@ def test_corrupt_lock_at_the_revision_exits_2(repo: Path, capsys: pytest.Capture
     code, _, err = run_preview(capsys, str(repo), "--base", "HEAD")
     assert code == 2
     assert err.startswith(f"{lock_path(repo)}: models: input should be a valid dictionary")
-
-
-def test_standard_canary_of_a_scale_to_zero_model_is_a_warning() -> None:
-    base = edit(BASE, "std", scaling={"minReplicas": 0, "maxReplicas": 3, "metric": "rps"})
-    lock = state.apply(None, desired(base), stack=STACK, now=T0)
-    result = build_preview(Side(load(bump(base, "std", "v2")), lock, "head"), Side(load(base), lock, "base"))
-    assert (
-        "team/std: minReplicas is 0, so KServe gives the canary ceil(0 x share) = 0 replicas: it never becomes "
-        "Ready and gets no traffic; keep minReplicas at 1 or more while a rollout runs"
-    ) in result["warnings"]

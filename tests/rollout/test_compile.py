@@ -278,14 +278,28 @@ def test_steady_example_stacks_render_with_their_locks(
     assert schema_problems(build(example_stack, lock=lock).objects, example_stack, crd_schemas) == []
 
 
-def test_steady_render_under_a_lock_only_adds_the_stable_predictor_name() -> None:
+def test_steady_render_under_a_lock_only_names_the_stable_predictor() -> None:
+    # The name, and the KEDA query that follows it to the pods KServe then names after it.
     data = stack_data(rollout=CANARY)
     data["monitoring"] = {"namespace": "observability"}
     std = next(m for m in data["models"] if m["name"] == "std")
     std["scaling"] = {"minReplicas": 1, "maxReplicas": 4, "metric": "rps", "target": 50}
     args = load(data)
     with_lock = build(args, lock=empty_lock("test")).objects
+    queries = []
     for obj in with_lock:
         if obj["kind"] == "InferenceService" and "name" in obj["spec"]["predictor"]:
-            del obj["spec"]["predictor"]["name"]
+            predictor = obj["spec"]["predictor"]
+            name = predictor.pop("name")
+            for metric in predictor.get("autoScaling", {}).get("metrics", []):
+                query = metric["external"]["metric"]["query"]
+                queries.append(query)
+                metric["external"]["metric"]["query"] = query.replace(
+                    f'pod=~"{obj["metadata"]["name"]}-{name}-predictor-',
+                    f'pod=~"{obj["metadata"]["name"]}-predictor-',
+                )
+    assert queries == [
+        'sum(rate(request_predict_seconds_count{namespace="team",pod=~"std-v1-predictor-?'
+        '[bcdfghjklmnpqrstvwxz2456789-]{5,}"}[1m]))'
+    ]
     assert with_lock == build(args).objects

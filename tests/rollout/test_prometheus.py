@@ -9,7 +9,6 @@ value is known in advance.
 from __future__ import annotations
 
 import http.server
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +24,7 @@ from modelplane.rollout.gates import Target, compile_gates
 from modelplane.rollout.lock import lock_path, read_lock, write_lock
 from modelplane.rollout.policy import Gate
 from modelplane.rollout.prometheus import evaluate, query_prometheus
-from tests.promserver import serve_prometheus
+from tests.prometheus import free_port, series, serving_openmetrics
 from tests.rollout.builders import STACK, T0, T1, T2, T3, bump, desired, stack_data, write_stack
 
 START = int(state.parse_time(T1).timestamp())
@@ -33,11 +32,11 @@ END = int(state.parse_time(T2).timestamp())
 STEP = 15
 
 KN_SEL = 'namespace="team",configuration_name="kn-predictor"'
-STD_POD = 'namespace="team",pod="std-v2-predictor-6c9f8-abcde"'
+STD_POD = 'namespace="team",pod="std-v2-predictor-6c9f8-x2k4q"'
 
 
 def _series(name: str, labels: str, per_second: float) -> list[str]:
-    return [f"{name}{{{labels}}} {per_second * (t - START):.6f} {t}" for t in range(START, END + 1, STEP)]
+    return series(name, labels, per_second, START, END, STEP)
 
 
 def _histogram(name: str, labels: str, buckets: dict[str, float]) -> list[str]:
@@ -73,7 +72,7 @@ def openmetrics() -> str:
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A Prometheus server on 127.0.0.1 serving the synthetic data; its URL."""
-    with serve_prometheus(tmp_path_factory.mktemp("prometheus"), openmetrics()) as url:
+    with serving_openmetrics(tmp_path_factory.mktemp("prometheus"), openmetrics()) as url:
         yield url
 
 
@@ -204,9 +203,7 @@ def test_rollback_on_failure(prometheus: str, tmp_path: Path) -> None:
 
 
 def test_unreachable_prometheus_is_a_rollout_error() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     with pytest.raises(RolloutError, match=rf"^http://127\.0\.0\.1:{port}: cannot reach Prometheus: "):
         query_prometheus(f"http://127.0.0.1:{port}", "up", timeout=2)
 
@@ -263,17 +260,11 @@ def test_the_stacks_prometheus_is_asked_without_the_flag(prometheus: str, tmp_pa
     assert _record(path, "team/kn").history[-1].detail.startswith("error-rate = 0.000999001")
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_unreachable_prometheus_is_inconclusive_exit_4_and_one_event(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = _rolling(tmp_path, "knative")
-    url = f"http://127.0.0.1:{_closed_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     assert main(["rollout", "advance", str(path), "--prometheus", url, "--now", T2]) == 4
     record = _record(path, "team/kn")
     assert (state.candidate_share(record), record.rollout.failures) == (10, None)

@@ -149,14 +149,17 @@ def test_a_lock_of_another_stack_exits_2(
     assert f"{other}: stack: the lock is for stack 'prod', not 'test'" in capsys.readouterr().err
 
 
+ONNX = {"name": "onnx", "version": "1"}
+
+
 def _runtime_and_metric_change(directory: Path) -> Path:
-    """A standard-mode model deployed on sklearn, then moved to mlserver together with a
-    metric only mlserver has a query for (queue-depth): a rollout whose stable version cannot
+    """A standard-mode model deployed on sklearn, then moved to triton (and ONNX) together with a
+    metric only triton has a query for (queue-depth): a rollout whose stable version cannot
     scale that way."""
     data = stack_data("standard")
     path = write_stack(directory, data)
     assert main(["rollout", "apply", str(path), "--now", T0]) == 0
-    changed = edit(data, "std", runtime="mlserver", scaling={"minReplicas": 2, "maxReplicas": 6})
+    changed = edit(data, "std", runtime="triton", format=ONNX, scaling={"minReplicas": 2, "maxReplicas": 6})
     changed["models"][0]["scaling"]["metric"] = "queue-depth"
     return write_stack(directory, changed)
 
@@ -180,7 +183,9 @@ def test_a_change_the_stable_version_cannot_render_is_refused_and_nothing_writte
         ]
 
 
-@pytest.mark.parametrize("command", [["validate"], ["render", "-o", "-"], ["render", "--check"], ["rollout", "status"]])
+@pytest.mark.parametrize(
+    "command", [["validate"], ["render", "-o", "-"], ["render", "--check"], ["rollout", "status"]]
+)
 def test_a_lock_the_stack_cannot_render_under_is_an_input_error_not_an_internal_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
 ) -> None:
@@ -193,7 +198,7 @@ def test_a_lock_the_stack_cannot_render_under_is_an_input_error_not_an_internal_
             [
                 "rollout",
                 "apply",
-                str(write_stack(tmp_path, edit(data, "std", runtime="mlserver"))),
+                str(write_stack(tmp_path, edit(data, "std", runtime="triton", format=ONNX))),
                 "--now",
                 T0,
             ]
@@ -201,7 +206,11 @@ def test_a_lock_the_stack_cannot_render_under_is_an_input_error_not_an_internal_
         == 0
     )
     changed = edit(
-        data, "std", runtime="mlserver", scaling={"minReplicas": 2, "maxReplicas": 6, "metric": "queue-depth"}
+        data,
+        "std",
+        runtime="triton",
+        format=ONNX,
+        scaling={"minReplicas": 2, "maxReplicas": 6, "metric": "queue-depth"},
     )
     write_stack(tmp_path, changed)
     capsys.readouterr()

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from modelplane.model import ModelArgs, derived_name_problems
 from modelplane.rollout.version import changed_fields, digest_of, version_name, version_spec, with_spec
 from tests.rollout.builders import edit, load, stack_data
 
@@ -90,16 +91,45 @@ def test_with_spec_restores_version_fields_and_keeps_in_place_fields() -> None:
     ],
 )
 def test_version_name_is_a_dns_label_starting_with_a_letter(version: str, expected: str) -> None:
-    assert version_name(version, model="m", digest="sha256:" + "a" * 64) == expected
+    assert version_name(version, model="m", digest="sha256:" + "a" * 64, namespace="team") == expected
 
 
 def test_version_name_taken_gets_a_digest_suffix() -> None:
     assert (
-        version_name("v7", model="m", digest="sha256:abcdef" + "0" * 58, taken=frozenset({"v7"}))
+        version_name(
+            "v7", model="m", digest="sha256:abcdef" + "0" * 58, namespace="team", taken=frozenset({"v7"})
+        )
         == "v7-abcdef"
     )
 
 
-def test_version_name_keeps_the_predictor_deployment_name_short() -> None:
-    name = version_name("v" + "1" * 80, model="a" * 40, digest="sha256:" + "b" * 64)
-    assert len(f"{'a' * 40}-{name}-predictor") <= 63
+@pytest.mark.parametrize(
+    ("model", "namespace"), [("a" * 39, "team"), ("a" * 23, "n" * 20), ("abc", "n" * 40)]
+)
+@pytest.mark.parametrize("taken", [frozenset(), frozenset({"v" + "1" * 80})])
+def test_version_name_keeps_what_kserve_derives_from_it_within_its_limits(
+    model: str, namespace: str, taken: frozenset[str]
+) -> None:
+    # The longest model names the rules let through in these namespaces.
+    args = ModelArgs.model_validate(
+        {
+            "name": model,
+            "tenant": "t",
+            "runtime": "sklearn",
+            "format": {"name": "sklearn"},
+            "storage": {"uri": "s3://b/m"},
+            "version": "v1",
+        }
+    )
+    assert derived_name_problems(args, namespace=namespace, mode="standard", canary=True) == []
+    longer = args.model_copy(update={"name": model + "b"})
+    assert derived_name_problems(longer, namespace=namespace, mode="standard", canary=True) != []
+    name = version_name(
+        "v" + "1" * 80, model=model, digest="sha256:" + "b" * 64, namespace=namespace, taken=taken
+    )
+    deployment = f"{model}-{name}-predictor"
+    # KServe labels its pods app=isvc.<deployment> (a label value) and gives it the host
+    # <deployment>-<namespace>.<domain> (a DNS label): both at most 63 characters.
+    assert len(f"isvc.{deployment}") <= 63
+    assert len(f"{deployment}-{namespace}") <= 63
+    assert name not in taken

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from modelplane.promql import model_queries
+from modelplane.scaling import preset_metrics, preset_query
 from tests.servers.conftest import Served
 from tests.servers.harness import get_json
 
@@ -102,14 +103,25 @@ def _matches(labels: dict[str, str], matchers: list[tuple[str, str, str]]) -> bo
     return True
 
 
+_SCRAPE_LABELS = frozenset({"namespace", "pod"})
+"""Labels the scrape adds (the PodMonitor), not the server: a query's matchers on them are not checked here."""
+
+
 def _queried_series(runtime: str) -> list[tuple[str, list[tuple[str, str, str]]]]:
-    """Every metric (and the label matchers of the runtime itself) the Standard-mode gates query."""
+    """Every metric (and the label matchers of the runtime itself) the Standard-mode gates and KEDA query.
+
+    GPU utilisation comes from dcgm-exporter (or Triton), not from these servers.
+    """
+    queries = [q for q in model_queries("standard", runtime, [], "5m").values() if isinstance(q, str)]
+    for metric in preset_metrics(runtime):
+        template = preset_query(runtime, metric)
+        if template is not None and metric != "gpu-utilization":
+            queries.append(template.format(namespace="ns", pods="p"))
     wanted = []
-    for query in model_queries("standard", runtime, [], "5m").values():
-        if isinstance(query, tuple):
-            continue
+    for query in queries:
         for metric, matchers in _QUERY_METRIC.findall(query):
-            wanted.append((metric, _MATCHER.findall(matchers)))
+            own = [m for m in _MATCHER.findall(matchers) if m[0] not in _SCRAPE_LABELS]
+            wanted.append((metric, own))
     return wanted
 
 
@@ -139,6 +151,15 @@ def _metrics_checks(served: Served) -> None:
 
 def test_mlserver_metrics_endpoint_serves_what_the_gates_query(mlserver: Served) -> None:
     _metrics_checks(mlserver)
+
+
+def test_mlserver_serves_metrics_on_its_metrics_port_only(mlserver: Served) -> None:
+    # Upstream's kserve-mlserver annotates prometheus.kserve.io/port 8080, the HTTP port; MLServer
+    # 1.7.1 serves /metrics on MLSERVER_METRICS_PORT (8082) alone, which the catalog scrapes.
+    status, _ = get_json(mlserver.server.url("/metrics"))
+    assert status == 404
+    assert mlserver.runtime.metrics_port == 8082
+    assert mlserver.container.env["MLSERVER_METRICS_PORT"] == "8082"
 
 
 def test_kserve_metrics_endpoint_serves_what_the_gates_query(kserve_server: Served) -> None:

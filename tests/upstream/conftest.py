@@ -20,9 +20,9 @@ import yaml
 from modelplane.build import PlatformObjects, build
 from modelplane.serving_platform import ServingPlatformArgs
 from modelplane.stack import load_stack, parse_stack
-from modelplane.upstream import Chart, Release
+from modelplane.upstream import Chart, KustomizeRelease, Release
 from tests.conftest import EXAMPLE_STACKS, STACKS
-from tests.upstream import helm, psa
+from tests.upstream import gotools, helm, kustomize, psa
 
 
 def _variant(
@@ -123,5 +123,60 @@ def psa_binary() -> Path:
     """Kubernetes' Pod Security evaluator (tools/psa), built on demand; skips where Go is absent."""
     try:
         return psa.build()
-    except psa.GoMissingError as err:
+    except gotools.GoMissingError as err:
         pytest.skip(f"cannot build tools/psa, Kubernetes' Pod Security evaluator: {err}")
+
+
+def kustomize_cases() -> list[tuple[str, str, str]]:
+    """(stack case, release name, path) of every path of every kustomize release."""
+    return [
+        (case, r.release, path)
+        for case in STACK_CASES
+        for r in platform(case).charts
+        if isinstance(r, KustomizeRelease)
+        for path in r.paths
+    ]
+
+
+_KUSTOMIZED: dict[str, kustomize.Rendered] = {}
+
+
+@pytest.fixture(scope="session")
+def render_kustomize(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Callable[[str, str, str], kustomize.Rendered]:
+    """Build one path of one kustomize release of a stack case with the real kustomize (shared by
+    identical releases); skips where Go is absent or the release's module cannot be fetched."""
+    try:
+        binary = kustomize.kustomize()
+    except gotools.GoMissingError as err:
+        pytest.skip(f"cannot build kustomize from its Go module: {err}")
+    workdir = tmp_path_factory.mktemp("kustomize")
+
+    def render(case: str, name: str, path: str) -> kustomize.Rendered:
+        release = release_of(case, name)
+        assert isinstance(release, KustomizeRelease), f"{name} is not a kustomize release"
+        key = json.dumps([release.model_dump(mode="json"), path], sort_keys=True)
+        if key not in _KUSTOMIZED:
+            try:
+                _KUSTOMIZED[key] = kustomize.render(
+                    release, path, binary=binary, workdir=workdir / str(len(_KUSTOMIZED))
+                )
+            except gotools.GoDownloadError as err:
+                pytest.skip(
+                    f"{release.repository} {release.ref} is not in the Go module cache and cannot be fetched: {err}"
+                )
+        return _KUSTOMIZED[key]
+
+    return render
+
+
+@pytest.fixture(scope="session")
+def mmconfig_binary() -> Path:
+    """ModelMesh's own configuration loader (tools/mmconfig), built on demand; skips where Go is absent."""
+    try:
+        # Not trimmed: ModelMesh's config package finds config/default/config-defaults.yaml next to
+        # its own source file (pkg/config/config.go:366-371), i.e. in the module cache.
+        return gotools.build_source("mmconfig", trimpath=False)
+    except gotools.GoMissingError as err:
+        pytest.skip(f"cannot build tools/mmconfig, ModelMesh's configuration loader: {err}")

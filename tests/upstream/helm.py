@@ -34,7 +34,7 @@ from helm_python import _native
 
 from modelplane.kube import Obj
 from modelplane.upstream import Chart
-from modelplane.validation import CrdSchemas, group_of
+from modelplane.validation import CrdSchemas, group_of, validate_builtin
 
 ROOT = Path(__file__).resolve().parents[2]
 CHARTS = ROOT.parent / "shared" / "reference" / "charts"
@@ -482,3 +482,14 @@ def crd_schemas(base: CrdSchemas, crds: list[Obj]) -> CrdSchemas:
             if schema is not None and version.get("served", True):
                 result.schemas[(f"{spec['group']}/{version['name']}", spec["names"]["kind"])] = schema
     return result
+
+
+def strict_schema_problems(objects: list[Obj], *, schemas: CrdSchemas, kubernetes: str) -> list[str]:
+    """Every object against its CRD schema (when ``schemas`` has one) or, strictly, Kubernetes' own."""
+    problems: list[str] = []
+    for obj in objects:
+        if (obj["apiVersion"], obj["kind"]) in schemas.schemas:
+            problems += schemas.validate(obj)
+        else:
+            problems += validate_builtin(obj, kubernetes)
+    return problems

@@ -9,66 +9,21 @@ to the program or its pinned module rebuilds it and an unchanged one is reused.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from modelplane.kube import Obj
+from tests.upstream import gotools
 
-ROOT = Path(__file__).resolve().parents[2]
-SOURCE = ROOT / "tools" / "psa"
 LEVELS = ("baseline", "restricted")
-
-
-class GoMissingError(RuntimeError):
-    """The Go toolchain is not installed, so the evaluator cannot be built."""
-
-
-def cache_dir() -> Path:
-    """Where built tools are kept, outside the project."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "modelplane" / "bin"
-
-
-def source_hash() -> str:
-    """A hash of everything the binary is built from (sources, go.mod, go.sum)."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in SOURCE.iterdir() if p.suffix in (".go", ".mod", ".sum")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
 
 
 def build() -> Path:
     """The evaluator binary, built now unless a build of the same sources is cached."""
-    target = cache_dir() / f"psa-{source_hash()}"
-    if target.is_file():
-        return target
-    go = shutil.which("go")
-    if go is None:
-        raise GoMissingError("the Go toolchain (go) is not on PATH")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        built = Path(tmp) / "psa"
-        env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=readonly"}
-        result = subprocess.run(
-            [go, "build", "-trimpath", "-o", str(built), "."],
-            cwd=SOURCE,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=1200,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"go build of {SOURCE} failed:\n{result.stderr}")
-        built.replace(target)  # atomic: a concurrent build of the same sources wins either way
-    return target
+    return gotools.build_source("psa")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The Pod Security table: every workload a stack runs, judged by Kubernetes' own evaluator.
 
-Rows come from what actually runs: every pod template the upstream charts render with
-modelplane's values (any example stack or variant), modelplane's own workloads and model pods,
+Rows come from what actually runs: every pod template the upstream charts (and kustomize
+releases) render with modelplane's values (any example stack or variant), modelplane's own workloads and model pods,
 and, listed but not assessed, the pods operators create at run time from objects no chart
 renders. The README's Security section is this table; ``test_pod_security`` fails when the
 README differs from what this module computes, and ``python -m tests.upstream.security``
@@ -13,14 +13,14 @@ from __future__ import annotations
 import re
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from modelplane.kube import Obj
-from modelplane.upstream import Chart
+from modelplane.upstream import Chart, KustomizeRelease
 from tests import pss
-from tests.upstream import helm, psa
+from tests.upstream import helm, kustomize, psa
 from tests.upstream.conftest import STACK_CASES, platform, stack
 
 README = helm.ROOT / "README.md"
@@ -81,12 +81,6 @@ NOT_RENDERED: tuple[tuple[str, str, str], ...] = (
         "(templates/clusterpolicy.yaml:143-144) for the operator to label its namespace for them",
     ),
     (
-        "ModelMesh controller",
-        "modelmesh-serving kustomize release",
-        "not rendered here (no reference copy of its kustomize directories); modelplane patches its "
-        "pod and container security contexts to restricted's requirements",
-    ),
-    (
         "ModelMesh runtime pods (mm, rest-proxy, puller containers)",
         "ModelMesh controller",
         "the controller adds its containers to modelplane's mesh runtimes (assessed above) at run time",
@@ -120,23 +114,44 @@ def _reasons(violations: tuple[str, ...]) -> str:
     return "; ".join(dict.fromkeys(v.split(":", 1)[0] for v in violations))
 
 
-def chart_workloads(render: Callable[[str, str], helm.Rendered]) -> Iterator[tuple[Chart, Obj, Obj]]:
-    """Every workload any stack case's charts render, once: ``(release, object, pod spec)``."""
+Workload = tuple[Chart | KustomizeRelease, Obj, Obj]
+"""``(release, object, pod spec)``."""
+
+
+def _once(workloads: Iterable[Workload]) -> Iterator[Workload]:
+    """Each workload once across stack cases (by release, kind, namespace and name)."""
     seen: set[tuple[str, str, str, str]] = set()
-    for case in STACK_CASES:
-        for release in platform(case).charts:
-            if not isinstance(release, Chart):
-                continue
-            for obj, spec in render(case, release.release).workloads():
-                key = (
-                    release.chart,
-                    obj["kind"],
-                    obj["metadata"].get("namespace", ""),
-                    obj["metadata"]["name"],
-                )
-                if key not in seen:
-                    seen.add(key)
-                    yield release, obj, spec
+    for release, obj, spec in workloads:
+        key = (release.chart, obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+        if key not in seen:
+            seen.add(key)
+            yield release, obj, spec
+
+
+def chart_workloads(render: Callable[[str, str], helm.Rendered]) -> Iterator[Workload]:
+    """Every workload any stack case's charts render, once."""
+    return _once(
+        (release, obj, spec)
+        for case in STACK_CASES
+        for release in platform(case).charts
+        if isinstance(release, Chart)
+        for obj, spec in render(case, release.release).workloads()
+    )
+
+
+RenderKustomize = Callable[[str, str, str], kustomize.Rendered]
+
+
+def kustomize_workloads(render: RenderKustomize) -> Iterator[Workload]:
+    """Every workload any stack case's kustomize releases render, once."""
+    return _once(
+        (release, obj, spec)
+        for case in STACK_CASES
+        for release in platform(case).charts
+        if isinstance(release, KustomizeRelease)
+        for path in release.paths
+        for obj, spec in render(case, release.release, path).workloads()
+    )
 
 
 def own_pods() -> Iterator[tuple[str, Obj, Obj]]:
@@ -163,10 +178,15 @@ def own_pods() -> Iterator[tuple[str, Obj, Obj]]:
                     yield pod
 
 
-def rows(render: Callable[[str, str], helm.Rendered], binary: Path) -> list[Row]:
-    """The whole table, deterministic: charts' workloads, modelplane's, then what is not rendered."""
+def rows(
+    render: Callable[[str, str], helm.Rendered], binary: Path, render_kustomize: RenderKustomize
+) -> list[Row]:
+    """The whole table, deterministic: releases' workloads, modelplane's, then what is not rendered."""
     kubernetes = stack(next(iter(STACK_CASES))).versions.kubernetes
-    workloads = list(chart_workloads(render))
+    workloads: list[Workload] = [
+        *chart_workloads(render),
+        *kustomize_workloads(render_kustomize),
+    ]
     verdicts = psa.evaluate(
         binary,
         [(str(i), psa.pod_metadata(obj), spec) for i, (_, obj, spec) in enumerate(workloads)],
@@ -249,7 +269,14 @@ def main() -> int:
                 )
             return cache[case, name]
 
-        new = table(rows(render, psa.build()))
+        binary = kustomize.kustomize()
+
+        def render_kustomize(case: str, name: str, path: str) -> kustomize.Rendered:
+            release = next(r for r in platform(case).charts if r.release == name)
+            assert isinstance(release, KustomizeRelease)
+            return kustomize.render(release, path, binary=binary, workdir=Path(tmp) / "kustomize" / case)
+
+        new = table(rows(render, psa.build(), render_kustomize))
     text = README.read_text(encoding="utf-8")
     current = readme_table()
     if current is None:

@@ -17,10 +17,10 @@ import helm_python
 import pytest
 
 from modelplane.kube import Obj
-from modelplane.upstream import Chart, KustomizeRelease
-from modelplane.validation import CrdSchemas, validate_builtin
+from modelplane.upstream import Chart, Versions
+from modelplane.validation import CrdSchemas
 from tests.upstream import helm
-from tests.upstream.conftest import STACK_CASES, chart_cases, platform, release_cases, release_of, stack
+from tests.upstream.conftest import STACK_CASES, chart_cases, platform, release_of, stack
 
 Render = Callable[[str, str], helm.Rendered]
 CHART_CASES = chart_cases()
@@ -35,20 +35,6 @@ def test_every_pinned_chart_version_has_reference_data(case: str, name: str) -> 
     assert helm.has_reference(release.chart, release.version), (
         f"{case}: {name} pins chart {release.chart} {release.version}, which has no reference data "
         f"at {helm.reference_path(release.chart, release.version)}"
-    )
-
-
-@pytest.mark.parametrize(
-    ("case", "name"),
-    [c for c in release_cases() if isinstance(release_of(*c), KustomizeRelease)],
-    ids=lambda v: str(v),
-)
-def test_kustomize_releases_are_not_rendered_here(case: str, name: str) -> None:
-    release = release_of(case, name)
-    pytest.skip(
-        f"{name} ({release.repository} {release.ref}) installs from kustomize directories of its Git tag "
-        f"({', '.join(release.paths)}); no reference copy of them is beside the project, so its objects "
-        "are not rendered or checked here (docs/model-mesh-and-gpus.md, section 'How it is installed')"
     )
 
 
@@ -117,13 +103,7 @@ def test_chart_objects_pass_strict_schema_validation(
     rendered = render_release(case, name)
     schemas = helm.crd_schemas(crd_schemas, _stack_crds(case, render_release))
     kubernetes = stack(case).versions.kubernetes
-    problems: list[str] = []
-    for obj in rendered.objects:
-        if (obj["apiVersion"], obj["kind"]) in schemas.schemas:
-            problems += schemas.validate(obj)
-        else:
-            problems += validate_builtin(obj, kubernetes)
-    assert problems == []
+    assert helm.strict_schema_problems(rendered.objects, schemas=schemas, kubernetes=kubernetes) == []
 
 
 def test_helm_refuses_a_value_the_chart_schema_does_not_allow(charts_workdir: Any) -> None:
@@ -147,3 +127,24 @@ def test_an_undefined_value_path_is_reported(render_release: Render) -> None:
     values = {"kserve": {"controller": {"deploymentMode": "Standard"}, "logger": {"defaultUrl": "http://x"}}}
     probe = dataclasses.replace(rendered, release=rendered.release.model_copy(update={"values": values}))
     assert helm.unknown_value_paths(probe) == ["kserve.logger.defaultUrl"]
+
+
+def test_the_gateway_api_pin_is_what_envoy_gateway_installs() -> None:
+    """The Gateway API CRDs come from Envoy Gateway's chart: their bundle version is the pin, and their
+    channel is the one the pin's description names."""
+    versions = Versions()
+    crds_file = (
+        helm.reference_path("gateway-helm", versions.envoy_gateway) / "charts/crds/crds/gatewayapi-crds.yaml"
+    )
+    if not crds_file.is_file():
+        pytest.skip(f"upstream chart reference data not found at {crds_file}")
+    annotations = [
+        o["metadata"]["annotations"]
+        for o in helm.split_manifests(crds_file.read_text(encoding="utf-8"))
+        if o.get("kind") == "CustomResourceDefinition"
+    ]
+    assert annotations
+    assert {a["gateway.networking.k8s.io/bundle-version"] for a in annotations} == {versions.gateway_api}
+    (channel,) = {a["gateway.networking.k8s.io/channel"] for a in annotations}
+    assert channel == "experimental"
+    assert f"{channel} channel" in (Versions.model_fields["gateway_api"].description or "")

@@ -163,9 +163,11 @@ def test_the_evaluator_refuses_a_field_pods_do_not_have(psa_binary: Path) -> Non
     assert 'unknown field "hostNetwrok"' in result.stderr
 
 
-def test_the_readme_security_table_is_current(render_release: Render, psa_binary: Path) -> None:
+def test_the_readme_security_table_is_current(
+    render_release: Render, psa_binary: Path, render_kustomize: security.RenderKustomize
+) -> None:
     current = security.readme_table()
     assert current is not None, f"README.md has no table between {security.START!r} and {security.END!r}"
-    assert current == security.table(security.rows(render_release, psa_binary)), (
+    assert current == security.table(security.rows(render_release, psa_binary, render_kustomize)), (
         "README.md's Pod Security table is out of date; run: python -m tests.upstream.security"
     )

@@ -143,7 +143,7 @@ def _rollout_entry(desired: Desired, decision: ModelDecision, record: ModelRecor
     return entry
 
 
-def _warnings(desired: Desired, rollouts: list[dict[str, Any]], records: dict[str, ModelRecord]) -> list[str]:
+def _warnings(rollouts: list[dict[str, Any]], records: dict[str, ModelRecord]) -> list[str]:
     warnings: list[str] = []
     for r in rollouts:
         key = model_key(r["namespace"], r["model"])
@@ -155,16 +155,6 @@ def _warnings(desired: Desired, rollouts: list[dict[str, Any]], records: dict[st
                         "it will hold the rollout at its first step"
                     )
         record = records.get(key)
-        if (
-            record is not None
-            and record.mode == "standard"
-            and r["state"] in ("progressing", "paused")
-            and desired[key].model.scaling.min_replicas == 0
-        ):
-            warnings.append(
-                f"{key}: minReplicas is 0, so KServe gives the canary ceil(0 x share) = 0 replicas: it never "
-                "becomes Ready and gets no traffic; keep minReplicas at 1 or more while a rollout runs"
-            )
         if (
             record is not None
             and record.rollout is not None
@@ -246,7 +236,7 @@ def build_preview(head: Side, base: Side) -> dict[str, Any]:
     decisions = model_decisions(desired, head.lock, before=before)
     rollouts = [_rollout_entry(desired, d, head_records.get(d.key)) for d in decisions if d.kind != "steady"]
     capacity = capacity_delta(base_capacity, capacity_summary(head.args, head_records))
-    warnings = list(head_render.warnings) + _warnings(desired, rollouts, head_records)
+    warnings = list(head_render.warnings) + _warnings(rollouts, head_records)
     head_plan = placement(head.args)
     capacity["plan"] = {
         "base": placement(base.args) if base.args is not None else None,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from modelplane.kube import side_name
-from modelplane.promql import model_queries
+from modelplane.promql import component_name, model_queries, pods_of
 from modelplane.rollout.diff import DesiredModel
 from modelplane.rollout.lock import ModelRecord
 from modelplane.rollout.policy import Gate
@@ -85,7 +85,7 @@ def candidate_selector(target: Target) -> list[str]:
         ]
     if target.mode == "modelmesh":
         return [ns, f'vModelId="{side_name(target.model, target.name)}"']
-    return [ns, f'pod=~"{target.model}-{target.name}-predictor-.*"']
+    return [ns, f'pod=~"{pods_of(component_name(target.model, name=target.name))}"']
 
 
 def fill_custom(query: str, target: Target) -> str:

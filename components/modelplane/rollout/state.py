@@ -145,9 +145,12 @@ def _version(wanted: DesiredModel, taken: frozenset[str], neighbours: set[str]) 
     """
     version = str(wanted.spec["version"])
     model = wanted.model.name
-    name = version_name(version, model=model, digest=wanted.digest, taken=taken)
+    namespace = wanted.namespace
+    name = version_name(version, model=model, digest=wanted.digest, namespace=namespace, taken=taken)
     if f"{model}-{name}" in neighbours:
-        name = version_name(version, model=model, digest=wanted.digest, taken=taken | {name})
+        name = version_name(
+            version, model=model, digest=wanted.digest, namespace=namespace, taken=taken | {name}
+        )
     return VersionRecord(version=version, name=name, digest=wanted.digest, spec=dict(wanted.spec))
 
 

@@ -17,7 +17,7 @@ import json
 import re
 from typing import Any
 
-from modelplane.model import ModelArgs
+from modelplane.model import MIN_VERSION_NAME, ModelArgs, standard_component_limit
 
 VERSION_FIELDS: tuple[str, ...] = (
     "version",
@@ -95,18 +95,22 @@ def with_spec(model: ModelArgs, spec: dict[str, Any]) -> ModelArgs:
     return ModelArgs.model_validate(data)
 
 
-def version_name(version: str, *, model: str, digest: str, taken: frozenset[str] = frozenset()) -> str:
+def version_name(
+    version: str, *, model: str, digest: str, namespace: str, taken: frozenset[str] = frozenset()
+) -> str:
     """A DNS-safe name for a version, distinct from ``taken``.
 
     It becomes KServe's ``predictor.name`` in Standard mode (so the Deployment is
     ``<model>-<name>-predictor``) and the suffix of the side InferenceService in ModelMesh mode,
-    so it must start with a letter and keep ``<model>-<name>-predictor`` within 63 characters
-    where it can. A version label that maps onto a taken name gets a digest suffix.
+    so it must start with a letter and keep ``<model>-<name>-predictor`` within the longest name
+    KServe can give a component in ``namespace`` (``model.standard_component_limit``; the stack's
+    rules refuse a model name that leaves less than ``MIN_VERSION_NAME``). A version label that
+    maps onto a taken name gets a digest suffix.
     """
     base = _NOT_NAME.sub("-", version.lower()).strip("-")
     if not base or not base[0].isalpha():
         base = f"v{base}".rstrip("-")
-    room = max(8, 63 - len(model) - len("--predictor"))
+    room = max(MIN_VERSION_NAME, standard_component_limit(namespace) - len(model) - len("--predictor"))
     suffix = digest.removeprefix("sha256:")[:6]
     name = base[:room].rstrip("-")
     if name in taken:
