@@ -274,7 +274,7 @@ def run(target: str, cases: int) -> Outcomes:
     return outcomes
 
 
-TARGETS = ("stack", "lock", "stack+lock", "cli")
+TARGETS = ("lock", "stack+lock", "stack", "cli")
 
 
 def main_(argv: list[str] | None = None) -> int:
