@@ -11,7 +11,7 @@ from modelplane.tenant import TENANT_ROLE, TenantArgs, policy_objects
 
 def _objects(**fields: Any) -> dict[str, Any]:
     tenant = TenantArgs.model_validate({"name": "fraud", **fields})
-    return {o["kind"]: o for o in policy_objects(tenant, stack="dev", models=3)}
+    return {o["kind"]: o for o in policy_objects(tenant, stack="dev")}
 
 
 def test_the_role_manages_the_tenants_inference_services_and_nothing_cluster_wide() -> None:
@@ -59,16 +59,11 @@ def test_containers_without_resources_get_the_limit_range_defaults() -> None:
     }
 
 
-@pytest.mark.parametrize(
-    ("quota", "models", "services"), [({}, 3, "50"), ({}, 40, "80"), ({"inferenceServices": 7}, 40, "7")]
-)
-def test_object_counts_are_bounded(quota: dict[str, int], models: int, services: str) -> None:
+@pytest.mark.parametrize(("quota", "services"), [({}, None), ({"inferenceServices": 7, "secrets": 9}, "7")])
+def test_object_counts_are_bounded(quota: dict[str, int], services: str | None) -> None:
     tenant = TenantArgs.model_validate({"name": "fraud", "objectQuota": quota})
-    (counts,) = [
-        o for o in policy_objects(tenant, stack="dev", models=models) if o["kind"] == "ResourceQuota"
-    ]
-    assert counts["spec"]["hard"] == {
-        "count/inferenceservices.serving.kserve.io": services,
-        "count/secrets": "100",
-        "count/configmaps": "100",
-    }
+    (counts,) = [o for o in policy_objects(tenant, stack="dev") if o["kind"] == "ResourceQuota"]
+    expected = {"count/configmaps": "100", "count/secrets": str(quota.get("secrets", 100))}
+    if services is not None:
+        expected["count/inferenceservices.serving.kserve.io"] = services
+    assert counts["spec"]["hard"] == dict(sorted(expected.items()))

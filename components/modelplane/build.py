@@ -205,7 +205,6 @@ def _tenants(stack: ServingPlatformArgs, ctx: BuildContext) -> list[Obj]:
             mesh=t.name in mesh_tenants,
             mesh_namespace=stack.model_mesh.namespace,
             gpu_pools=list(stack.gpu_pools),
-            models=sum(1 for m in stack.models if m.tenant == t.name),
         )
     return result
 

@@ -3,8 +3,9 @@
 A tenant's namespace enforces Pod Security "restricted", denies traffic by default, and bounds
 what lives in it: a Role that manages the tenant's own InferenceServices and nothing
 cluster-wide (bound to the groups the stack names), a LimitRange that gives every container
-without resources a request and a limit, and a ResourceQuota on how many InferenceServices,
-Secrets and ConfigMaps the namespace may hold, so a runaway script cannot fill etcd.
+without resources a request and a limit, and a ResourceQuota on how many Secrets and ConfigMaps
+(and, when the stack says, InferenceServices) the namespace may hold, so a runaway script
+cannot fill etcd.
 """
 
 from __future__ import annotations
@@ -56,8 +57,10 @@ class ObjectQuotaArgs(StrictModel):
         default=None,
         ge=1,
         le=100000,
-        description="InferenceServices. Default: twice the tenant's models (room for side objects of "
-        "rollouts), at least 50.",
+        description="InferenceServices. Default: none. A quota refuses every object it counts until the "
+        "quota controller has computed its status, so an InferenceService applied together with a new "
+        "quota is refused at first (a real API server does: tests/cluster); set it once the namespace "
+        "exists, and leave room for the side objects of rollouts (twice the tenant's models).",
     )
     secrets: int = Field(default=100, ge=1, le=100000, description="Secrets. Default: 100.")
     config_maps: int = Field(default=100, ge=1, le=100000, description="ConfigMaps. Default: 100.")
@@ -123,13 +126,11 @@ def objects(
     mesh: bool = False,
     mesh_namespace: str = "modelmesh-serving",
     gpu_pools: list[GpuPoolArgs] | None = None,
-    models: int = 0,
 ) -> list[dict[str, object]]:
     """A tenant's namespace (Pod Security "restricted" enforced) and its NetworkPolicies.
 
     Ingress is denied by default and allowed only from the namespace itself, the inference
-    gateways and Prometheus; egress is limited to DNS and HTTPS (model storage). ``models`` (the
-    tenant's model count) sizes the default InferenceService quota.
+    gateways and Prometheus; egress is limited to DNS and HTTPS (model storage).
     """
     namespace = tenant.namespace_name
     common = labels(stack, "tenant", **{LABEL_TENANT: tenant.name})
@@ -195,7 +196,7 @@ def objects(
             },
         },
         *quotas,
-        *policy_objects(tenant, stack=stack, models=models),
+        *policy_objects(tenant, stack=stack),
     ]
 
 
@@ -203,8 +204,12 @@ TENANT_ROLE = "modelplane-tenant"
 """The Role (and RoleBinding) that lets a tenant's groups manage their own models."""
 
 
-def policy_objects(tenant: TenantArgs, *, stack: str, models: int) -> list[dict[str, object]]:
-    """The tenant's Role (and its binding), LimitRange and object-count ResourceQuota."""
+def policy_objects(tenant: TenantArgs, *, stack: str) -> list[dict[str, object]]:
+    """The tenant's Role (and its binding), LimitRange and object-count ResourceQuota.
+
+    The quota counts Secrets and ConfigMaps, which controllers create in the namespace after
+    the quota exists; InferenceServices only when the stack sets a number (see ``ObjectQuotaArgs``).
+    """
     namespace = tenant.namespace_name
     common = labels(stack, "tenant", **{LABEL_TENANT: tenant.name})
 
@@ -258,19 +263,15 @@ def policy_objects(tenant: TenantArgs, *, stack: str, models: int) -> list[dict[
         }
     )
     quota = tenant.object_quota
-    services = quota.inference_services or max(50, 2 * models)
+    hard = {"count/secrets": str(quota.secrets), "count/configmaps": str(quota.config_maps)}
+    if quota.inference_services is not None:
+        hard["count/inferenceservices.serving.kserve.io"] = str(quota.inference_services)
     result.append(
         {
             "apiVersion": "v1",
             "kind": "ResourceQuota",
             "metadata": meta("object-counts"),
-            "spec": {
-                "hard": {
-                    "count/inferenceservices.serving.kserve.io": str(services),
-                    "count/secrets": str(quota.secrets),
-                    "count/configmaps": str(quota.config_maps),
-                }
-            },
+            "spec": {"hard": dict(sorted(hard.items()))},
         }
     )
     return result
