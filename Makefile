@@ -11,7 +11,7 @@ CACHE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/modelplane
 CHECKOV_VERSION := 3.3.30
 CHECKOV := $(CACHE)/checkov-$(CHECKOV_VERSION)/bin/checkov
 
-.PHONY: help setup system-deps server-venvs tools checkov demo test lint typecheck unit bench fuzz e2e clean
+.PHONY: help setup system-deps js-tools server-venvs tools checkov demo test lint typecheck unit bench fuzz e2e clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -24,11 +24,19 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) ## create .venv and install modelplane with its dev tools
 
-system-deps: ## install Debian packages the tests need (promtool, prometheus)
-	@if ! command -v promtool >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; \
-	  else echo "promtool missing: sudo apt-get install prometheus"; fi; \
+system-deps: ## install Debian packages the tests need (promtool and prometheus; node and npm for the Mermaid parser; chromium)
+	@missing=""; \
+	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing:$$missing (sudo apt-get install$$missing)"; fi; \
 	fi
+
+js-tools: $(STAMP) system-deps ## install the Mermaid parser the diagram tests use (npm, cached outside the repository)
+	@$(PY) -m tests.mermaid
 
 server-venvs: ## install the real model servers the tests run, one cached venv each (see scripts/server_venvs.py)
 	@python3 scripts/server_venvs.py
@@ -50,10 +58,10 @@ lint: $(STAMP) ## ruff, mypy --strict and the import contracts (the layers of do
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
-unit: $(STAMP) system-deps server-venvs tools checkov ## pytest only
+unit: $(STAMP) system-deps js-tools server-venvs tools checkov ## pytest only
 	$(BIN)/pytest
 
-test: $(STAMP) system-deps server-venvs lint tools checkov ## everything CI runs: lint, types, tests
+test: $(STAMP) system-deps js-tools server-venvs lint tools checkov ## everything CI runs: lint, types, tests
 	$(BIN)/pytest
 
 bench: $(STAMP) ## benchmarks (print tables; not part of test)

@@ -113,7 +113,7 @@ def predictor_pod(isvc: Obj, runtimes: list[Obj]) -> Obj:
     model = {
         k: v
         for k, v in predictor["model"].items()
-        if k not in ("modelFormat", "runtime", "storageUri", "protocolVersion")
+        if k not in ("modelFormat", "runtime", "storageUri", "protocolVersion", "storage", "runtimeVersion")
     }
     containers = [
         strategic_merge(c, model) if c["name"] == "kserve-container" else copy.deepcopy(c)
@@ -123,8 +123,33 @@ def predictor_pod(isvc: Obj, runtimes: list[Obj]) -> Obj:
     return strategic_merge(pod, {k: v for k, v in predictor.items() if k not in PREDICTOR_NON_POD_FIELDS})
 
 
+WORKER_NON_POD_FIELDS = frozenset({"pipelineParallelSize", "tensorParallelSize", "containers"})
+
+
+def worker_pod(isvc: Obj, runtimes: list[Obj]) -> Obj | None:
+    """A multi-node model's worker pod spec as KServe builds it, or None for a single-node model.
+
+    From the runtime's ``workerSpec`` and the predictor's alone, not from the predictor's pod:
+    the runtime's ``worker-container`` merged with the predictor's first worker container, the
+    runtime's worker pod fields with the predictor's (v0.20.0 components/predictor.go:593-603).
+    """
+    wanted = isvc["spec"]["predictor"].get("workerSpec")
+    if wanted is None:
+        return None
+    runtime = find_runtime(isvc, runtimes)["spec"]["workerSpec"]
+    own = wanted.get("containers") or [{}]
+    containers = [
+        strategic_merge(c, {k: v for k, v in own[0].items() if k != "name"})
+        if c["name"] == "worker-container"
+        else copy.deepcopy(c)
+        for c in runtime["containers"]
+    ]
+    pod = {k: v for k, v in runtime.items() if k not in WORKER_NON_POD_FIELDS} | {"containers": containers}
+    return strategic_merge(pod, {k: v for k, v in wanted.items() if k not in WORKER_NON_POD_FIELDS})
+
+
 def inference_service_pods(isvc: Obj, runtimes: list[Obj]) -> dict[str, Obj]:
-    """Every pod an InferenceService makes (predictor, transformer, explainer), by component.
+    """Every pod an InferenceService makes (predictor, its workers, transformer, explainer), by component.
 
     ModelMesh-mode services make no pods of their own: their models load into the mesh
     runtime's pods, which the runtime check covers.
@@ -133,11 +158,23 @@ def inference_service_pods(isvc: Obj, runtimes: list[Obj]) -> dict[str, Obj]:
     if annotations.get("serving.kserve.io/deploymentMode") == "ModelMesh":
         return {}
     pods = {"predictor": predictor_pod(isvc, runtimes)}
+    worker = worker_pod(isvc, runtimes)
+    if worker is not None:
+        pods["worker"] = worker
     for component in ("transformer", "explainer"):
         if component in isvc["spec"]:
-            pods[component] = {
-                k: v for k, v in isvc["spec"][component].items() if k not in PREDICTOR_NON_POD_FIELDS
-            }
+            spec = isvc["spec"][component]
+            pod = {k: v for k, v in spec.items() if k not in PREDICTOR_NON_POD_FIELDS and k != "art"}
+            if "art" in spec:
+                # KServe builds the ART explainer's container from this spec, named kserve-container,
+                # with the image of inferenceservice-config (v1beta1 explainer_art.go GetContainer).
+                art = {
+                    k: v
+                    for k, v in spec["art"].items()
+                    if k not in ("type", "config", "runtimeVersion", "storageUri")
+                }
+                pod["containers"] = [{"name": "kserve-container", "image": "kserve/art-explainer", **art}]
+            pods[component] = pod
     return pods
 
 

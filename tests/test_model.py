@@ -214,26 +214,6 @@ def _effective_annotations(isvc: dict[str, Any], component: str) -> dict[str, st
     return dict(isvc["metadata"]["annotations"]) | own
 
 
-@pytest.mark.parametrize("component", ["transformer", "explainer"])
-def test_a_component_beside_a_keda_predictor_scales_with_its_own_hpa(component: str) -> None:
-    isvc = _isvc(
-        _model(
-            runtime="triton",
-            format={"name": "onnx", "version": "1"},
-            scaling={"metric": "queue-depth", "target": 8},
-            **{component: {"image": "ghcr.io/example/tok:1.0.0"}},
-        )
-    )
-    assert _effective_annotations(isvc, "predictor")["serving.kserve.io/autoscalerClass"] == "keda"
-    # KServe builds KEDA triggers from the component's own autoScaling only (keda_reconciler.go:81-86);
-    # the component has none, so under KEDA it would get a ScaledObject with no triggers.
-    assert "autoScaling" not in isvc["spec"][component]
-    assert _effective_annotations(isvc, component)["serving.kserve.io/autoscalerClass"] == "hpa"
-    # The webhook validates every component against the InferenceService's class (KEDA here):
-    # it refuses scaleMetric and non-KEDA autoScaling (inference_service_validation.go:567-570).
-    assert "scaleMetric" not in isvc["spec"][component]
-
-
 @pytest.mark.parametrize("metric", ["cpu", None])
 def test_a_component_beside_an_hpa_predictor_shares_its_class(metric: str | None) -> None:
     scaling = {"metric": metric} if metric else {}
@@ -257,7 +237,8 @@ def test_each_mode_passes_the_inferenceservice_schema(mode: str, crd_schemas: Cr
     [
         (
             {"image": "ghcr.io/x/y:1.0"},
-            "image: is only for runtime 'custom' (runtime is 'sklearn'); remove image, or set runtime: custom",
+            "image: is only for runtime 'custom' (runtime is 'sklearn'); use runtimeVersion to change the runtime's "
+            "image tag, or set runtime: custom",
         ),
         ({"runtime": "custom"}, "image: runtime 'custom' needs image, the model server to run"),
         (
@@ -266,7 +247,7 @@ def test_each_mode_passes_the_inferenceservice_schema(mode: str, crd_schemas: Cr
         ),
         (
             {"explainer": {"image": "ghcr.io/example/why:1.0.0", "port": 9000}},
-            "explainer.port: KServe appends --http_port 8080 to a custom explainer's arguments "
+            "port: KServe appends --http_port 8080 to a custom explainer's arguments "
             "(explainer_custom.go), so its server listens on 8080 whatever the port; remove port",
         ),
         (
@@ -275,7 +256,8 @@ def test_each_mode_passes_the_inferenceservice_schema(mode: str, crd_schemas: Cr
         ),
         (
             {"storage": {"uri": "ftp://host/model"}},
-            "uri: must be <scheme>://<path> with scheme one of s3, gs, pvc, hf, oci, https, hdfs, webhdfs",
+            "uri: must be <scheme>://<path> with scheme one of s3, gs, pvc, hf, oci, oci+native, oci+fetch, https, "
+            "hdfs, webhdfs",
         ),
         (
             {"storage": {"uri": "s3://key:secret@bucket/model"}},
@@ -286,3 +268,17 @@ def test_each_mode_passes_the_inferenceservice_schema(mode: str, crd_schemas: Cr
 def test_model_shape_errors(overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match="Value error, " + re.escape(message) + r" \["):
         _model(**overrides)
+
+
+def test_a_moved_server_is_probed_the_way_its_runtime_probes_it() -> None:
+    # The runtime's HTTP checks move to the new port: a TCP check merged into them by KServe would
+    # give each probe two handlers, which the API server refuses.
+    model = _model(
+        runtime="custom", image="ghcr.io/example/server:1.0.0", predictor={"ports": [{"containerPort": 8085}]}
+    )
+    container = _isvc(model)["spec"]["predictor"]["model"]
+    assert {name: container[name] for name in ("readinessProbe", "livenessProbe", "startupProbe")} == {
+        "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": 8085}},
+        "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": 8085}},
+        "startupProbe": {"httpGet": {"path": "/v2/health/ready", "port": 8085}},
+    }

@@ -469,7 +469,7 @@ def test_no_secret_is_rendered(
 def test_storage_credentials_are_referenced_by_name(
     stack: ServingPlatformArgs, rendered: PlatformObjects
 ) -> None:
-    names = {m.storage.secret_name for m in stack.models if m.storage.secret_name}
+    names = {m.storage.secret_name for m in stack.models if m.storage is not None and m.storage.secret_name}
     accounts = [o for o in rendered.objects if o["kind"] == "ServiceAccount"]
     assert {s["name"] for a in accounts for s in a.get("secrets", [])} == names
     assert all(set(s) == {"name"} for a in accounts for s in a.get("secrets", []))

@@ -23,6 +23,7 @@ CATALOG = load_catalog(catalog_dir())
 
 def _stack(**overrides: Any) -> ServingPlatformArgs:
     base: dict[str, Any] = yaml.safe_load((STACKS / "dev.yaml").read_text())
+    base.pop("graphs", None)  # they call the dev stack's models, which the cases replace
     base.update(copy.deepcopy(overrides))
     return ServingPlatformArgs.model_validate(base)
 
@@ -54,7 +55,9 @@ def test_disallowed_runtime_is_refused() -> None:
         controlPlane={"defaultDeploymentMode": "knative", "allowedRuntimes": ["sklearn", "nope"]}
     )
     by_path = {p.path: p.message for p in problems}
-    assert by_path[("controlPlane", "allowedRuntimes", 1)].startswith("unknown runtime (catalog: custom, ")
+    assert by_path[("controlPlane", "allowedRuntimes", 1)].startswith(
+        "unknown runtime (catalog: autogluon, custom, "
+    )
     assert by_path[("models", 1, "runtime")] == (
         "runtime is not allowed on this platform (controlPlane.allowedRuntimes: sklearn, nope); "
         "use one of those or add it there"
@@ -91,7 +94,8 @@ def test_omitted_items_keep_their_file_indexes_and_are_not_dangling() -> None:
     assert rules.problems(stack, catalog=CATALOG, omitted=omitted) == [
         Problem(
             ("models", 1, "runtime"),
-            "unknown runtime (catalog: custom, huggingface, lightgbm, mlserver, sklearn, torchserve, triton, xgboost)",
+            "unknown runtime (catalog: autogluon, custom, huggingface, huggingface-multinode, lightgbm, mlserver, "
+            "openvino, paddle, pmml, predictive, sklearn, tensorflow, torchserve, triton, vllm, xgboost)",
             "mystery",
         )
     ]

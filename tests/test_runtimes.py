@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,31 @@ from pydantic import ValidationError
 from modelplane.errors import PlatformError
 from modelplane.gpu_pool import GpuPoolArgs
 from modelplane.runtimes import FormatSpec, RuntimeSpec, catalog_dir, load_catalog, render_runtime
+from modelplane.upstream import Versions
 from modelplane.validation import CrdSchemas
 from tests.conftest import REFERENCE_DIR
 from tests.test_model import _isvc, _model
 
 CATALOG = load_catalog(catalog_dir())
-REQUIRED = ["custom", "huggingface", "lightgbm", "mlserver", "sklearn", "torchserve", "triton", "xgboost"]
+KSERVE_VERSION = Versions().kserve
+REQUIRED = [
+    "autogluon",
+    "custom",
+    "huggingface",
+    "huggingface-multinode",
+    "lightgbm",
+    "mlserver",
+    "openvino",
+    "paddle",
+    "pmml",
+    "predictive",
+    "sklearn",
+    "tensorflow",
+    "torchserve",
+    "triton",
+    "vllm",
+    "xgboost",
+]
 
 
 def test_the_catalog_has_every_required_runtime() -> None:
@@ -168,7 +188,21 @@ UPSTREAM_NAMES = {
     "torchserve": "kserve-torchserve",
     "triton": "kserve-tritonserver",
     "xgboost": "kserve-xgbserver",
+    "autogluon": "kserve-autogluonserver",
+    "huggingface-multinode": "kserve-huggingfaceserver-multinode",
+    "openvino": "kserve-openvino",
+    "paddle": "kserve-paddleserver",
+    "pmml": "kserve-pmmlserver",
+    "predictive": "kserve-predictiveserver",
+    "tensorflow": "kserve-tensorflow-serving",
+    "vllm": "kserve-vllmserver",
 }
+ADDED = sorted(
+    set(UPSTREAM_NAMES)
+    - {"huggingface", "lightgbm", "mlserver", "sklearn", "torchserve", "triton", "xgboost"}
+)
+"""Runtimes taken into the catalog with upstream's definitions as they stand (the others were
+changed where the real servers disagreed with them: docs/runtimes.md)."""
 
 
 def _upstream(name: str) -> dict[str, Any]:
@@ -201,7 +235,7 @@ def test_every_placeholder_upstream_fills_from_the_inference_service_is_set(name
     upstream = _upstream(name)["spec"]["containers"][0]
     ours = _rendered(name)["spec"]["containers"][0]
     wanted_env = {e["name"]: e["value"] for e in upstream.get("env", []) if "{{" in str(e.get("value"))}
-    have_env = {e["name"]: e["value"] for e in ours["env"]}
+    have_env = {e["name"]: e.get("value") for e in ours["env"]}
     assert {k: have_env.get(k) for k in wanted_env} == wanted_env
     wanted_args = [a for a in upstream.get("args", []) if "{{" in a]
     assert [a for a in ours["args"] if "{{" in a] == wanted_args
@@ -209,11 +243,92 @@ def test_every_placeholder_upstream_fills_from_the_inference_service_is_set(name
 
 def test_mlserver_and_torchserve_carry_the_per_model_settings() -> None:
     env = {
-        n: {e["name"]: e["value"] for e in _rendered(n)["spec"]["containers"][0]["env"]}
+        n: {e["name"]: e.get("value") for e in _rendered(n)["spec"]["containers"][0]["env"]}
         for n in UPSTREAM_NAMES
     }
     assert env["mlserver"]["MLSERVER_MODEL_IMPLEMENTATION"] == "{{.Labels.modelClass}}"
     assert env["torchserve"]["TS_SERVICE_ENVELOPE"] == "{{.Labels.serviceEnvelope}}"
+
+
+def _formats(runtime: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return sorted(
+        (f["name"], f.get("version"), f.get("autoSelect", False), f.get("priority"))
+        for f in runtime["spec"]["supportedModelFormats"]
+    )
+
+
+def _is_subsequence(part: list[str], whole: list[str]) -> bool:
+    rest = iter(whole)
+    return all(item in rest for item in part)
+
+
+@pytest.mark.parametrize("name", ADDED)
+def test_added_runtime_serves_and_speaks_what_upstream_declares(name: str) -> None:
+    # The formats (with autoSelect and priority: KServe picks a runtime by them), the protocol
+    # versions (KServe refuses a model whose protocol the runtime does not list) and the server's
+    # own arguments and environment are upstream's; the catalog may only add to them (a gRPC
+    # port, OpenVINO's --metrics_enable, a writable HOME for the non-root user).
+    upstream, ours = _upstream(name), _rendered(name)
+    assert _formats(ours) == _formats(upstream)
+    assert ours["spec"].get("protocolVersions") == upstream["spec"].get("protocolVersions")
+    up_c, our_c = upstream["spec"]["containers"][0], ours["spec"]["containers"][0]
+    assert _is_subsequence(up_c.get("args", []), our_c.get("args", []))
+    our_env = {e["name"]: e.get("value") for e in our_c.get("env", [])}
+    assert {e["name"]: our_env.get(e["name"]) for e in up_c.get("env", [])} == {
+        e["name"]: e.get("value") for e in up_c.get("env", [])
+    }
+    if name != "huggingface-multinode":
+        # The multi-node server's head and worker run modelplane's own Ray start-up scripts
+        # (docs/runtimes.md); every other server keeps upstream's entrypoint.
+        assert our_c.get("command") == up_c.get("command")
+    assert ("workerSpec" in ours["spec"]) == ("workerSpec" in upstream["spec"])
+    assert (
+        ours["spec"]["annotations"]["prometheus.kserve.io/port"]
+        == upstream["spec"]["annotations"]["prometheus.kserve.io/port"]
+    )
+
+
+def _upstream_images() -> dict[str, tuple[str, str]]:
+    path = UPSTREAM_RUNTIMES / "kustomization.yaml"
+    if not path.is_file():
+        pytest.skip(f"upstream {path.name} not found in {UPSTREAM_RUNTIMES} (the shared/ directory)")
+    images = yaml.safe_load(path.read_text(encoding="utf-8"))["images"]
+    return {i["name"]: (i["newName"], str(i["newTag"])) for i in images}
+
+
+def _registry(image: str) -> str:
+    """The image with Docker's default registry spelled out, as the catalog writes it."""
+    first = image.split("/", 1)[0]
+    return image if "." in first else f"docker.io/{image}"
+
+
+@pytest.mark.parametrize("name", ADDED)
+def test_added_runtime_runs_upstreams_image_at_a_pinned_tag(name: str) -> None:
+    # Upstream names each image by a placeholder that its kustomization (config/runtimes/
+    # kustomization.yaml) replaces; the catalog runs the same repository, pinned: KServe's own
+    # servers at the release's tag, not `latest`. vLLM's CPU-only default is the `-cpu` sibling
+    # repository KServe itself switches to without a GPU (utils.go:383-388), the multi-node
+    # server the CUDA build.
+    placeholder = _upstream(name)["spec"]["containers"][0]["image"].removesuffix(":replace")
+    ours = CATALOG[name]
+    assert ours.image is not None
+    repository, tag = ours.image.rsplit(":", 1)
+    assert tag != "latest"
+    images = _upstream_images()
+    if placeholder not in images:
+        # kserve-openvino is outside upstream's kustomization; its placeholder is the repository.
+        assert repository == _registry(placeholder)
+        return
+    upstream_repo, upstream_tag = images[placeholder]
+    expected = _registry(upstream_repo)
+    if name == "vllm":
+        assert (repository, ours.gpu_image) == (f"{expected}-cpu", f"{expected}:{tag}")
+    elif name == "huggingface-multinode":
+        assert (repository, tag) == (expected, f"{KSERVE_VERSION}-gpu")
+    elif upstream_tag == "latest" and upstream_repo.startswith("kserve/"):
+        assert (repository, tag) == (expected, KSERVE_VERSION)
+    else:
+        assert (repository, tag) == (expected, upstream_tag)
 
 
 GPU_SUFFIXED = ("torchserve", "huggingfaceserver", "tensorflow-serving")
@@ -221,7 +336,14 @@ GPU_SUFFIXED = ("torchserve", "huggingfaceserver", "tensorflow-serving")
 (pkg/controller/v1beta1/inferenceservice/utils/utils.go:373-381)."""
 
 
-@pytest.mark.parametrize("name", sorted(n for n, r in CATALOG.items() if r.server_type in GPU_SUFFIXED))
+@pytest.mark.parametrize(
+    "name",
+    sorted(
+        n
+        for n, r in CATALOG.items()
+        if r.server_type in GPU_SUFFIXED and r.image is not None and not r.image.endswith("-gpu")
+    ),
+)
 def test_gpu_image_is_the_cuda_build_kserve_names(name: str) -> None:
     spec = CATALOG[name]
     assert spec.image is not None
@@ -301,3 +423,49 @@ def test_grpc_model_gets_one_h2c_port_on_the_runtimes_grpc_port(
 def test_http_model_declares_no_port() -> None:
     isvc = _isvc(_model(runtime="mlserver", format={"name": "sklearn", "version": "1"}))
     assert "ports" not in isvc["spec"]["predictor"]["model"]
+
+
+def test_a_model_pins_its_runtimes_image_tag_with_runtime_version(crd_schemas: CrdSchemas) -> None:
+    # KServe replaces the runtime image's tag with runtimeVersion (utils.go:347-355), so the
+    # model names the tag only, and keeps the catalog runtime's hardening and probes.
+    isvc = _isvc(_model(runtimeVersion="v0.19.0"))
+    model = isvc["spec"]["predictor"]["model"]
+    assert (model["runtime"], model["runtimeVersion"]) == ("modelplane-sklearn", "v0.19.0")
+    assert "image" not in model
+    assert crd_schemas.validate(isvc) == []
+
+
+def test_a_runtime_version_is_a_tag_not_an_image() -> None:
+    with pytest.raises(ValidationError, match="runtimeVersion"):
+        _model(runtimeVersion="docker.io/kserve/sklearnserver:v0.19.0")
+
+
+def _shell_scripts() -> list[tuple[str, str]]:
+    scripts: list[tuple[str, str]] = []
+    for name, spec in sorted(CATALOG.items()):
+        commands = [("command", spec.command)]
+        if spec.worker is not None:
+            commands += [
+                ("worker.command", spec.worker.command),
+                ("worker.livenessCommand", spec.worker.liveness_command),
+            ]
+        for where, command in commands:
+            if command[:2] in (["/bin/bash", "-c"], ["bash", "-c"]):
+                scripts.append((f"{name} {where}", command[2]))
+    return scripts
+
+
+@pytest.mark.parametrize(("where", "script"), _shell_scripts(), ids=[w for w, _ in _shell_scripts()])
+def test_the_catalogs_start_up_scripts_are_valid_bash(where: str, script: str) -> None:
+    # The multi-node server's own Ray start-up scripts (upstream's are replaced, docs/runtimes.md):
+    # a syntax error would only show as a crash-looping pod.
+    result = subprocess.run(["bash", "-n", "-c", script], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, f"{where}: {result.stderr}"
+
+
+def test_there_are_start_up_scripts_to_check() -> None:
+    assert {w for w, _ in _shell_scripts()} >= {
+        "huggingface-multinode command",
+        "huggingface-multinode worker.command",
+        "huggingface-multinode worker.livenessCommand",
+    }

@@ -30,6 +30,13 @@ def test_init_writes_a_stack_that_validates(
     assert main(["validate", str(path)]) == 0
 
 
+@pytest.mark.parametrize(("runtime", "protocol"), [("tensorflow", "v1"), ("pmml", "v2"), ("triton", "v2")])
+def test_init_gives_a_runtime_the_protocol_it_speaks(tmp_path: Path, runtime: str, protocol: str) -> None:
+    assert main(["init", "shop", "--dir", str(tmp_path), "--runtime", runtime]) == 0
+    (model,) = load_stack(tmp_path / "shop.yaml").models
+    assert (model.runtime, model.protocol.version) == (runtime, protocol)
+
+
 def test_init_never_overwrites(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["init", "shop", "--dir", str(tmp_path)]) == 0
     before = (tmp_path / "shop.yaml").read_text()
@@ -39,8 +46,8 @@ def test_init_never_overwrites(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_init_refuses_an_unknown_runtime(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["init", "shop", "--dir", str(tmp_path), "--runtime", "tensorflow"]) == 2
-    assert "--runtime 'tensorflow': not in the runtime catalog" in capsys.readouterr().err
+    assert main(["init", "shop", "--dir", str(tmp_path), "--runtime", "caffe"]) == 2
+    assert "--runtime 'caffe': not in the runtime catalog" in capsys.readouterr().err
     assert not (tmp_path / "shop.yaml").exists()
 
 
@@ -67,26 +74,33 @@ def test_import_of_a_render_renders_the_same_models(
     assert _isvcs(again) == _isvcs(build(dev).objects)
 
 
-def test_import_names_what_it_leaves_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def _write_isvc(tmp_path: Path, predictor: dict[str, Any]) -> Path:
+    """An InferenceService ``vision/flowers`` (version v4) with this predictor, as a file."""
     isvc = {
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
         "metadata": {"name": "flowers", "namespace": "vision", "labels": {"version": "v4"}},
-        "spec": {
-            "predictor": {
-                "minReplicas": 1,
-                "logger": {"mode": "all", "url": "http://logger.vision.svc"},
-                "batcher": {"maxBatchSize": 32},
-                "model": {
-                    "modelFormat": {"name": "sklearn"},
-                    "storageUri": "gs://kfserving-examples/models/sklearn/1.0/model",
-                    "resources": {"requests": {"cpu": "1"}},
-                },
-            }
-        },
+        "spec": {"predictor": predictor},
     }
     path = tmp_path / "flowers.yaml"
     path.write_text(yaml.safe_dump(isvc))
+    return path
+
+
+def test_import_names_what_it_leaves_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _write_isvc(
+        tmp_path,
+        {
+            "minReplicas": 1,
+            "logger": {"mode": "all", "url": "http://logger.vision.svc"},
+            "batcher": {"maxBatchSize": 32},
+            "model": {
+                "modelFormat": {"name": "sklearn"},
+                "storageUri": "gs://kfserving-examples/models/sklearn/1.0/model",
+                "resources": {"requests": {"cpu": "1"}},
+            },
+        },
+    )
     capsys.readouterr()
     assert main(["import", str(path)]) == 3
     out, err = capsys.readouterr()
@@ -103,10 +117,39 @@ def test_import_names_what_it_leaves_out(tmp_path: Path, capsys: pytest.CaptureF
         }
     ]
     assert err.splitlines()[:3] == [
-        f"{path}: document 1 (vision/flowers): spec.predictor.batcher.maxBatchSize: not expressible in a stack file; left out",
-        f"{path}: document 1 (vision/flowers): spec.predictor.logger.mode: not expressible in a stack file; left out",
-        f"{path}: document 1 (vision/flowers): spec.predictor.logger.url: not expressible in a stack file; left out",
+        f"{path}: document 1 (vision/flowers): spec.predictor.batcher.maxBatchSize: not imported; left out",
+        f"{path}: document 1 (vision/flowers): spec.predictor.logger.mode: not imported; left out",
+        f"{path}: document 1 (vision/flowers): spec.predictor.logger.url: not imported; left out",
     ]
+
+
+@pytest.mark.parametrize(
+    ("kserve_runtime", "runtime"),
+    [
+        ("kserve-tensorflow-serving", "tensorflow"),
+        ("kserve-pmmlserver", "pmml"),
+        ("kserve-openvino", "openvino"),
+    ],
+)
+def test_import_maps_kserve_runtimes_to_the_catalog(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kserve_runtime: str, runtime: str
+) -> None:
+    path = _write_isvc(
+        tmp_path,
+        {
+            "containerConcurrency": 4,
+            "timeout": 90,
+            "model": {
+                "modelFormat": {"name": "tensorflow"},
+                "runtime": kserve_runtime,
+                "storageUri": "gs://kfserving-examples/models/tensorflow/flowers",
+            },
+        },
+    )
+    capsys.readouterr()
+    assert main(["import", str(path)]) == 0
+    (model,) = yaml.safe_load(capsys.readouterr().out)["models"]
+    assert (model["runtime"], model["predictor"]) == (runtime, {"containerConcurrency": 4, "timeout": 90})
 
 
 def test_import_of_what_is_not_yaml_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

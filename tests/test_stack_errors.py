@@ -76,8 +76,8 @@ DNS_LABEL_RULE = (
     "must be a DNS-1123 label: lower-case letters, digits and '-', starting and ending alphanumeric"
 )
 MODEL_KEYS = (
-    "deploymentMode, explainer, format, image, labels, name, protocol, resources, rollout, runtime, "
-    "sampleRequest, scaling, storage, tenant, transformer, version"
+    "annotations, deploymentMode, explainer, format, image, labels, name, predictor, protocol, resources, "
+    "rollout, runtime, runtimeVersion, sampleRequest, scaling, slo, storage, tenant, transformer, version, workers"
 )
 KNATIVE_METRICS = (
     "cannot be expressed in knative mode: Knative's pod autoscaler scales on concurrency or rps; "
@@ -212,8 +212,6 @@ CASES = [
         "missing-required-fields",
         HEAD + "  - name: fraud-detector\n    runtime: sklearn\n",
         "bad.yaml: models[0].tenant: required field is missing",
-        "bad.yaml: models[0].format: required field is missing",
-        "bad.yaml: models[0].storage: required field is missing",
         "bad.yaml: models[0].version: required field is missing",
     ),
     # --- unknown keys ---
@@ -341,8 +339,9 @@ CASES = [
     case(
         "dangling-runtime",
         VALID.replace("runtime: sklearn", "runtime: scikit"),
-        "bad.yaml: models[0].runtime: unknown runtime (catalog: custom, huggingface, lightgbm, mlserver, "
-        'sklearn, torchserve, triton, xgboost) (got "scikit")',
+        "bad.yaml: models[0].runtime: unknown runtime (catalog: autogluon, custom, huggingface, "
+        "huggingface-multinode, lightgbm, mlserver, openvino, paddle, pmml, predictive, sklearn, tensorflow, "
+        'torchserve, triton, vllm, xgboost) (got "scikit")',
     ),
     case(
         "dangling-pool",
@@ -353,13 +352,13 @@ CASES = [
         "runtime-cannot-serve-format",
         VALID.replace("{name: sklearn,", "{name: onnx,"),
         "bad.yaml: models[0].format: runtime 'sklearn' does not serve format 'onnx:1'; it serves sklearn:1 "
-        '(runtimes that serve it: triton) (got "onnx:1")',
+        '(runtimes that serve it: openvino, triton) (got "onnx:1")',
     ),
     case(
         "runtime-does-not-speak-protocol",
         VALID + "    protocol: {version: v2, transport: grpc}\n",
         "bad.yaml: models[0].protocol: runtime 'sklearn' does not speak 'grpc-v2'; it speaks v1, v2 "
-        '(runtimes that speak grpc-v2: mlserver, torchserve, triton) (got "grpc-v2")',
+        '(runtimes that speak grpc-v2: mlserver, openvino, torchserve, triton) (got "grpc-v2")',
     ),
     case(
         "min-replicas-above-max",
@@ -478,6 +477,112 @@ CASES = [
         "bad.yaml: models[0].scaling.progressDeadline: must be at least 1s: Kubernetes refuses a Deployment whose "
         'progress deadline is 0 (got "0s")',
     ),
+    # --- component settings: secrets by reference, keys modelplane or KServe owns, mode limits ---
+    case(
+        "inline-credential-is-not-echoed",
+        VALID
+        + "    predictor:\n      env:\n        - {name: HF_TOKEN, value: hf_abcdefghijklmnopqrstuvwxyz}\n",
+        "bad.yaml: models[0].predictor.env[0].value: HF_TOKEN names a credential, which must not be written into "
+        "the stack; store it in a Secret and reference it with secretKeyRef: {name, key}",
+    ),
+    case(
+        "access-key-under-an-innocent-name-is-not-echoed",
+        VALID + "    predictor:\n      env:\n        - {name: MODEL_OPTS, value: AKIAABCDEFGHIJKLMNOP}\n",
+        "bad.yaml: models[0].predictor.env[0].value: the value of MODEL_OPTS looks like an access key or token, "
+        "which must not be written into the stack; store it in a Secret and reference it with secretKeyRef: "
+        "{name, key}",
+    ),
+    case(
+        "environment-kserve-blocks",
+        VALID + "    predictor:\n      env:\n        - {name: PYTHONPATH, value: /opt}\n",
+        "bad.yaml: models[0].predictor.env[0].name: is a variable no component may set: KServe's webhook refuses "
+        'it in every container for security reasons (got "PYTHONPATH")',
+    ),
+    case(
+        "variable-with-two-sources",
+        VALID + "    predictor:\n      env:\n        - {name: A, value: x, fieldRef: metadata.name}\n",
+        "bad.yaml: models[0].predictor.env[0]: give exactly one of value, secretKeyRef, configMapKeyRef, "
+        "fieldRef (got 2)",
+    ),
+    case(
+        "field-reference-kubernetes-cannot-expose",
+        VALID + "    predictor:\n      env:\n        - {name: A, fieldRef: spec.containers}\n",
+        "bad.yaml: models[0].predictor.env[0].fieldRef: must be a pod field Kubernetes can expose: "
+        "metadata.name, metadata.namespace, metadata.uid, metadata.labels['k'], metadata.annotations['k'], "
+        'spec.nodeName, spec.serviceAccountName, status.hostIP(s), status.podIP(s) (got "spec.containers")',
+    ),
+    case(
+        "reserved-model-label",
+        VALID + "    labels: {serving.kserve.io/inferenceservice: x}\n",
+        'bad.yaml: models[0].labels["serving.kserve.io/inferenceservice"]: is a reserved label key (KServe\'s own); '
+        'choose another key (got "serving.kserve.io/inferenceservice")',
+    ),
+    case(
+        "reserved-pod-label",
+        VALID + "    predictor:\n      labels: {component: x}\n",
+        "bad.yaml: models[0].predictor.labels.component: is a reserved label key (KServe's own (the component of "
+        'each pod)); choose another key (got "component")',
+    ),
+    case(
+        "annotation-a-typed-field-derives",
+        VALID + "    annotations: {serving.kserve.io/deploymentMode: Standard}\n",
+        'bad.yaml: models[0].annotations["serving.kserve.io/deploymentMode"]: is an annotation modelplane '
+        'derives; set models[].deploymentMode instead (got "serving.kserve.io/deploymentMode")',
+    ),
+    case(
+        "knative-scale-annotation",
+        VALID + "    predictor:\n      annotations: {autoscaling.knative.dev/min-scale: '3'}\n",
+        'bad.yaml: models[0].predictor.annotations["autoscaling.knative.dev/min-scale"]: is reserved: set '
+        "models[].scaling (KServe drops min-scale and max-scale annotations: pkg/constants "
+        'ServiceAnnotationDisallowedList) (got "autoscaling.knative.dev/min-scale")',
+    ),
+    case(
+        "volume-over-the-model-files",
+        VALID
+        + "    predictor:\n      volumes:\n        - {name: extra, mountPath: /mnt/models, emptyDir: {}}\n",
+        "bad.yaml: models[0].predictor.volumes[0].mountPath: /mnt/models is where KServe puts the model's files; "
+        'mount elsewhere (got "/mnt/models")',
+    ),
+    case(
+        "unknown-storage-scheme",
+        VALID.replace("gs://models/fraud", "ftp://models/fraud"),
+        "bad.yaml: models[0].storage.uri: must be <scheme>://<path> with scheme one of s3, gs, pvc, hf, oci, "
+        'oci+native, oci+fetch, https, hdfs, webhdfs (got "ftp://models/fraud")',
+    ),
+    case(
+        "deployment-strategy-in-knative-mode",
+        VALID + "    deploymentMode: knative\n    predictor:\n      deploymentStrategy: {type: Recreate}\n",
+        "bad.yaml: models[0].predictor.deploymentStrategy: is only supported in standard mode (KServe's webhook "
+        "refuses it for Knative: inference_service_validation.go:645-648); Knative rolls revisions itself; "
+        'remove it, or use deploymentMode standard (got "Recreate")',
+    ),
+    case(
+        "container-concurrency-in-standard-mode",
+        VALID + "    deploymentMode: standard\n    predictor:\n      containerConcurrency: 4\n",
+        "bad.yaml: models[0].predictor.containerConcurrency: is a Knative hard limit enforced by the queue-proxy; "
+        "KServe's Standard mode ignores it (only reconcilers/knative/ksvc_reconciler.go:213 reads it); remove it, "
+        "or use deploymentMode knative (got 4)",
+    ),
+    case(
+        "timeout-beyond-knatives-maximum",
+        VALID + "    deploymentMode: knative\n    predictor:\n      timeout: 900\n",
+        "bad.yaml: models[0].predictor.timeout: exceeds Knative's max-revision-timeout-seconds (600); lower it, "
+        "or use deploymentMode standard (got 900)",
+    ),
+    case(
+        "liveness-probe-success-threshold",
+        VALID + "    predictor:\n      livenessProbe: {httpGet: {path: /x}, successThreshold: 2}\n",
+        "bad.yaml: models[0].predictor.livenessProbe.successThreshold: must be 1 for a liveness or startup probe "
+        "(got 2)",
+    ),
+    case(
+        "rolling-update-that-cannot-progress",
+        VALID
+        + "    deploymentMode: standard\n    predictor:\n"
+        + "      deploymentStrategy: {rollingUpdate: {maxSurge: 0, maxUnavailable: '0%'}}\n",
+        "bad.yaml: models[0].predictor.deploymentStrategy.rollingUpdate: maxSurge and maxUnavailable cannot both "
+        "be 0; the update could not progress",
+    ),
     # --- several at once ---
     case(
         "several-problems-in-file-order",
@@ -512,9 +617,9 @@ tenants:
         + "    deploymentMode: knative\n    scaling: {metric: memory}\n",
         'bad.yaml: models[0].tenant: unknown tenant (tenants: fraud) (got "payments")',
         "bad.yaml: models[0].format: runtime 'sklearn' does not serve format 'onnx:1'; it serves sklearn:1 "
-        '(runtimes that serve it: triton) (got "onnx:1")',
+        '(runtimes that serve it: openvino, triton) (got "onnx:1")',
         "bad.yaml: models[0].protocol: runtime 'sklearn' does not speak 'grpc-v2'; it speaks v1, v2 "
-        '(runtimes that speak grpc-v2: mlserver, torchserve, triton) (got "grpc-v2")',
+        '(runtimes that speak grpc-v2: mlserver, openvino, torchserve, triton) (got "grpc-v2")',
         f"bad.yaml: models[1].scaling.metric: metric 'memory' {KNATIVE_METRICS} (got \"memory\")",
     ),
     # --- field errors and cross-field rules in one run ---
@@ -650,6 +755,9 @@ CLI_CASES = [
         "alias-bomb",
         "several-problems-in-file-order",
         "field-error-dangling-reference-and-bad-combination",
+        "inline-credential-is-not-echoed",
+        "reserved-model-label",
+        "unknown-storage-scheme",
     }
 ]
 

@@ -15,6 +15,7 @@ resets it, we re-apply, the autoscaler flaps between both). So these keys go int
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import Field, model_validator
@@ -199,19 +200,27 @@ def config_autoscaler_data(args: AutoscalerArgs) -> dict[str, str]:
     return dict(sorted(data.items()))
 
 
-def config_features_data(*, gpu_pools: bool) -> dict[str, str]:
-    """``config-features`` keys modelplane needs: pod security always, node selection for GPU pools."""
-    flags = POD_SECURITY_FEATURES + (GPU_NODE_SELECTION_FEATURES if gpu_pools else ())
-    return dict.fromkeys(sorted(flags), "enabled")
+def config_features_data(*, gpu_pools: bool, features: Iterable[str] = ()) -> dict[str, str]:
+    """``config-features`` keys modelplane needs: pod security always, node selection for GPU pools, ``features``.
+
+    ``features`` are the flags Knative-mode models need for their own settings (placement,
+    PVC volumes, field references, collocation: ``modelplane.overrides.knative_features``).
+    """
+    wanted = set(POD_SECURITY_FEATURES) | set(features)
+    if gpu_pools:
+        wanted |= set(GPU_NODE_SELECTION_FEATURES)
+    return dict.fromkeys(sorted(wanted), "enabled")
 
 
-def knative_config(args: AutoscalerArgs, *, gpu_pools: bool) -> dict[str, dict[str, str]]:
+def knative_config(
+    args: AutoscalerArgs, *, gpu_pools: bool, features: Iterable[str] = ()
+) -> dict[str, dict[str, str]]:
     """The ``KnativeServing.spec.config`` sections modelplane owns: ``autoscaler`` and ``features``.
 
     Sections with nothing to set are left out, so the operator keeps Knative's defaults.
     """
     sections = {
         "autoscaler": config_autoscaler_data(args),
-        "features": config_features_data(gpu_pools=gpu_pools),
+        "features": config_features_data(gpu_pools=gpu_pools, features=features),
     }
     return {name: data for name, data in sections.items() if data}

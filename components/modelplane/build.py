@@ -13,9 +13,13 @@ from typing import Any
 
 from modelplane import (
     control_plane,
+    dashboards,
     gpu_operator,
     gpu_pool,
+    gpu_rules,
+    graph,
     ingress,
+    llm,
     model,
     model_mesh,
     monitoring,
@@ -24,6 +28,7 @@ from modelplane import (
 )
 from modelplane.autoscaler import knative_config
 from modelplane.errors import ProblemError
+from modelplane.external_runtime import with_external
 from modelplane.kube import (
     LABEL_COMPONENT,
     Obj,
@@ -88,15 +93,20 @@ class BuildContext:
     """Facts about a stack that several parts of the render need, computed once."""
 
     catalog: Catalog
+    """The runtime catalog with the stack's external runtimes."""
     modes: tuple[DeploymentMode, ...]
     """Deployment mode of each model, in stack order."""
     rollouts: dict[str, ModelRecord] | None = None
     """Per model (``<namespace>/<name>``), its deployed state with the stack applied; None without a lock."""
+    knative_features: frozenset[str] = frozenset()
+    """Knative ``config-features`` flags the models' own settings need."""
+    knative: bool = False
+    """Whether anything runs as a Knative Service (a Knative-mode model, a mesh model's transformer)."""
 
     @property
     def uses_knative(self) -> bool:
-        """Whether any model runs in Knative mode."""
-        return "knative" in self.modes
+        """Whether Knative Serving must be installed."""
+        return self.knative
 
 
 def desired_models(stack: ServingPlatformArgs) -> Desired:
@@ -110,8 +120,8 @@ def desired_models(stack: ServingPlatformArgs) -> Desired:
 
 
 def uses_keda(stack: ServingPlatformArgs, ctx: BuildContext) -> bool:
-    """Whether any Standard-mode model scales on a Prometheus metric through KEDA."""
-    return any(
+    """Whether any Standard-mode model, or any LLM service, scales on a Prometheus metric through KEDA."""
+    return any(service.scaling is not None for service in stack.llms) or any(
         mode == "standard" and (m.scaling.metric or "cpu") not in ("cpu", "memory")
         for m, mode in zip(stack.models, ctx.modes, strict=True)
     )
@@ -135,8 +145,11 @@ def _control_plane(stack: ServingPlatformArgs, ctx: BuildContext) -> Contributio
         tier=tier,
         knative=ctx.uses_knative,
         keda=uses_keda(stack, ctx),
+        llm=bool(stack.llms),
         stack=name,
-        knative_config=knative_config(stack.autoscaler, gpu_pools=bool(stack.gpu_pools)),
+        knative_config=knative_config(
+            stack.autoscaler, gpu_pools=bool(stack.gpu_pools), features=ctx.knative_features
+        ),
     )
     return Contribution(objects=objects, charts=list(charts), warnings=warnings)
 
@@ -174,15 +187,37 @@ def _monitoring(stack: ServingPlatformArgs, ctx: BuildContext) -> Contribution:
     if not args.enabled:
         return Contribution()
     charts: list[Release] = []
+    pools = list(stack.gpu_pools)
     if args.install_prometheus:
-        charts.append(monitoring.chart(args, stack.versions, tier=stack.stack.tier))
+        charts.append(
+            monitoring.chart(
+                args, stack.versions, tier=stack.stack.tier, node_label_keys=gpu_rules.node_label_keys(pools)
+            )
+        )
     served = [
-        monitoring.ServedModel(stack.tenant(m.tenant).namespace_name, m.name, mode, ctx.catalog[m.runtime])
+        monitoring.ServedModel(
+            stack.tenant(m.tenant).namespace_name,
+            m.name,
+            mode,
+            ctx.catalog[m.runtime],
+            availability=m.slo.availability if m.slo else None,
+            latency_ms=m.slo.latency_ms if m.slo else None,
+        )
         for m, mode in zip(stack.models, ctx.modes, strict=True)
     ]
-    return Contribution(
-        objects=monitoring.objects(args, stack=stack.stack.name, models=served), charts=charts
+    objects = monitoring.objects(args, stack=stack.stack.name, models=served)
+    for namespace in sorted({stack.tenant(service.tenant).namespace_name for service in stack.llms}):
+        objects.append(llm.pod_monitor(namespace, stack=stack.stack.name, interval=args.scrape_interval))
+    objects += gpu_rules.objects(
+        pools, namespace=args.namespace, operator_namespace=gpu_operator.NAMESPACE, stack=stack.stack.name
     )
+    objects += dashboards.objects(
+        sorted({m.namespace for m in served}),
+        gate_thresholds={g.metric: g.max for g in stack.rollout.gates if g.max is not None},
+        namespace=args.namespace,
+        stack=stack.stack.name,
+    )
+    return Contribution(objects=objects, charts=charts)
 
 
 def _tenants(stack: ServingPlatformArgs, ctx: BuildContext) -> list[Obj]:
@@ -214,9 +249,9 @@ def _runtimes(stack: ServingPlatformArgs, ctx: BuildContext) -> list[Obj]:
     used = sorted({(m.runtime, mode == "modelmesh") for m, mode in zip(stack.models, ctx.modes, strict=True)})
     result: list[Obj] = []
     for name, mesh in used:
-        if name == "custom":
-            continue
         spec = ctx.catalog[name]
+        if name == "custom" or spec.external is not None:
+            continue
         if mesh:
             pool = stack.pool(stack.model_mesh.runtime(name).pool)
             result.append(
@@ -250,6 +285,7 @@ def _model_entry(
         predictor_overrides=predictor_overrides,
         canary=canary,
         prometheus=prometheus_address(stack.monitoring.namespace),
+        kserve_version=stack.versions.kserve,
     )
 
 
@@ -266,7 +302,11 @@ def _custom_runtime(
             namespace=namespace,
             labels=labels(stack.stack.name, "runtime"),
             image=version.image,
-            formats=[FormatSpec(name=version.format.name, version=version.format.version, auto_select=False)],
+            formats=[
+                FormatSpec(
+                    name=version.model_format.name, version=version.model_format.version, auto_select=False
+                )
+            ],
         )
     ]
 
@@ -324,6 +364,32 @@ def _rollout_objects(
     return model_objects(m, record, mode=mode, render=render, custom_runtime=custom_runtime, routing=routing)
 
 
+def _llms(stack: ServingPlatformArgs) -> list[Obj]:
+    """Every LLM service's LLMInferenceService (and ScaledObject), in its tenant's namespace."""
+    result: list[Obj] = []
+    prometheus = prometheus_address(stack.monitoring.namespace)
+    for item in stack.llms:
+        namespace = stack.tenant(item.tenant).namespace_name
+        pool = stack.pool(item.resources.pool)
+        result += llm.objects(
+            item, stack=stack.stack.name, namespace=namespace, pool=pool, prometheus=prometheus
+        )
+    return result
+
+
+def _graphs(stack: ServingPlatformArgs) -> list[Obj]:
+    """Every inference graph's InferenceGraph, in its tenant's namespace."""
+    result: list[Obj] = []
+    for item in stack.graphs:
+        result += graph.objects(
+            item,
+            stack=stack.stack.name,
+            namespace=stack.tenant(item.tenant).namespace_name,
+            mode=stack.graph_mode(item),
+        )
+    return result
+
+
 def _unique(objects: list[Obj]) -> list[Obj]:
     """Objects with duplicates of identical content removed; differing duplicates are a bug."""
     seen: dict[ObjectKey, Obj] = {}
@@ -354,14 +420,30 @@ def build(
     catalog = catalog if catalog is not None else load_catalog(catalog_dir())
     rules.check(stack, catalog=catalog)
     rollouts = effective_records(desired_models(stack), lock) if lock is not None else None
+    modes = tuple(stack.mode(m) for m in stack.models)
+    features: set[str] = set()
+    for m, mode in zip(stack.models, modes, strict=True):
+        features |= model.knative_features(m, mode)
+    graph_modes = [stack.graph_mode(g) for g in stack.graphs]
+    if "knative" in graph_modes:
+        features |= graph.KNATIVE_FEATURES
     if rollouts:
         found = rules.version_problems(stack, rollouts, catalog=catalog)
         if found:
             raise ProblemError(found)
-    ctx = BuildContext(catalog=catalog, modes=tuple(stack.mode(m) for m in stack.models), rollouts=rollouts)
+    ctx = BuildContext(
+        catalog=with_external(catalog, stack.external_runtimes),
+        modes=modes,
+        rollouts=rollouts,
+        knative_features=frozenset(features),
+        knative="knative" in graph_modes
+        or any(model.needs_knative(m, mode) for m, mode in zip(stack.models, modes, strict=True)),
+    )
     result = PlatformObjects(rollouts=rollouts)
     parts = [_control_plane(stack, ctx), _gpu_pools(stack), _model_mesh(stack), _monitoring(stack, ctx)]
-    objects: list[Obj] = _tenants(stack, ctx) + _runtimes(stack, ctx) + _models(stack, ctx)
+    objects: list[Obj] = (
+        _tenants(stack, ctx) + _runtimes(stack, ctx) + _models(stack, ctx) + _graphs(stack) + _llms(stack)
+    )
     for part in parts:
         objects += part.objects
         result.charts += part.charts

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from modelplane import model_mesh
+from modelplane import llm, model_mesh
 from modelplane.errors import CapacityError
 from modelplane.gpu_pool import GpuPoolArgs
 from modelplane.model_mesh import model_size_bytes, runtime_capacity_bytes
@@ -153,8 +153,18 @@ def _pool_items(
         if model.resources.pool != pool.name or not replicas:
             continue
         resource = pool.resource_name(model.resources.mig_profile)
-        groups.append((resource, model.resources.gpu, replicas))
-        by_namespace[args.tenant(model.tenant).namespace_name][resource] += model.resources.gpu * replicas
+        # A multi-node replica is a head pod and workers, each with the model's GPUs.
+        pods = replicas * (model.workers.total_gpus // model.resources.gpu if model.workers else 1)
+        groups.append((resource, model.resources.gpu, pods))
+        by_namespace[args.tenant(model.tenant).namespace_name][resource] += model.resources.gpu * pods
+    for service in args.llms:
+        if service.resources.pool != pool.name:
+            continue
+        resource = pool.resource_name(service.resources.mig_profile)
+        for gpu, pods in llm.gpu_pods(service, level):
+            if gpu:
+                groups.append((resource, gpu, pods))
+                by_namespace[args.tenant(service.tenant).namespace_name][resource] += gpu * pods
     for namespace, runtime in mesh:
         settings = args.model_mesh.runtime(runtime)
         if settings.pool != pool.name:
@@ -305,7 +315,16 @@ def plan(
         model_pods = 0
         for i, replicas in _replicas(args, level):
             model = args.models[i]
-            model_pods += replicas * (1 + (model.transformer is not None) + (model.explainer is not None))
+            own = [
+                model.transformer is not None and not model.transformer.collocated,
+                model.explainer is not None,
+            ]
+            workers = model.workers.total_gpus // max(1, model.resources.gpu) - 1 if model.workers else 0
+            model_pods += replicas * (1 + workers + sum(own))
+        for service in args.llms:
+            # The vLLM pods, and the endpoint picker of a routed service.
+            model_pods += sum(pods for _, pods in llm.gpu_pods(service, level))
+            model_pods += service.router.scheduler_replicas or 1 if service.router.scheduler else 0
         result.pods[level] = model_pods + mesh_pods + etcd_pods + controller
     result.pods["meshRuntime"] = mesh_pods
     result.pods["etcd"] = etcd_pods

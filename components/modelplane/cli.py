@@ -253,6 +253,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
         result = capacity.plan(stack, pod_ip_budget=args.pod_ips)
     if args.output == "json":
         console.write_json(capacity.to_dict(result))
+    elif args.output == "html":
+        from modelplane.plan_html import to_html
+
+        sys.stdout.write(to_html(capacity.to_dict(result)))
     else:
         sys.stdout.write(capacity.format_text(result))
     try:
@@ -376,9 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         "--format",
         dest="output",
-        choices=("text", "json"),
+        choices=("text", "json", "html"),
         default="text",
-        help="report format (default text)",
+        help="report format (default text; html: one self-contained page with charts)",
     )
     p.add_argument(
         "--pod-ips",

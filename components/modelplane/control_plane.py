@@ -93,6 +93,11 @@ class ControlPlaneArgs(StrictModel):
         "(it is fixed to `http://default-broker`); a sink is set per InferenceService "
         "(`spec.predictor.logger.url`).",
     )
+    leader_worker_set: bool = Field(
+        default=False,
+        description="The cluster runs LeaderWorkerSet (KServe pins v0.8.0), which multi-node LLM services need; "
+        "modelplane does not install it. Default: false.",
+    )
     allowed_runtimes: list[str] | None = Field(
         default=None,
         description="Runtime catalog names models may use (e.g. `[sklearn, triton]`); every catalog runtime "
@@ -257,6 +262,7 @@ def charts(
     tier: str,
     knative: bool,
     keda: bool,
+    llm: bool = False,
     stack: str = "modelplane",
     knative_config: dict[str, dict[str, str]] | None = None,
 ) -> list[Chart]:
@@ -412,7 +418,56 @@ def charts(
             depends_on=tuple(kserve_depends),
         )
     )
+    if llm:
+        result += _llm_charts(args, versions, kserve_depends=kserve_depends)
     return sorted(_waves(result), key=lambda c: (c.wave, c.release))
+
+
+def _llm_charts(args: ControlPlaneArgs, versions: Versions, *, kserve_depends: list[str]) -> list[Chart]:
+    """KServe's LLMInferenceService controller, its CRDs and its well-known configs, for stacks with LLM services.
+
+    The controller's chart would recreate what the kserve release already owns (the
+    inferenceservice-config ConfigMap, the cert-manager Issuer, the default ClusterStorageContainer),
+    so its shared resources are off (kserve-llmisvc-resources v0.20.0 values.yaml: createSharedResources);
+    it brings the Gateway API Inference Extension CRDs its InferencePools need (createGIECRDs).
+    The presets (LLMInferenceServiceConfigs) come from kserve-runtime-configs with its runtimes off.
+    """
+    repository = "oci://ghcr.io/kserve/charts"
+    return [
+        Chart(
+            release="kserve-llmisvc-crd",
+            namespace=args.namespace,
+            repository=repository,
+            chart="kserve-llmisvc-crd",
+            version=versions.kserve,
+            needed_by_groups=("serving.kserve.io",),
+            # After kserve-crd: both carry the ClusterStorageContainer CRD and the second skips
+            # it when a Helm lookup finds it owned (templates/serving.kserve.io_clusterstoragecontainers.yaml:1-8).
+            depends_on=("cert-manager", "kserve-crd"),
+            crds=True,
+        ),
+        Chart(
+            release="kserve-llmisvc",
+            namespace=args.namespace,
+            repository=repository,
+            chart="kserve-llmisvc-resources",
+            version=versions.kserve,
+            values={"kserve": {"createSharedResources": False}},
+            needed_by_groups=("serving.kserve.io", "inference.networking.k8s.io"),
+            depends_on=(*kserve_depends, "kserve", "kserve-llmisvc-crd"),
+            crds=True,
+        ),
+        Chart(
+            release="kserve-llmisvc-configs",
+            namespace=args.namespace,
+            repository=repository,
+            chart="kserve-runtime-configs",
+            version=versions.kserve,
+            values={"kserve": {"llmisvcConfigs": {"enabled": True}}},
+            needed_by_groups=("serving.kserve.io",),
+            depends_on=("kserve-llmisvc",),
+        ),
+    ]
 
 
 def storage_container(args: ControlPlaneArgs, versions: Versions, *, stack: str) -> Obj:

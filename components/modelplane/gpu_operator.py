@@ -29,6 +29,8 @@ NAMESPACE = "gpu-operator"
 """Namespace of the GPU operator and of its configuration."""
 DEVICE_PLUGIN_CONFIGMAP = "modelplane-device-plugin-config"
 MIG_PARTED_CONFIGMAP = "modelplane-mig-parted-config"
+DCGM_SCRAPE_INTERVAL = "30s"
+"""How often Prometheus scrapes dcgm-exporter (the chart's default is 15s; GPU gauges change slowly)."""
 DEFAULT_DEVICE_PLUGIN_CONFIG = "default"
 """Device-plugin config of GPU nodes that belong to no pool: whole GPUs, MIG off."""
 
@@ -122,7 +124,22 @@ def chart(pools: list[GpuPoolArgs], versions: Versions) -> Chart:
         # rendered by templates/clusterpolicy.yaml:565-566) defaults to honorLabels: false, under
         # which Prometheus renames those to exported_pod and exported_namespace because the
         # target has its own: then a GPU-utilisation query per model (scaling.py) matches nothing.
-        "dcgmExporter": {"serviceMonitor": {"honorLabels": True}},
+        # A GPU no pod holds keeps the exporter pod's own namespace (this one). The node's name
+        # becomes `node`: DCGM's series name GPUs and nodes, the GPU rules map nodes to pools.
+        "dcgmExporter": {
+            "serviceMonitor": {
+                "enabled": True,
+                "interval": DCGM_SCRAPE_INTERVAL,
+                "honorLabels": True,
+                "relabelings": [
+                    {
+                        "action": "replace",
+                        "sourceLabels": ["__meta_kubernetes_pod_node_name"],
+                        "targetLabel": "node",
+                    }
+                ],
+            }
+        },
         "mig": {"strategy": mig_strategy(pools)},
         "migManager": {
             "enabled": uses_mig,

@@ -110,7 +110,11 @@ _RESERVED_MODEL_LABELS: tuple[tuple[str, str], ...] = (
     # KServe labels a component's pods with these, over the InferenceService's labels
     # (components/predictor.go:498-518, reconcilers/deployment/deployment_reconciler.go:146).
     ("serving.kserve.io/", "KServe's own"),
+    ("internal.serving.kserve.io/", "KServe's own"),
     ("component", "KServe's own (the component of each pod)"),
+    # pkg/constants KServiceEndpointLabel, InferenceServiceGenerationPodLabelKey: the routing reads them.
+    ("endpoint", "KServe's own (the routing reads it)"),
+    ("isvc.generation", "KServe's own (the generation of each pod)"),
     ("app", "KServe's own in Standard mode (isvc.<component>, its Service selects it)"),
     # Knative refuses these unless they name the object's owner (pkg/apis/serving/v1/
     # configuration_validation.go:63-67, route_validation.go:195-198 at knative-v1.21.1).

@@ -23,9 +23,10 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from modelplane import credentials, gpu_pool, model_mesh, scaling
+from modelplane import credentials, gpu_pool, graph, llm, model_mesh, model_rules, scaling
 from modelplane.base import Problem
 from modelplane.errors import ProblemError
+from modelplane.external_runtime import ExternalRuntimeArgs, with_external
 from modelplane.kube import model_key
 from modelplane.model import ModelArgs, deployment_problems, derived_name_problems
 from modelplane.rollout.lock import ModelRecord
@@ -93,7 +94,8 @@ class _Rules:
 
     def __init__(self, stack: ServingPlatformArgs, catalog: Catalog, omitted: Omitted) -> None:
         self.stack = stack
-        self.catalog = catalog
+        self.catalog = with_external(catalog, stack.external_runtimes)
+        self.catalog_names = frozenset(catalog)
         self.omitted = omitted
         self.found: list[Problem] = []
         self.tenants = {t.name: t for t in stack.tenants}
@@ -110,6 +112,7 @@ class _Rules:
 
     def run(self) -> list[Problem]:
         self.tenant_names()
+        self.external_runtimes()
         for i, model in enumerate(self.stack.models):
             index = self.model_index(i)
             path: FieldPath = ("models", index)
@@ -123,6 +126,9 @@ class _Rules:
             self.rollout(path, model, mode)
             self.derived_names(path, model, mode)
             self.found += [p.under(path) for p in deployment_problems(model, mode=mode)]
+            self.model_settings(path, model, mode)
+        self.graphs()
+        self.llms()
         self.mesh()
         self.allowed_runtimes()
         if self.stack.stack.tier != "dev":
@@ -170,6 +176,85 @@ class _Rules:
             else:
                 seen_namespaces[namespace] = index
 
+    def external_runtimes(self) -> None:
+        """Each external runtime has a name of its own: not a catalog runtime's, not another's."""
+        seen: set[str] = set()
+        for i, runtime in enumerate(self.stack.external_runtimes):
+            if runtime.name in self.catalog_names or runtime.name in seen:
+                self.add(
+                    ("externalRuntimes", i, "name"),
+                    "is already a runtime name (catalog: "
+                    + ", ".join(sorted(self.catalog_names))
+                    + "); give it "
+                    "another, or use that runtime",
+                    runtime.name,
+                )
+            seen.add(runtime.name)
+            if runtime.kind == "ClusterServingRuntime":
+                self.external_priority(i, runtime)
+
+    def external_priority(self, i: int, runtime: ExternalRuntimeArgs) -> None:
+        """The cluster's runtime and a catalog runtime the stack renders never share a format's priority.
+
+        KServe's ClusterServingRuntime webhook refuses a runtime when another that serves a common
+        protocol auto-selects the same format (name and version) at the same priority (kserve
+        v0.20.0 pkg/webhook/admission/servingruntime/servingruntime_webhook.go:182-208); which of
+        the two is refused depends only on which is applied last.
+        """
+        used = sorted(
+            {
+                m.runtime
+                for m in self.stack.models
+                if m.runtime in self.catalog_names
+                and m.runtime != "custom"
+                and self.stack.mode(m) != "modelmesh"
+            }
+        )
+        for j, theirs in enumerate(runtime.formats):
+            if not theirs.auto_select or theirs.priority is None:
+                continue
+            for name in used:
+                ours = self.catalog[name]
+                if not set(ours.protocols) & set(runtime.protocols):
+                    continue
+                clash = any(
+                    f.auto_select
+                    and f.priority == theirs.priority
+                    and f.name.casefold() == theirs.name.casefold()
+                    and f.version == theirs.version
+                    for f in ours.formats
+                )
+                if clash:
+                    label = theirs.name + (f" {theirs.version}" if theirs.version else "")
+                    self.add(
+                        ("externalRuntimes", i, "formats", j, "priority"),
+                        f"catalog runtime modelplane-{name} auto-selects {label} at the same priority, and KServe refuses two "
+                        "ClusterServingRuntimes of one priority for a format; give the cluster's "
+                        "runtime another priority, or autoSelect false",
+                        theirs.priority,
+                    )
+
+    def model_settings(self, path: FieldPath, model: ModelArgs, mode: DeploymentMode) -> None:
+        """The model's settings against its mode, runtime, pool, rollout strategy and Kubernetes version."""
+        runtime = self.catalog.get(model.runtime)
+        if runtime is None:
+            return
+        try:
+            strategy = self.stack.policy(model).strategy
+        except ValueError:
+            strategy = self.stack.rollout.strategy
+        keda = mode == "standard" and (model.scaling.metric or "cpu") not in scaling.HPA_METRICS
+        self.found += model_rules.problems(
+            model,
+            mode=mode,
+            runtime=runtime,
+            pool=self.stack.pool(model.resources.pool),
+            keda=keda,
+            strategy=strategy,
+            kubernetes=self.stack.versions.kubernetes,
+            path=path,
+        )
+
     def model_reference(self, path: FieldPath, index: int, model: ModelArgs) -> None:
         """A model names a declared tenant and is the only one of its name in that namespace."""
         tenant = self.tenants.get(model.tenant)
@@ -197,8 +282,8 @@ class _Rules:
                 (*path, "runtime"), f"unknown runtime (catalog: {', '.join(sorted(catalog))})", model.runtime
             )
         elif model.runtime != "custom":
-            fmt = model.format
-            shown = f"{fmt.name}:{fmt.version}" if fmt.version else fmt.name
+            fmt = model.model_format
+            shown = model.format_key
             if mode == "modelmesh":
                 if runtime.mesh is None:
                     self.add(
@@ -229,7 +314,7 @@ class _Rules:
                     shown,
                 )
             wanted = model.protocol.kserve_value
-            if mode != "modelmesh" and wanted not in runtime.protocols:
+            if mode != "modelmesh" and runtime.protocols and wanted not in runtime.protocols:
                 speakers = sorted(n for n, r in catalog.items() if n != "custom" and wanted in r.protocols)
                 self.add(
                     (*path, "protocol"),
@@ -244,7 +329,7 @@ class _Rules:
             )
 
     def mesh_mode(self, path: FieldPath, model: ModelArgs, mode: DeploymentMode) -> None:
-        """A mesh model needs the mesh, and has no GPUs, transformer or explainer of its own."""
+        """A mesh model needs the mesh and has no GPUs of its own (its settings: ``model_rules``)."""
         if mode != "modelmesh":
             return
         if not self.stack.model_mesh.enabled:
@@ -261,9 +346,6 @@ class _Rules:
                 "GPUs belong to the mesh runtime, not the model (use knative or standard mode)",
                 model.resources.gpu,
             )
-        for part in ("transformer", "explainer"):
-            if getattr(model, part) is not None:
-                self.add((*path, part), f"modelmesh mode has no {part}; use knative or standard mode", part)
 
     def rollout(self, path: FieldPath, model: ModelArgs, mode: DeploymentMode) -> None:
         """The model's rollout policy is one its mode can carry out."""
@@ -305,6 +387,87 @@ class _Rules:
             for p in derived_name_problems(model, namespace=tenant.namespace_name, mode=mode, canary=canary)
         ]
 
+    def known_tenant(self, path: FieldPath, tenant: str) -> bool:
+        """Whether a section's item names a declared tenant; an unknown one is reported (not an omitted one)."""
+        if tenant in self.tenants:
+            return True
+        if tenant not in self.omitted.tenant_names:
+            known = ", ".join(sorted(self.tenants)) or "none declared"
+            self.add((*path, "tenant"), f"unknown tenant (tenants: {known})", tenant)
+        return False
+
+    def graphs(self) -> None:
+        """Each graph's tenant exists, its steps call models of that tenant, its name is its own, its mode fits."""
+        served: dict[str, set[str]] = {}
+        for model in self.stack.models:
+            served.setdefault(model.tenant, set()).add(model.name)
+        seen: dict[tuple[str, str], int] = {}
+        for i, item in enumerate(self.stack.graphs):
+            path: FieldPath = ("graphs", i)
+            if not self.known_tenant(path, item.tenant):
+                continue
+            key = (item.tenant, item.name)
+            if key in seen:
+                self.add(
+                    (*path, "name"),
+                    f"duplicate graph name in tenant {item.tenant!r} (also graphs[{seen[key]}])",
+                    item.name,
+                )
+            elif item.name in served.get(item.tenant, set()):
+                self.add(
+                    (*path, "name"),
+                    f"tenant {item.tenant!r} has a model of that name; a graph and a model of a namespace share its "
+                    "hostnames, so give the graph its own name",
+                    item.name,
+                )
+            seen.setdefault(key, i)
+            self.found += graph.model_reference_problems(item, served.get(item.tenant, set()), path=path)
+            self.found += graph.mode_problems(item, self.stack.graph_mode(item), path=path)
+
+    def llms(self) -> None:
+        """Each LLM service's tenant and pool exist, its name is its own, multi-node services have LeaderWorkerSet."""
+        seen: dict[tuple[str, str], int] = {}
+        for i, item in enumerate(self.stack.llms):
+            path: FieldPath = ("llms", i)
+            self.known_tenant(path, item.tenant)
+            key = (item.tenant, item.name)
+            if key in seen:
+                self.add(
+                    (*path, "name"),
+                    f"duplicate LLM service name in tenant {item.tenant!r} (also llms[{seen[key]}])",
+                    item.name,
+                )
+            seen.setdefault(key, i)
+            pool = self.stack.pool(item.resources.pool)
+            if item.resources.pool is not None and pool is None:
+                known = ", ".join(sorted(p.name for p in self.stack.gpu_pools)) or "none declared"
+                self.add(
+                    (*path, "resources", "pool"), f"unknown GPU pool (gpuPools: {known})", item.resources.pool
+                )
+                continue
+            self.found += llm.placement_problems(item, pool, path=path)
+            multi = item.multi_node or (
+                item.prefill is not None
+                and item.prefill.parallelism is not None
+                and item.prefill.parallelism.pods > 1
+            )
+            if multi and not self.stack.control_plane.leader_worker_set:
+                self.add(
+                    (*path, "parallelism"),
+                    "spans several pods per replica, which KServe runs as a LeaderWorkerSet "
+                    "(llmisvc workload_multi_node.go); install LeaderWorkerSet (KServe pins v0.8.0) and set "
+                    "controlPlane.leaderWorkerSet: true, or keep a replica on one pod",
+                    item.pods_per_replica,
+                )
+            if pool is not None:
+                self.found += gpu_pool.gpu_request_problems(
+                    (*path, "resources"),
+                    gpu=item.resources.gpu,
+                    mig_profile=item.resources.mig_profile,
+                    exclusive_gpu_memory=False,
+                    pool=pool,
+                )
+
     def mesh(self) -> None:
         """The mesh's own rules: etcd for the tier, mesh runtimes against the catalog and pools."""
         self.found += model_mesh.problems(
@@ -326,8 +489,9 @@ class _Rules:
                     f"unknown runtime (catalog: {', '.join(sorted(self.catalog))})",
                     name,
                 )
+        external = {r.name for r in self.stack.external_runtimes}
         for i, model in enumerate(self.stack.models):
-            if model.runtime not in allowed:
+            if model.runtime not in allowed and model.runtime not in external:
                 self.add(
                     ("models", self.model_index(i), "runtime"),
                     f"runtime is not allowed on this platform (controlPlane.allowedRuntimes: "

@@ -25,6 +25,8 @@ from modelplane.errors import PlatformError
 from modelplane.kube import restricted_security_context
 from modelplane.types import ImageRef, Quantity
 
+ExternalKind = Literal["ClusterServingRuntime", "ServingRuntime"]
+
 Protocol = Literal["v1", "v2", "grpc-v1", "grpc-v2"]
 
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -94,6 +96,22 @@ class MeshSpec(StrictModel):
     formats: list[FormatSpec] = Field(description="Formats served inside the mesh.")
 
 
+class WorkerSpec(StrictModel):
+    """The worker pods of a multi-node runtime (KServe's ServingRuntime ``workerSpec``)."""
+
+    command: list[str] = Field(min_length=1, description="Worker container command.")
+    args: list[str] = Field(default_factory=list, description="Worker container arguments.")
+    env: dict[str, str] = Field(default_factory=dict, description="Worker environment (never secrets).")
+    env_fields: dict[str, str] = Field(
+        default_factory=dict,
+        description="Worker environment from pod fields (`POD_NAMESPACE: metadata.namespace`).",
+    )
+    resources: RuntimeResources = Field(description="Default worker resources; a model's replace them.")
+    liveness_command: list[str] = Field(
+        default_factory=list, description="Exec liveness check of a worker; none when empty."
+    )
+
+
 class RuntimeSpec(StrictModel):
     """One runtime of the catalog."""
 
@@ -113,10 +131,17 @@ class RuntimeSpec(StrictModel):
     )
     args: list[str] = Field(default_factory=list, description="Container arguments.")
     env: dict[str, str] = Field(default_factory=dict, description="Container environment (never secrets).")
+    env_fields: dict[str, str] = Field(
+        default_factory=dict,
+        description="Container environment from pod fields (`POD_IP: status.podIP`). Default: none.",
+    )
     formats: list[FormatSpec] = Field(
         description="Formats served; empty for `custom` (the model declares it)."
     )
-    protocols: list[Protocol] = Field(min_length=1, description="Protocol versions served.")
+    protocols: list[Protocol] = Field(
+        description="Protocol versions served; empty for a server with its own API (vLLM's OpenAI API), which "
+        "KServe accepts with any protocolVersion (v1alpha1 servingruntime_types.go:304-314)."
+    )
     http_port: int = Field(ge=1024, le=65535, description="HTTP inference port.")
     grpc_port: int = Field(ge=1024, le=65535, description="gRPC inference port.")
     metrics_port: int = Field(ge=1024, le=65535, description="Prometheus metrics port.")
@@ -129,11 +154,22 @@ class RuntimeSpec(StrictModel):
     shared_memory: bool = Field(
         default=False, description="Mount a memory-backed /dev/shm (PyTorch, Triton, vLLM)."
     )
+    shared_memory_size: Quantity = Field(
+        default="2Gi", description="Size of /dev/shm when mounted. Default: 2Gi."
+    )
     run_as_user: int = Field(ge=1, description="Non-root user id the server runs as.")
     gpu_capable: bool = Field(description="Whether the server can use GPUs.")
     startup_seconds: int = Field(default=600, ge=30, description="How long the server may take to start.")
     mesh: MeshSpec | None = Field(
         default=None, description="Multi-model (mesh) support, when the server has it."
+    )
+    worker: WorkerSpec | None = Field(
+        default=None, description="Worker pods, for a runtime that spreads one model over several nodes."
+    )
+    external: ExternalKind | None = Field(
+        default=None,
+        description="Set for a runtime the cluster already has (a stack's `externalRuntimes`): modelplane renders "
+        "no object for it and models name it as it is. Default: none (a catalog runtime).",
     )
 
     @model_validator(mode="after")
@@ -278,11 +314,66 @@ def _template(directory: Path) -> jinja2.Template:
     return env.get_template("servingruntime.yaml.j2")
 
 
+def probe_paths(spec: RuntimeSpec) -> dict[str, str | None]:
+    """The HTTP path each probe of the runtime's server container checks (None: a TCP check)."""
+    return {
+        "readinessProbe": spec.readiness_path,
+        "livenessProbe": spec.liveness_path,
+        "startupProbe": spec.readiness_path,
+    }
+
+
 def _probe(path: str | None, port: int, *, period: int, failures: int, timeout: int) -> dict[str, Any]:
     action: dict[str, Any] = (
         {"httpGet": {"path": path, "port": port}} if path else {"tcpSocket": {"port": port}}
     )
     return action | {"periodSeconds": period, "failureThreshold": failures, "timeoutSeconds": timeout}
+
+
+def _env(values: dict[str, str], fields: dict[str, str]) -> list[dict[str, Any]]:
+    """Environment variables by name: plain values and pod fields."""
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in values.items()]
+    env += [{"name": k, "valueFrom": {"fieldRef": {"fieldPath": v}}} for k, v in fields.items()]
+    return sorted(env, key=lambda e: str(e["name"]))
+
+
+def _exec_liveness(command: list[str], *, timeout: int) -> dict[str, Any]:
+    """A liveness check run inside the container, for servers the kubelet cannot reach over the network."""
+    return {
+        "exec": {"command": list(command)},
+        "initialDelaySeconds": 30,
+        "periodSeconds": 30,
+        "timeoutSeconds": timeout,
+        "failureThreshold": 3,
+    }
+
+
+def worker_container(spec: RuntimeSpec) -> dict[str, Any]:
+    """The hardened ``worker-container`` of a multi-node runtime (its workers join the head's cluster)."""
+    worker = spec.worker
+    assert worker is not None
+    container: dict[str, Any] = {
+        "name": "worker-container",
+        "image": spec.image,
+        "command": list(worker.command),
+        "args": list(worker.args),
+        "env": _env(worker.env, worker.env_fields),
+        "resources": {
+            "requests": {"cpu": worker.resources.cpu, "memory": worker.resources.memory},
+            "limits": {"cpu": worker.resources.cpu_limit, "memory": worker.resources.memory_limit},
+        },
+        "securityContext": restricted_security_context(
+            run_as_user=spec.run_as_user, read_only_root=spec.read_only_root_filesystem
+        ),
+        "volumeMounts": [
+            {"name": f"writable-{i}", "mountPath": p} for i, p in enumerate(spec.writable_paths)
+        ],
+    }
+    if spec.shared_memory:
+        container["volumeMounts"].append({"name": "devshm", "mountPath": "/dev/shm"})
+    if worker.liveness_command:
+        container["livenessProbe"] = _exec_liveness(worker.liveness_command, timeout=15)
+    return container
 
 
 def runtime_container(
@@ -300,7 +391,7 @@ def runtime_container(
         "name": "kserve-container",
         "image": image or spec.image,
         "args": list(spec.args),
-        "env": [{"name": k, "value": v} for k, v in sorted(spec.env.items())],
+        "env": _env(spec.env, spec.env_fields),
         "resources": resources
         or {
             "requests": {"cpu": spec.resources.cpu, "memory": spec.resources.memory},
@@ -327,8 +418,20 @@ def runtime_volumes(spec: RuntimeSpec) -> list[dict[str, Any]]:
         {"name": f"writable-{i}", "emptyDir": {"sizeLimit": "1Gi"}} for i, _ in enumerate(spec.writable_paths)
     ]
     if spec.shared_memory:
-        volumes.append({"name": "devshm", "emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}})
+        volumes.append(
+            {"name": "devshm", "emptyDir": {"medium": "Memory", "sizeLimit": spec.shared_memory_size}}
+        )
     return volumes
+
+
+def _worker_spec(spec: RuntimeSpec) -> dict[str, Any]:
+    """The runtime's ``workerSpec``: one worker container, sized per node, and its volumes."""
+    return {
+        "pipelineParallelSize": 1,
+        "tensorParallelSize": 1,
+        "containers": [worker_container(spec)],
+        "volumes": runtime_volumes(spec),
+    }
 
 
 def render_runtime(
@@ -351,6 +454,10 @@ def render_runtime(
 
     With ``mesh_replicas`` set, the runtime is rendered as a multi-model (ModelMesh) runtime.
     """
+    if spec.external is not None:
+        raise PlatformError(
+            f"runtime {spec.name!r} is the cluster's own {spec.external}; modelplane renders none"
+        )
     if image is None and spec.image is None:
         raise PlatformError(f"runtime {spec.name!r} has no image; a model using it must set `image`")
     mesh_context: dict[str, Any] | None = None
@@ -387,13 +494,7 @@ def render_runtime(
         for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
             container.pop(probe)
         if mesh.liveness_command:
-            container["livenessProbe"] = {
-                "exec": {"command": list(mesh.liveness_command)},
-                "initialDelaySeconds": 30,
-                "periodSeconds": 30,
-                "timeoutSeconds": 10,
-                "failureThreshold": 3,
-            }
+            container["livenessProbe"] = _exec_liveness(mesh.liveness_command, timeout=10)
         # ModelMesh scrapes its own metrics (port 2112); the runtime's port is not exposed in the mesh.
         pod_annotations = {}
         if mesh.max_loading_concurrency is not None:
@@ -425,6 +526,7 @@ def render_runtime(
         "mesh": mesh_context,
         "containers": [container],
         "volumes": runtime_volumes(spec),
+        "worker": _worker_spec(spec) if spec.worker is not None and mesh_replicas is None else None,
         "node_selector": node_selector or {},
         "tolerations": tolerations or [],
     }

@@ -60,7 +60,7 @@ models:
     tenant: {tenant}
     runtime: {runtime}
     format: {{name: {format_name}{format_version}}}
-    storage: {{uri: "{uri}"}}
+    storage: {{uri: "{uri}"}}{protocol}
     version: v1
     scaling: {{minReplicas: 1, maxReplicas: 3}}
 """
@@ -83,6 +83,8 @@ def cmd_init(ns: argparse.Namespace) -> int:
     if not spec.formats or ns.runtime == "custom":
         raise PlatformError(f"--runtime {ns.runtime!r}: pick a runtime that serves a model format")
     served = spec.formats[0]
+    # A model speaks V2 unless it says otherwise; a runtime without V2 REST (TF Serving) needs V1.
+    protocol = "" if "v2" in spec.protocols else "\n    protocol: {version: v1}"
     text = TEMPLATE.format(
         schema=f"{SCHEMA_DIR}/stack.schema.json",
         name=ns.name,
@@ -94,6 +96,7 @@ def cmd_init(ns: argparse.Namespace) -> int:
         format_name=served.name,
         format_version=f', version: "{served.version}"' if served.version else "",
         uri=ns.storage_uri,
+        protocol=protocol,
     )
     directory.mkdir(parents=True, exist_ok=True)
     schema_path.parent.mkdir(parents=True, exist_ok=True)
@@ -129,6 +132,14 @@ KSERVE_RUNTIMES = {
     "kserve-tritonserver": "triton",
     "kserve-torchserve": "torchserve",
     "kserve-huggingfaceserver": "huggingface",
+    "kserve-huggingfaceserver-multinode": "huggingface-multinode",
+    "kserve-autogluonserver": "autogluon",
+    "kserve-openvino": "openvino",
+    "kserve-paddleserver": "paddle",
+    "kserve-pmmlserver": "pmml",
+    "kserve-predictiveserver": "predictive",
+    "kserve-tensorflow-serving": "tensorflow",
+    "kserve-vllmserver": "vllm",
 }
 """KServe's own ServingRuntimes and the catalog runtime that serves the same models."""
 
@@ -278,6 +289,13 @@ def import_isvc(
     reader.get("spec", "predictor", "scaleMetricType")
     if scaling:
         model["scaling"] = scaling
+    predictor: dict[str, Any] = {}
+    for key in ("containerConcurrency", "timeout"):
+        value = reader.get("spec", "predictor", key)
+        if value is not None:
+            predictor[key] = int(value)
+    if predictor:
+        model["predictor"] = predictor
     protocol = reader.get("spec", "predictor", "model", "protocolVersion")
     if protocol in ("v1", "v2"):
         model["protocol"] = {"version": protocol}
@@ -309,7 +327,7 @@ def import_isvc(
         for key in own:
             reader.get("metadata", "labels", key)
     tenant_entry = {"name": tenant} | ({"namespace": namespace} if namespace != tenant else {})
-    left = [f"{path}: not expressible in a stack file; left out" for path in reader.left_out()]
+    left = [f"{path}: not imported; left out" for path in reader.left_out()]
     return tenant_entry, model, notes + left
 
 

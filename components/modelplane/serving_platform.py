@@ -15,7 +15,10 @@ from pydantic import Field, StringConstraints
 from modelplane.autoscaler import AutoscalerArgs
 from modelplane.base import StrictModel
 from modelplane.control_plane import ControlPlaneArgs
+from modelplane.external_runtime import ExternalRuntimeArgs
 from modelplane.gpu_pool import GpuPoolArgs
+from modelplane.graph import GraphArgs
+from modelplane.llm import LlmArgs
 from modelplane.model import ModelArgs, mode_of
 from modelplane.model_mesh import ModelMeshArgs
 from modelplane.monitoring import MonitoringArgs
@@ -75,7 +78,20 @@ class ServingPlatformArgs(StrictModel):
     monitoring: MonitoringArgs = Field(default_factory=MonitoringArgs, description="Prometheus monitoring.")
     tenants: list[TenantArgs] = Field(default_factory=list, description="Teams that own models.")
     rollout: RolloutPolicy = Field(default_factory=RolloutPolicy, description="Default rollout policy.")
+    external_runtimes: list[ExternalRuntimeArgs] = Field(
+        default_factory=list,
+        description="ServingRuntimes the cluster already has, which models may name in `runtime`. Default: none.",
+    )
     models: list[ModelArgs] = Field(default_factory=list, description="Served models.")
+    llms: list[LlmArgs] = Field(
+        default_factory=list,
+        description="LLM services (KServe's LLMInferenceService: llm-d routing, prefill/decode, LoRA). "
+        "Default: none.",
+    )
+    graphs: list[GraphArgs] = Field(
+        default_factory=list,
+        description="Inference graphs (KServe's InferenceGraph) over the stack's models. Default: none.",
+    )
 
     def tenant(self, name: str) -> TenantArgs:
         """The tenant of that name."""
@@ -88,6 +104,10 @@ class ServingPlatformArgs(StrictModel):
     def mode(self, model: ModelArgs) -> DeploymentMode:
         """The deployment mode of a model."""
         return mode_of(model, self.control_plane.default_deployment_mode)
+
+    def graph_mode(self, graph: GraphArgs) -> DeploymentMode:
+        """The deployment mode of a graph's router."""
+        return graph.deployment_mode or self.control_plane.default_deployment_mode
 
     def policy(self, model: ModelArgs) -> RolloutPolicy:
         """The effective rollout policy of a model."""

@@ -126,6 +126,8 @@ def crd_sources(versions: Versions) -> dict[str, str]:
         "serving.kserve.io/servingruntime.yaml": f"{kserve}/serving.kserve.io_servingruntimes.yaml",
         "serving.kserve.io/clusterservingruntime.yaml": f"{kserve}/serving.kserve.io_clusterservingruntimes.yaml",
         "serving.kserve.io/clusterstoragecontainer.yaml": f"{kserve}/serving.kserve.io_clusterstoragecontainers.yaml",
+        "serving.kserve.io/inferencegraph.yaml": f"{kserve}/serving.kserve.io_inferencegraphs.yaml",
+        "serving.kserve.io/llminferenceservice.yaml": f"{kserve}/llmisvc/serving.kserve.io_llminferenceservices.yaml",
         "gateway.networking.k8s.io/httproute.yaml": f"{gateway}/gateway.networking.k8s.io_httproutes.yaml",
         "gateway.networking.k8s.io/gateway.yaml": f"{gateway}/gateway.networking.k8s.io_gateways.yaml",
         "monitoring.coreos.com/servicemonitor.yaml": f"{prom}/crd-servicemonitors.yaml",

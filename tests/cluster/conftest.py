@@ -219,6 +219,86 @@ def user_secrets(rendered: PlatformObjects) -> list[dict[str, Any]]:
     ]
 
 
+def user_claims(rendered: PlatformObjects) -> list[dict[str, Any]]:
+    """The PersistentVolumeClaims ``pvc://`` models name, as their users create them, each bound.
+
+    Each claim is bound to a PersistentVolume of its own (an NFS volume nothing mounts: kwok
+    runs no kubelet), so the scheduler places the model's pods as it would on a real cluster.
+    """
+    wanted: set[tuple[str, str]] = set()
+
+    def walk(node: Any, namespace: str) -> None:
+        if isinstance(node, dict):
+            for value in node.values():
+                walk(value, namespace)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, namespace)
+        elif isinstance(node, str) and node.startswith("pvc://"):
+            wanted.add((namespace, node.removeprefix("pvc://").split("/", 1)[0]))
+
+    for obj in rendered.objects:
+        if obj["kind"] == "InferenceService":
+            walk(obj["spec"], obj["metadata"]["namespace"])
+    objects: list[dict[str, Any]] = []
+    for namespace, claim in sorted(wanted):
+        volume = f"{namespace}-{claim}"
+        objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolume",
+                "metadata": {"name": volume},
+                "spec": {
+                    "capacity": {"storage": "1Ti"},
+                    "accessModes": ["ReadOnlyMany", "ReadWriteOnce"],
+                    "nfs": {"server": "nfs.invalid", "path": f"/{claim}"},
+                    "claimRef": {"namespace": namespace, "name": claim},
+                    "storageClassName": "",
+                },
+            }
+        )
+        objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {"name": claim, "namespace": namespace},
+                "spec": {
+                    "accessModes": ["ReadOnlyMany"],
+                    "resources": {"requests": {"storage": "1Ti"}},
+                    "storageClassName": "",
+                    "volumeName": volume,
+                },
+            }
+        )
+    return objects
+
+
+def cluster_runtimes(args: ServingPlatformArgs) -> list[dict[str, Any]]:
+    """The ClusterServingRuntimes a stack's ``externalRuntimes`` name, as KServe's release installs them.
+
+    Read from the reference copy of KServe's ``config/runtimes`` (images set as its
+    kustomization sets them), with the formats the stack says the cluster's copy serves (a
+    platform team may change their priority); a runtime not there is left out, and its models'
+    tests say so.
+    """
+    directory = REFERENCE_DIR / "runtimes"
+    kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text(encoding="utf-8"))
+    images = {i["name"]: f"{i['newName']}:{i['newTag']}" for i in kustomization.get("images", [])}
+    objects: list[dict[str, Any]] = []
+    for runtime in args.external_runtimes:
+        path = directory / f"{runtime.name}.yaml"
+        if runtime.kind != "ClusterServingRuntime" or not path.is_file():
+            continue
+        obj = yaml.safe_load(path.read_text(encoding="utf-8"))
+        obj["spec"]["supportedModelFormats"] = [
+            f.model_dump(by_alias=True, exclude_none=True) for f in runtime.formats
+        ]
+        for container in obj["spec"]["containers"]:
+            container["image"] = images.get(container["image"].split(":", 1)[0], container["image"])
+        objects.append(obj)
+    return objects
+
+
 @contextlib.contextmanager
 def running_platform(stack_file: Path, bins: dict[str, Path], workdir: Path) -> Iterator[Platform]:
     """A control plane with KServe and Knative as ``stack_file`` configures them, its objects applied.
@@ -235,7 +315,8 @@ def running_platform(stack_file: Path, bins: dict[str, Path], workdir: Path) -> 
         secrets_applied = False
         for obj in rendered.objects:
             if obj["kind"] != "Namespace" and not secrets_applied:
-                apply_all(kube, user_secrets(rendered))
+                # What the stack names and its users create: secrets, claims, the cluster's runtimes.
+                apply_all(kube, user_secrets(rendered) + user_claims(rendered) + cluster_runtimes(args))
                 secrets_applied = True
             try:
                 applied = kube.apply(obj)

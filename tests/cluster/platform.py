@@ -40,6 +40,7 @@ from tests.cluster.kubectl import Kube
 Obj = dict[str, Any]
 
 KSERVE_NAMESPACE = "kserve"
+KSERVE_MODULE = "github.com/kserve/kserve"
 KNATIVE_NAMESPACE = "knative-serving"
 KSERVE_WEBHOOK_PORT = 9443
 KNATIVE_WEBHOOK_PORT = 8443
@@ -93,19 +94,42 @@ def render_chart(chart_dir: Path, values: dict[str, Any], *, name: str, namespac
     return crds + rendered
 
 
+def kserve_chart_dir(charts_dir: Path, chart: str, version: str) -> Path:
+    """A KServe chart: the reference copy beside the project, else the one in KServe's Go module.
+
+    The reference copies hold kserve-crd and kserve-resources; the LLMInferenceService charts
+    (kserve-llmisvc-crd) are only in the module's ``charts/`` (byte-identical for the other two).
+    """
+    local = charts_dir / chart / version
+    return local if local.is_dir() else module_dir(KSERVE_MODULE, version) / "charts" / chart
+
+
 def kserve_objects(charts_dir: Path, releases: dict[str, Any], ca_bundle: bytes) -> list[Obj]:
-    """CRDs, ``inferenceservice-config`` and webhook configurations (pointing at 127.0.0.1)."""
+    """CRDs, ``inferenceservice-config`` and webhook configurations (pointing at 127.0.0.1).
+
+    The LLMInferenceService CRDs come with them when the stack installs LLM services. Their
+    webhooks (served by KServe's separate ``llmisvc`` manager, which is not built here) are left
+    out; ``tests/upstream/test_kserve_webhooks.py`` runs those validators on the same objects.
+    The CRDs' conversion webhook is not needed: modelplane writes v1alpha2, the stored version.
+    """
     objects: list[Obj] = []
-    for release in ("kserve-crd", "kserve"):
+    crds: set[str] = set()
+    llm_crds = ["kserve-llmisvc-crd"] if "kserve-llmisvc-crd" in releases else []
+    for release in ["kserve-crd", "kserve", *llm_crds]:
         chart = releases[release]
         rendered = render_chart(
-            charts_dir / chart.chart / chart.version, chart.values, name=release, namespace=chart.namespace
+            kserve_chart_dir(charts_dir, chart.chart, chart.version),
+            chart.values,
+            name=release,
+            namespace=chart.namespace,
         )
         for obj in rendered:
             kind = obj["kind"]
-            if kind == "CustomResourceDefinition" or (
-                kind == "ConfigMap" and obj["metadata"]["name"] == "inferenceservice-config"
-            ):
+            if kind == "CustomResourceDefinition":
+                if obj["metadata"]["name"] not in crds:  # ClusterStorageContainer is in both CRD charts
+                    crds.add(obj["metadata"]["name"])
+                    objects.append(obj)
+            elif kind == "ConfigMap" and obj["metadata"]["name"] == "inferenceservice-config":
                 objects.append(obj)
             elif kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
                 objects.append(loopback_webhooks(obj, KSERVE_WEBHOOK_PORT, ca_bundle))

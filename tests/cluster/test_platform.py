@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+from modelplane import llm, load_stack
 from tests.cluster.conftest import Platform
 from tests.cluster.kubectl import FIELD_MANAGER, ApplyError, identity
 from tests.cluster.nodes import plan_json
@@ -151,14 +152,21 @@ def planned_isvc_pods(stack_file: Path) -> dict[str, int]:
     """Pods per pool at minimum replicas, as ``modelplane plan`` counts them, less ModelMesh's.
 
     ModelMesh's controller is not run here (upstream is archived; no module to build it from at
-    v0.12), so the mesh runtime pods the plan places on a pool are taken out of its count.
+    v0.12), so the mesh runtime pods the plan places on a pool are taken out of its count, and so
+    are LLM services' pods.
     """
     plan = plan_json(stack_file)
-    mesh: Counter[str] = Counter()
+    elsewhere: Counter[str] = Counter()
     for entry in plan["mesh"]:
         if entry["pool"]:
-            mesh[entry["pool"]] += entry["pods"]
-    return {p["name"]: p["min"]["pods"] - mesh[p["name"]] for p in plan["pools"]}
+            elsewhere[entry["pool"]] += entry["pods"]
+    # Nor is the LLMInferenceService controller (a separate manager of KServe's), so LLM
+    # services' pods never appear either.
+    for service in load_stack(stack_file).llms:
+        if service.resources.pool:
+            elsewhere[service.resources.pool] += sum(pods for _, pods in llm.gpu_pods(service, "min"))
+    pools = {p["name"]: p["min"]["pods"] - elsewhere[p["name"]] for p in plan["pools"]}
+    return {name: pods for name, pods in pools.items() if pods}
 
 
 def test_pods_land_on_the_gpu_pools_as_the_plan_says(platform: Platform) -> None:

@@ -11,6 +11,7 @@ import yaml
 from modelplane.cli import main
 from modelplane.rollout import state
 from modelplane.rollout.lock import lock_path, read_lock
+from modelplane.rollout.report import BAR_GLYPHS, traffic_bar
 from tests.rollout.builders import T0, T1, T2, T3, bump, stack_data, write_stack
 
 CANARY = {"strategy": "canary", "steps": [10, 50, 100], "stepInterval": "10m"}
@@ -216,3 +217,41 @@ def test_render_follows_the_lock(stack: Path, capsys: pytest.CaptureFixture[str]
 
 def test_help_exits_0() -> None:
     assert run("rollout", "advance", "--help") == 0
+
+
+def test_status_on_a_terminal_draws_the_split_as_a_bar(
+    stack: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rolling(stack)
+    capsys.readouterr()
+    monkeypatch.setattr("modelplane.console.is_terminal", lambda stream: True)
+    assert run("rollout", "status", str(stack), "std", "--now", T2) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2:4] == [
+        "  rendered traffic: v1 90%, v2 10%",
+        "  [" + "█" * 36 + "▒" * 4 + "]  █ v1 90%  ▒ v2 10%",
+    ]
+
+
+def test_piped_status_has_no_bar(stack: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rolling(stack)
+    capsys.readouterr()
+    assert run("rollout", "status", str(stack), "std", "--now", T2) == 0
+    assert not any("█" in line for line in capsys.readouterr().out.splitlines())
+
+
+@pytest.mark.parametrize(
+    ("split", "cells"),
+    [
+        ([("v1", 90), ("v2", 10)], [36, 4]),
+        ([("v1", 99), ("v2", 1)], [39, 1]),
+        ([("v1", 100), ("v2", 0)], [40, 0]),
+        ([("v1", 33), ("v2", 33), ("v3", 34)], [13, 13, 14]),
+        ([("v1", 1), ("v2", 1), ("v3", 98)], [1, 1, 38]),
+    ],
+)
+def test_the_bar_fills_its_width_and_shows_every_version_with_traffic(
+    split: list[tuple[str, int]], cells: list[int]
+) -> None:
+    bar = traffic_bar(split).split("]")[0].removeprefix("[")
+    assert [bar.count(BAR_GLYPHS[i]) for i in range(len(split))] == cells

@@ -22,7 +22,7 @@ from modelplane.serving_platform import ServingPlatformArgs
 from modelplane.stack import load_stack, parse_stack
 from modelplane.upstream import Chart, KustomizeRelease, Release
 from tests.conftest import EXAMPLE_STACKS, STACKS
-from tests.upstream import gotools, helm, kustomize, psa
+from tests.upstream import gotools, helm, kserve, kustomize, psa
 
 
 def _variant(
@@ -180,3 +180,12 @@ def mmconfig_binary() -> Path:
         return gotools.build_source("mmconfig", trimpath=False)
     except gotools.GoMissingError as err:
         pytest.skip(f"cannot build tools/mmconfig, ModelMesh's configuration loader: {err}")
+
+
+@pytest.fixture(scope="session")
+def kserve_webhook() -> Path:
+    """KServe's admission webhooks (tools/kserve-webhook), built on demand; skips where Go is absent."""
+    try:
+        return kserve.build()
+    except gotools.GoMissingError as err:
+        pytest.skip(f"cannot build tools/kserve-webhook, KServe's admission webhooks: {err}")

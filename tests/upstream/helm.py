@@ -35,6 +35,7 @@ from helm_python import _native
 from modelplane.kube import Obj
 from modelplane.upstream import Chart
 from modelplane.validation import CrdSchemas, group_of, validate_builtin
+from tests.upstream import samples
 
 ROOT = Path(__file__).resolve().parents[2]
 CHARTS = ROOT.parent / "shared" / "reference" / "charts"
@@ -54,10 +55,34 @@ HELM_SEPARATOR = re.compile(r"(?:^|\s*\n)---\s*")
 """
 
 
+def _kserve_module_chart(chart: str, version: str) -> Path | None:
+    """KServe's own charts at a version, from its Go module (``charts/<chart>``), when Go can fetch it.
+
+    The reference copies beside the project hold kserve-crd and kserve-resources; the module's
+    ``charts/`` holds every chart of the release, byte-identical to those two at v0.20.0. It is
+    the source of the charts the reference copies do not have (the LLMInferenceService ones).
+    """
+    if not chart.startswith("kserve-"):
+        return None
+    try:
+        module = samples.kserve_module()
+    except samples.ModuleMissingError:
+        return None
+    if not module.name.endswith(f"@{version}"):
+        return None
+    path = module / "charts" / chart
+    return path if path.is_dir() else None
+
+
 def reference_path(chart: str, version: str) -> Path:
     """Where the reference data of one chart version is (a directory or a published archive)."""
     published = PUBLISHED.get((chart, version))
-    return CHARTS / published if published else CHARTS / chart / version
+    if published:
+        return CHARTS / published
+    local = CHARTS / chart / version
+    if not local.exists():
+        return _kserve_module_chart(chart, version) or local
+    return local
 
 
 def has_reference(chart: str, version: str) -> bool:

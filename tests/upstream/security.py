@@ -62,6 +62,28 @@ and so does an entry here for one that meets it now (the exception is stale).
 
 NOT_RENDERED: tuple[tuple[str, str, str], ...] = (
     (
+        "LLM service pods (vLLM workloads, llm-d endpoint picker)",
+        "LLMInferenceService controller",
+        "built by the controller from its presets (kserve-runtime-configs v0.20.0 "
+        "files/llmisvcconfigs/resources.yaml), whose containers set runAsNonRoot, no privilege "
+        "escalation, every capability dropped and RuntimeDefault seccomp; modelplane adds a restricted "
+        "pod securityContext to every template",
+    ),
+    (
+        "Inference graph routers",
+        "KServe controller",
+        "built by KServe from the InferenceGraph; their container sets no seccomp profile "
+        "(inferencegraph/knative_reconciler.go:221-230), which Knative's secure-pod-defaults, enabled by "
+        "modelplane for graphs, sets to RuntimeDefault; Standard-mode graphs are refused "
+        "(tests/upstream/test_graph_router.py judges both pods)",
+    ),
+    (
+        "Models on the cluster's own runtimes (externalRuntimes)",
+        "the cluster's ServingRuntimes",
+        "their containers are the cluster's, not rendered here; the predictor adds a restricted pod "
+        "securityContext",
+    ),
+    (
         "Prometheus and Alertmanager StatefulSets",
         "prometheus-operator (kube-prometheus-stack)",
         "created by the operator from the Prometheus and Alertmanager objects; their pod security "
@@ -154,6 +176,21 @@ def kustomize_workloads(render: RenderKustomize) -> Iterator[Workload]:
     )
 
 
+def _renders_its_runtime(isvc: Obj, runtimes: list[Obj]) -> bool:
+    """Whether the stack renders the runtime a model names (not a cluster's own, listed in NOT_RENDERED)."""
+    model = isvc["spec"]["predictor"].get("model")
+    if (
+        model is None
+        or isvc["metadata"].get("annotations", {}).get("serving.kserve.io/deploymentMode") == "ModelMesh"
+    ):
+        return True
+    try:
+        pss.find_runtime(isvc, runtimes)
+    except LookupError:
+        return False
+    return True
+
+
 def own_pods() -> Iterator[tuple[str, Obj, Obj]]:
     """modelplane's own pods: ``(id, metadata, pod spec)``; model pods merged as KServe merges them."""
     seen: set[str] = set()
@@ -169,7 +206,7 @@ def own_pods() -> Iterator[tuple[str, Obj, Obj]]:
                 pods.append((where, psa.pod_metadata(obj), spec))
             elif obj["kind"] in ("ServingRuntime", "ClusterServingRuntime"):
                 pods.append((where, {}, pss.runtime_pod(obj)))
-            elif obj["kind"] == "InferenceService":
+            elif obj["kind"] == "InferenceService" and _renders_its_runtime(obj, runtimes):
                 for component, pod in pss.inference_service_pods(obj, runtimes).items():
                     pods.append((f"{where} {component}", {}, pod))
             for pod in pods:
@@ -230,7 +267,7 @@ def rows(
         )
     result.append(
         Row(
-            f"model pods: {len(models)} InferenceService predictor and transformer pods of the example stacks",
+            f"model pods: {len(models)} InferenceService predictor, worker, transformer and explainer pods of the example stacks",
             "modelplane (KServe merges runtime and predictor)",
             "yes" if all(v.allowed("restricted") for v in models) else "no",
             "yes" if all(v.allowed("baseline") for v in models) else "no",

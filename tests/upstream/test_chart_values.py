@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from modelplane import control_plane
+from modelplane import control_plane, dashboards, gpu_rules
 from modelplane.errors import StackError
 from modelplane.kube import Obj
 from modelplane.model_mesh import CONFIG_MAP
@@ -161,6 +161,8 @@ DELIBERATE_DEFAULTS: dict[str, str] = {
     "gpu-operator: migManager.config.default": "MIG off on nodes without a pool's label; pinned with the "
     "ConfigMap that defines it",
     "gpu-operator: daemonsets.priorityClassName": "node agents must not be evicted before models; pinned",
+    "gpu-operator: dcgmExporter.serviceMonitor.enabled": "the GPU pool rules read what it scrapes; pinned so a "
+    "changed default cannot stop it",
 }
 """Values that render the same as the chart's default in every stack, kept on purpose."""
 
@@ -276,3 +278,68 @@ def test_without_a_secret_grafana_keeps_a_generated_password_in_its_own_secret(
     objects = render_release("dev", "kube-prometheus-stack").objects
     (secret,) = [o for o in objects if o["kind"] == "Secret" and "admin-password" in (o.get("data") or {})]
     assert _grafana_admin_sources(objects) == {secret["metadata"]["name"]}
+
+
+# --- GPU observability: what the charts make of the DCGM and kube-state-metrics values ---------
+
+
+def test_the_gpu_operator_scrapes_dcgm_with_the_node_as_a_label(render_release: Render) -> None:
+    rendered = render_release("prod", "gpu-operator")
+    (policy,) = [o for o in rendered.objects if o["kind"] == "ClusterPolicy"]
+    ours = release_of("prod", "gpu-operator").values["dcgmExporter"]["serviceMonitor"]
+    # The chart hands the values to the ClusterPolicy, from which the operator builds the ServiceMonitor.
+    monitor = policy["spec"]["dcgmExporter"]["serviceMonitor"]
+    assert {key: monitor[key] for key in ours} == ours
+    # The chart's default timeout stays, within the interval.
+    assert monitor["scrapeTimeout"] == "10s"
+    assert policy["spec"]["dcgmExporter"]["enabled"] is True
+    assert ours["relabelings"] == [
+        {"action": "replace", "sourceLabels": ["__meta_kubernetes_pod_node_name"], "targetLabel": "node"}
+    ]
+
+
+def _kube_state_metrics_args(render_release: Render, case: str) -> list[str]:
+    rendered = render_release(case, "kube-prometheus-stack")
+    (deployment,) = [
+        o
+        for o in rendered.objects
+        if o["kind"] == "Deployment" and "kube-state-metrics" in o["metadata"]["name"]
+    ]
+    args: list[str] = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    return args
+
+
+def test_kube_state_metrics_exports_the_model_and_gpu_pool_labels(render_release: Render) -> None:
+    args = _kube_state_metrics_args(render_release, "prod")
+    keys = gpu_rules.node_label_keys(list(stack("prod").gpu_pools))
+    assert keys
+    pods = "pods=[modelplane.dev/model,modelplane.dev/version]"
+    assert f"--metric-labels-allowlist={pods},nodes=[{','.join(keys)}]" in args
+
+
+def test_without_gpu_pools_kube_state_metrics_exports_the_model_labels_only(render_release: Render) -> None:
+    args = _kube_state_metrics_args(render_release, "dev")
+    assert "--metric-labels-allowlist=pods=[modelplane.dev/model,modelplane.dev/version]" in args
+
+
+def test_grafanas_sidecar_loads_the_dashboard_config_maps(render_release: Render) -> None:
+    rendered = render_release("prod", "kube-prometheus-stack")
+    (grafana,) = [
+        o for o in rendered.objects if o["kind"] == "Deployment" and o["metadata"]["name"].endswith("grafana")
+    ]
+    (sidecar,) = [
+        c for c in grafana["spec"]["template"]["spec"]["containers"] if c["name"] == "grafana-sc-dashboard"
+    ]
+    env = {e["name"]: e.get("value") for e in sidecar["env"]}
+    # The sidecar watches ConfigMaps with this label and value in every namespace.
+    assert (env["LABEL"], env["LABEL_VALUE"], env["NAMESPACE"]) == (
+        dashboards.SIDECAR_LABEL,
+        dashboards.SIDECAR_LABEL_VALUE,
+        "ALL",
+    )
+    assert env["RESOURCE"] in ("configmap", "both")
+    ours = [
+        o for o in platform("prod").objects if dashboards.SIDECAR_LABEL in o["metadata"].get("labels", {})
+    ]
+    assert ours and all(o["kind"] == "ConfigMap" for o in ours)
+    assert all(o["metadata"]["labels"][dashboards.SIDECAR_LABEL] == env["LABEL_VALUE"] for o in ours)

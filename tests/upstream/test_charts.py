@@ -64,9 +64,29 @@ def _owners(case: str, render_release: Render) -> dict[tuple[str, str, str], lis
     return owners
 
 
+SHARED_BY_LOOKUP: dict[tuple[str, str, str], tuple[str, str]] = {
+    # Both KServe CRD charts carry the ClusterStorageContainer CRD and render it only when no
+    # other release owns it (a Helm `lookup` of the CRD's meta.helm.sh/release-name:
+    # kserve-crd and kserve-llmisvc-crd v0.20.0 templates/serving.kserve.io_clusterstoragecontainers.yaml:1-8);
+    # kserve-llmisvc-crd installs after kserve-crd, so in a cluster the second one skips it.
+    # Offline, `lookup` finds nothing and both render it.
+    ("CustomResourceDefinition", "", "clusterstoragecontainers.serving.kserve.io"): (
+        "kserve-crd",
+        "kserve-llmisvc-crd",
+    ),
+}
+"""Objects two charts render offline but only one installs, each with the releases involved."""
+
+
 @pytest.mark.parametrize("case", list(STACK_CASES))
 def test_no_object_has_two_owners(case: str, render_release: Render) -> None:
     doubly_owned = {k: v for k, v in _owners(case, render_release).items() if len(v) > 1}
+    releases = {c.release: c for c in platform(case).charts}
+    for key, (first, second) in SHARED_BY_LOOKUP.items():
+        if key in doubly_owned and second in releases:
+            # The second release must install after the first for its lookup to see the CRD.
+            assert first in releases[second].depends_on
+            del doubly_owned[key]
     assert doubly_owned == {}
 
 

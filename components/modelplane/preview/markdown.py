@@ -1,8 +1,8 @@
 """The preview as Markdown for a pull-request comment.
 
 The template only lays out what Python computed: a one-line summary, destructive changes first
-and loud, the model rollouts, the capacity delta, warnings, and the per-object field diff folded
-in ``<details>``. A hidden marker names the stack, so CI can find and update its own comment.
+and loud, the model rollouts with each one's plan as a Mermaid diagram, the capacity delta (and
+its chart), warnings, and the per-object field diff folded in ``<details>``. A hidden marker names the stack, so CI can find and update its own comment.
 Everything a stack or the command line controls reaches the template through
 ``modelplane.untrusted`` (code spans, fenced blocks, escaped prose), never raw.
 GitHub caps a comment at 65,536 characters; past a budget the field diff is cut, never the
@@ -17,6 +17,7 @@ from typing import Any
 
 import jinja2
 
+from modelplane.preview.diagrams import diagrams
 from modelplane.untrusted import code_block, code_span, plain
 
 MAX_VALUE = 80
@@ -238,6 +239,22 @@ def to_markdown(preview: dict[str, Any]) -> str:
     rollouts, more_rollouts = _capped(rollouts, "model changes")
     queries, more_queries = _capped(queries, "gate queries")
     warnings, more_warnings = _capped([plain(w) for w in preview["warnings"]], "warnings")
+    graphs, more_graphs = _capped(
+        [
+            {
+                "graph": code_span(f"{g['namespace']}/{g['graph']}", table=True),
+                "step": plain(f"{g['node']} / {g['step']}"),
+                "model": f"{code_span(g['model'], table=True)} {plain(g['from'] + ' → ' + g['to'])}",
+                "traffic": plain(
+                    f"{g['mirrorPercent']}% mirrored"
+                    if g["phase"] == "shadow"
+                    else f"{g['trafficPercent']}% to {g['to']} ({g['strategy']})"
+                ),
+            }
+            for g in preview.get("graphs", [])
+        ],
+        "graph steps",
+    )
     nodes = _nodes(preview["capacity"].get("plan"))
     counts = preview["summary"]["objects"]
     object_counts = ", ".join(f"{n} {action}" for action, n in counts.items() if n) or "none"
@@ -252,6 +269,8 @@ def to_markdown(preview: dict[str, Any]) -> str:
         "more_stopping": more_stopping,
         "rollouts": rollouts,
         "more_rollouts": more_rollouts,
+        "graphs": graphs,
+        "more_graphs": more_graphs,
         "queries": queries,
         "more_queries": more_queries,
         "capacity": capacity,
@@ -259,6 +278,7 @@ def to_markdown(preview: dict[str, Any]) -> str:
         "warnings": warnings,
         "more_warnings": more_warnings,
         "object_counts": object_counts,
+        **diagrams(preview),
         "base": code_span(preview["base"]["source"]),
         "head": code_span(preview["head"]["source"]),
     }

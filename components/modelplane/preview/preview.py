@@ -169,6 +169,42 @@ def _warnings(rollouts: list[dict[str, Any]], records: dict[str, ModelRecord]) -
     return warnings
 
 
+def graph_steps(head: ServingPlatformArgs, rollouts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Graph steps that call a model whose new version is rolling out: their requests split as the model's do.
+
+    A graph calls a model by name, so a canary of that model serves the share of the graph's
+    requests the canary has; reviewers of the model's change see which graphs it reaches.
+    """
+    active = {
+        model_key(r["namespace"], r["model"]): r
+        for r in rollouts
+        if r["state"] in ("progressing", "paused") and r["strategy"] not in (None, "direct")
+    }
+    result: list[dict[str, Any]] = []
+    for graph in head.graphs:
+        namespace = head.tenant(graph.tenant).namespace_name
+        for node, index, step in graph.model_steps():
+            rollout = active.get(model_key(namespace, step.model or ""))
+            if rollout is None:
+                continue
+            result.append(
+                {
+                    "graph": graph.name,
+                    "namespace": namespace,
+                    "node": node,
+                    "step": step.name or str(index),
+                    "model": step.model,
+                    "from": rollout["from"],
+                    "to": rollout["to"],
+                    "strategy": rollout["strategy"],
+                    "phase": rollout["phase"],
+                    "trafficPercent": rollout["trafficPercent"],
+                    "mirrorPercent": rollout["mirrorPercent"],
+                }
+            )
+    return result
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
@@ -274,6 +310,7 @@ def build_preview(head: Side, base: Side) -> dict[str, Any]:
         },
         "objects": objects,
         "rollouts": rollouts,
+        "graphs": graph_steps(head.args, rollouts),
         "capacity": capacity,
         "warnings": warnings,
     }

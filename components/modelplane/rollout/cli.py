@@ -143,7 +143,7 @@ def cmd_apply(ns: argparse.Namespace) -> int:
 
 def cmd_status(ns: argparse.Namespace) -> int:
     """Where each model stands: stable version, rollout, traffic as rendered, next step, gates, analysis."""
-    from modelplane.console import write_json
+    from modelplane.console import is_terminal, write_json
     from modelplane.rollout.report import status_data, status_text, watch
     from modelplane.rollout.session import Session
 
@@ -160,7 +160,8 @@ def cmd_status(ns: argparse.Namespace) -> int:
     if _json(ns):
         write_json(data)
     else:
-        sys.stdout.write(status_text(data))
+        # The bar is for people at a terminal; piped output stays plain lines.
+        sys.stdout.write(status_text(data, bar=is_terminal(sys.stdout)))
     return 0
 
 

@@ -301,16 +301,22 @@ def _spec_problems(version: VersionRecord, where: FieldPath) -> list[Problem]:
         )
     if spec.get("version") != version.version:
         problems.append(Problem((*where, "version"), "differs from spec.version"))
-    base = {
+    base: dict[str, Any] = {
         "name": "lock-check",
         "tenant": "lock-check",
         "runtime": spec.get("runtime"),
         "format": spec.get("format"),
-        "storage": {"uri": spec.get("storageUri")},
         "version": spec.get("version"),
     }
-    if "image" in spec:
-        base["image"] = spec["image"]
+    # The fields a model entry needs before ``with_spec`` can lay the rest of the spec over it.
+    location = dict(spec["storage"]) if isinstance(spec.get("storage"), dict) else {}
+    if "storageUri" in spec:
+        location["uri"] = spec["storageUri"]
+    if location:
+        base["storage"] = location
+    for key in ("image", "runtimeVersion"):
+        if key in spec:
+            base[key] = spec[key]
     try:
         model = with_spec(ModelArgs.model_validate(base, strict=True), spec)
     except (ValidationError, KeyError, TypeError, ValueError) as err:

@@ -79,8 +79,19 @@ class Gate(StrictModel):
     """A Prometheus check that must hold before a rollout takes its next step."""
 
     name: DnsLabel = Field(description="Gate name, shown in previews.")
-    metric: Literal["error-rate", "latency-p99", "custom"] = Field(
-        description="`error-rate` (share of 5xx), `latency-p99` (seconds), or `custom` with `query`."
+    metric: Literal[
+        "error-rate",
+        "latency-p99",
+        "queue-depth",
+        "concurrency",
+        "tokens-per-second",
+        "kv-cache",
+        "ttft-p99",
+        "custom",
+    ] = Field(
+        description="`error-rate` (share of 5xx), `latency-p99` (seconds), vLLM's `queue-depth`, `concurrency`, "
+        "`tokens-per-second`, `kv-cache` (percent in use) and `ttft-p99` (time to first token, seconds) for models "
+        "served by vLLM, or `custom` with `query`."
     )
     query: str | None = Field(
         default=None,

@@ -128,8 +128,36 @@ def status_data(session: Session, keys: list[str]) -> dict[str, Any]:
     }
 
 
-def status_text(data: dict[str, Any]) -> str:
-    """The terminal view of ``status_data``."""
+BAR_WIDTH = 40
+"""Cells of the traffic bar."""
+BAR_GLYPHS = ("█", "▒", "░")
+"""One glyph per version, in the rendered order (stable first)."""
+
+
+def traffic_bar(split: list[tuple[str, int]], width: int = BAR_WIDTH) -> str:
+    """The traffic split as a bar of ``width`` cells, one glyph per version.
+
+    Cells are shared by the largest remainder, so they always fill the width, and a version
+    with any traffic gets at least one cell.
+    """
+    total = sum(p for _, p in split) or 1
+    exact = [p * width / total for _, p in split]
+    cells = [max(1, int(e)) if p else 0 for e, (_, p) in zip(exact, split, strict=True)]
+    by_remainder = sorted(range(len(split)), key=lambda i: (-(exact[i] - int(exact[i])), i))
+    for i in by_remainder:
+        if sum(cells) >= width:
+            break
+        if split[i][1]:
+            cells[i] += 1
+    while sum(cells) > width:
+        cells[cells.index(max(cells))] -= 1
+    bar = "".join(BAR_GLYPHS[i % len(BAR_GLYPHS)] * n for i, n in enumerate(cells))
+    legend = "  ".join(f"{BAR_GLYPHS[i % len(BAR_GLYPHS)]} {v} {p}%" for i, (v, p) in enumerate(split))
+    return f"[{bar}]  {legend}"
+
+
+def status_text(data: dict[str, Any], *, bar: bool = False) -> str:
+    """The terminal view of ``status_data``; ``bar`` draws each traffic split (for a terminal only)."""
     lines: list[str] = []
     if not data["lockExists"]:
         lines.append(f"{data['lock']}: no lock yet: nothing is deployed")
@@ -142,6 +170,9 @@ def status_text(data: dict[str, Any]) -> str:
             split = ", ".join(f"{t['version']} {t['percent']}%" for t in m["renderedTraffic"])
             mirror = f"; {m['mirrorPercent']}% mirrored to the candidate" if m["mirrorPercent"] else ""
             lines.append(f"  rendered traffic: {split}{mirror}")
+            if bar:
+                shares = [(str(t["version"]), int(t["percent"])) for t in m["renderedTraffic"]]
+                lines.append(f"  {traffic_bar(shares)}")
         if m["next"] is not None:
             lines.append(f"  next: {'ready to advance' if m['next']['ready'] else m['next']['reason']}")
         rollout = m["rollout"]
@@ -204,7 +235,7 @@ def watch(
     while True:
         data = load()
         if redraw:
-            stream.write("\033[H\033[2J" + status_text(data))
+            stream.write("\033[H\033[2J" + status_text(data, bar=True))
             stream.write(f"\nwatching {data['lock']} every {interval:g}s; Ctrl-C to stop\n")
         elif json_lines:
             text = json.dumps(data, sort_keys=True, ensure_ascii=False)

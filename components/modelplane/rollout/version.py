@@ -1,10 +1,13 @@
 """What a model *version* is: the fields that define it, their digest, and its DNS-safe name.
 
-A rollout starts when what answers a request changes: the model files (``storage.uri``), what
-reads them (``format``, ``runtime``, ``image``, ``protocol``), the resources one replica runs
-with, or the ``version`` label itself. Everything else about a model (scaling, labels, storage
-credentials, transformer, explainer, rollout policy, the probe's sample request) changes in place
-with no canary, because it does not change which model answers.
+A rollout starts when what answers a request changes: the model files (``storage``: its URI,
+URIs or storage-config entry), what reads them (``format``, ``runtime``, ``runtimeVersion``,
+``image``, ``protocol``, the predictor container's command, args, environment, ports and
+volumes), the resources one replica runs with and how it spreads over nodes (``workers``), or
+the ``version`` label itself. Everything else about a model (scaling, labels, annotations,
+storage credentials, the predictor's pod settings and probes, transformer, explainer, rollout
+policy, the probe's sample request) changes in place with no canary, because it does not change
+which model answers.
 
 The digest is a sha256 over the canonical JSON of those fields, written without defaults so a
 library upgrade that adds an optional field does not make every model look new.
@@ -22,45 +25,73 @@ from modelplane.model import MIN_VERSION_NAME, ModelArgs, standard_component_lim
 VERSION_FIELDS: tuple[str, ...] = (
     "version",
     "storageUri",
+    "storage",
     "format",
     "runtime",
+    "runtimeVersion",
     "image",
     "protocol",
+    "container",
     "resources",
+    "workers",
 )
 """Keys of a version spec, in the order previews list them."""
 
 IN_PLACE_FIELDS: tuple[str, ...] = (
     "scaling",
     "labels",
+    "annotations",
+    "predictor",
     "storage.secretName",
     "storage.serviceAccountName",
     "transformer",
     "explainer",
     "rollout",
     "sampleRequest",
+    "slo",
 )
 """Model fields whose change is applied in place, without a canary."""
 
 _NOT_NAME = re.compile(r"[^a-z0-9-]+")
+
+CONTAINER_KEYS: frozenset[str] = frozenset(
+    {"command", "args", "env", "env_from", "ports", "volumes", "shared_memory"}
+)
+"""Predictor settings that change what the server does (its container), not where or how it runs."""
 
 
 def version_spec(model: ModelArgs) -> dict[str, Any]:
     """The version-defining fields of a model as plain data (camelCase, defaults left out)."""
     spec: dict[str, Any] = {
         "version": model.version,
-        "storageUri": model.storage.uri,
-        "format": model.format.model_dump(by_alias=True, exclude_defaults=True),
+        "format": model.model_format.model_dump(by_alias=True, exclude_defaults=True),
         "runtime": model.runtime,
     }
-    if model.image is not None:
-        spec["image"] = model.image
+    if model.storage is not None:
+        location = model.storage.location()
+        uri = location.pop("uri", None)
+        if uri is not None:
+            spec["storageUri"] = uri
+        if location:
+            spec["storage"] = location
+    for key, value in (("image", model.image), ("runtimeVersion", model.runtime_version)):
+        if value is not None:
+            spec[key] = value
     protocol = model.protocol.model_dump(by_alias=True, exclude_defaults=True)
     if protocol:
         spec["protocol"] = protocol
+    container = model.predictor.model_dump(by_alias=True, exclude_defaults=True, include=set(CONTAINER_KEYS))
+    if container:
+        spec["container"] = container
     resources = model.resources.model_dump(by_alias=True, exclude_defaults=True)
     if resources:
         spec["resources"] = resources
+    if model.workers is not None:
+        # The environment only when set: a spec without it keeps its digest.
+        workers = model.workers.model_dump(by_alias=True, exclude={"env"})
+        if model.workers.env:
+            workers["env"] = [v.model_dump(by_alias=True, exclude_defaults=True) for v in model.workers.env]
+        spec["workers"] = workers
     return spec
 
 
@@ -83,16 +114,34 @@ def with_spec(model: ModelArgs, spec: dict[str, Any]) -> ModelArgs:
     """``model`` with its version-defining fields replaced by ``spec`` (the in-place fields kept)."""
     data = model.model_dump(by_alias=True, exclude_none=True)
     data["version"] = spec["version"]
-    data["storage"] = {**data["storage"], "uri": spec["storageUri"]}
+    credentials = {
+        k: v
+        for k, v in data.get("storage", {}).items()
+        if k in ("secretName", "serviceAccountName", "readOnly")
+    }
+    location = dict(spec.get("storage", {}))
+    if "storageUri" in spec:
+        location["uri"] = spec["storageUri"]
+    if location:
+        data["storage"] = credentials | location
+    else:
+        data.pop("storage", None)
     data["format"] = spec["format"]
     data["runtime"] = spec["runtime"]
     data["protocol"] = spec.get("protocol", {})
     data["resources"] = spec.get("resources", {})
-    if "image" in spec:
-        data["image"] = spec["image"]
-    else:
-        data.pop("image", None)
+    predictor = {k: v for k, v in data.get("predictor", {}).items() if _snake(k) not in CONTAINER_KEYS}
+    data["predictor"] = predictor | spec.get("container", {})
+    for key in ("image", "runtimeVersion", "workers"):
+        if key in spec:
+            data[key] = spec[key]
+        else:
+            data.pop(key, None)
     return ModelArgs.model_validate(data)
+
+
+def _snake(key: str) -> str:
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", key).lower()
 
 
 def version_name(
