@@ -88,9 +88,14 @@ class ComponentArgs(ComponentSettings):
     @model_validator(mode="after")
     def _limits(self) -> ComponentArgs:
         problems: list[Problem] = []
-        for arg in self.args:
+        for i, arg in enumerate(self.args):
             # KServe's own test for a flag is a prefix match (pkg/utils/collections.go:48-55).
-            if arg.startswith(HTTP_PORT_FLAG):
+            if not arg.startswith(HTTP_PORT_FLAG):
+                continue
+            value = (
+                arg.partition("=")[2] if "=" in arg else (self.args[i + 1] if i + 1 < len(self.args) else "")
+            )
+            if value != str(self.port):
                 problems.append(
                     Problem(
                         ("args",),
@@ -286,9 +291,11 @@ def container(
 ) -> dict[str, Any]:
     """The component's hardened container: image, port, probes on that port, resources, settings.
 
-    ``http_port_flag`` passes the port as ``--http_port``: KServe appends ``--http_port 8080`` to a
-    custom transformer's arguments unless they name the flag (``KSERVE_DEFAULT_HTTP_PORT``), so
-    without it the server listens on 8080 whatever the container port and probes say.
+    ``http_port_flag`` passes a port other than 8080 as ``--http_port``: KServe appends
+    ``--http_port 8080`` to a custom transformer's arguments unless they name the flag
+    (``KSERVE_DEFAULT_HTTP_PORT``), so without it the server listens on 8080 whatever the
+    container port and probes say. Arguments that already name the port (``_limits`` refuses
+    any other value) are left as they are.
     """
     probe = {
         "tcpSocket": {"port": component.port},
@@ -307,7 +314,8 @@ def container(
         "livenessProbe": probe | {"periodSeconds": 30},
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
-    if http_port_flag:
+    named = any(arg.startswith(HTTP_PORT_FLAG) for arg in component.args)
+    if http_port_flag and component.port != KSERVE_DEFAULT_HTTP_PORT and not named:
         result["args"].append(f"{HTTP_PORT_FLAG}={component.port}")
     own = component.container_fields(component.port)
     own.pop("args", None)

@@ -5,7 +5,7 @@ Servers built on KServe's Python SDK take their ports from ``kserve.model_server
 model_server.py:222-223). This parses the arguments each container gets, exactly as KServe
 runs it, with that real parser from the ``kserve`` venv and its port defaults removed, so a port
 counts only when the arguments pass it (as upstream's runtimes do): the catalog runtimes built on the SDK
-(sklearn, xgboost, lightgbm, huggingface, whose parser has it as parent, and ``custom``), and a
+(sklearn, xgboost, lightgbm, huggingface, whose parser has it as parent), and a
 transformer, after the controller has appended its own defaults.
 """
 
@@ -29,8 +29,9 @@ SDK_RUNTIMES = {
     "xgboost": ("xgboost", "2"),
     "lightgbm": ("lightgbm", "4"),
     "huggingface": ("huggingface", "1"),
-    "custom": ("custom", "1"),
 }
+# ``custom`` is left out on purpose: its image need not be built on the SDK, so the runtime
+# passes no flags (runtimes/custom.yaml) and the SDK's own defaults are its declared ports.
 
 _PARSE = (
     "import json, sys, kserve.model_server as m; "
