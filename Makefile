@@ -7,7 +7,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup system-deps js-tools server-venvs tools demo test lint typecheck unit bench e2e clean
+CACHE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/modelplane
+CHECKOV_VERSION := 3.3.30
+CHECKOV := $(CACHE)/checkov-$(CHECKOV_VERSION)/bin/checkov
+
+.PHONY: help setup system-deps js-tools server-venvs tools checkov demo test lint typecheck unit bench fuzz e2e clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -37,6 +41,10 @@ js-tools: $(STAMP) system-deps ## install the Mermaid parser the diagram tests u
 server-venvs: ## install the real model servers the tests run, one cached venv each (see scripts/server_venvs.py)
 	@python3 scripts/server_venvs.py
 
+checkov: ## install checkov into a cached venv (tests/test_checkov.py scans every example render with it)
+	@test -x $(CHECKOV) || { python3 -m venv $(CACHE)/checkov-$(CHECKOV_VERSION) && \
+	  $(CACHE)/checkov-$(CHECKOV_VERSION)/bin/pip install --quiet 'checkov==$(CHECKOV_VERSION)'; }
+
 tools: $(STAMP) ## build kube-apiserver, etcd, KServe, Knative and kwok from Go modules (cached; skipped without Go)
 	@if command -v go >/dev/null 2>&1; then nice -n 10 $(PY) scripts/build_tools.py build; \
 	else echo "tools: Go is not installed; the cluster tests (tests/cluster) will skip"; fi
@@ -50,14 +58,17 @@ lint: $(STAMP) ## ruff, mypy --strict and the import contracts (the layers of do
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
-unit: $(STAMP) system-deps js-tools server-venvs tools ## pytest only
+unit: $(STAMP) system-deps js-tools server-venvs tools checkov ## pytest only
 	$(BIN)/pytest
 
-test: $(STAMP) system-deps js-tools server-venvs lint tools ## everything CI runs: lint, types, tests
+test: $(STAMP) system-deps js-tools server-venvs lint tools checkov ## everything CI runs: lint, types, tests
 	$(BIN)/pytest
 
 bench: $(STAMP) ## benchmarks (print tables; not part of test)
 	$(PY) bench/run.py
+
+fuzz: $(STAMP) ## 10,000 fuzzed stacks, locks and command lines per target; counts by outcome (a short run is in test)
+	$(PY) bench/fuzz.py --cases $(or $(CASES),10000)
 
 e2e: $(STAMP) ## pulumi up for real: kind (docker, kind, pulumi) or the local control plane (Go)
 	@bash scripts/e2e.sh

@@ -28,6 +28,7 @@ from modelplane import (
     tenant,
 )
 from modelplane.autoscaler import knative_config
+from modelplane.errors import ProblemError
 from modelplane.external_runtime import with_external
 from modelplane.kube import (
     LABEL_COMPONENT,
@@ -428,7 +429,8 @@ def build(
     control plane...) and every model's rollout record are always complete.
 
     Raises:
-        ProblemError: the stack breaks a cross-field rule (``modelplane.rules``).
+        ProblemError: the stack breaks a cross-field rule (``modelplane.rules``), or a version the
+            lock keeps serving does with the stack's fields (``rules.version_problems``).
     """
     catalog = catalog if catalog is not None else load_catalog(catalog_dir())
     rules.check(stack, catalog=catalog)
@@ -440,6 +442,10 @@ def build(
     graph_modes = [stack.graph_mode(g) for g in stack.graphs]
     if "knative" in graph_modes:
         features |= graph.KNATIVE_FEATURES
+    if rollouts:
+        found = rules.version_problems(stack, rollouts, catalog=catalog)
+        if found:
+            raise ProblemError(found)
     ctx = BuildContext(
         catalog=with_external(catalog, stack.external_runtimes),
         modes=modes,

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from modelplane import console
-from modelplane.errors import LockError, PlatformError, StackError
+from modelplane.errors import LockError, PlatformError, ProblemError, StackError
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -53,6 +53,13 @@ def _lock(path: str, stack: str):  # type: ignore[no-untyped-def]
     return load_lock(path, stack=stack)
 
 
+def _problem_lines(source: str, err: ProblemError) -> list[str]:
+    """A ``ProblemError``'s problems as the loader prints them: ``FILE: field.path: message``."""
+    from modelplane.stack_yaml import problem_line
+
+    return [problem_line(source, p.path, p.message, p.value, p.value is not None) for p in err.problems]
+
+
 def _json(ns: argparse.Namespace) -> bool:
     return getattr(ns, "output", "text") == "json"
 
@@ -77,11 +84,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
         try:
             lock = _lock(file, stack.stack.name)
         except LockError as err:
-            problems += str(err).splitlines()
-            entry["problems"] = str(err).splitlines()
+            problems += err.problems
+            entry["problems"] = err.problems
             continue
-        with console.progress(f"rendering {file} ({len(stack.models):,} models)"):
-            rendered = build(stack, lock=lock)
+        try:
+            with console.progress(f"rendering {file} ({len(stack.models):,} models)"):
+                rendered = build(stack, lock=lock)
+        except ProblemError as err:
+            problems += _problem_lines(file, err)
+            entry["problems"] = _problem_lines(file, err)
+            continue
         found: list[str] = []
         if crds is not None:
             with console.progress(f"checking {file}'s objects against their schemas"):
@@ -482,8 +494,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(line, file=sys.stderr)
         return EXIT_INPUT
     except LockError as err:
-        # Lock problems are already `FILE: field.path: message` lines.
-        print(str(err), file=sys.stderr)
+        # Lock problems are already `FILE: field.path: message` lines, one problem each.
+        for line in err.problems:
+            print(line, file=sys.stderr)
+        return EXIT_INPUT
+    except ProblemError as err:
+        # Problems at field paths of the stack the command read (a stack built under its lock).
+        for line in _problem_lines(getattr(args, "file", None) or "modelplane", err):
+            print(line, file=sys.stderr)
         return EXIT_INPUT
     except PlatformError as err:
         for line in str(err).splitlines():

@@ -40,7 +40,11 @@ class RolloutError(PlatformError):
 
 
 class LockError(PlatformError):
-    """A lock file is unreadable, corrupt or does not match its schema."""
+    """A lock file is unreadable, corrupt or does not match its schema; ``problems`` holds one line per problem."""
+
+    def __init__(self, problems: str | list[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
 
 
 class CapacityError(PlatformError):

@@ -37,7 +37,7 @@ from modelplane.errors import PlatformError
 from modelplane.git import GitError, Repo, find_repo
 from modelplane.render import GitOpsEngine, StaleKind, detect_engine, gitops_tree, stale_files, write_tree
 from modelplane.rollout import state
-from modelplane.rollout.lock import Lock
+from modelplane.rollout.lock import Lock, exclusive, lock_path
 from modelplane.rollout.session import AdvanceOptions, AdvanceResult, Session, advance, outcome_json
 from modelplane.serving_platform import ServingPlatformArgs
 from modelplane.stack import stack_sources
@@ -178,7 +178,13 @@ def _commit_message(stack: str, result: ReconcileResult, rendered_only: bool) ->
     return f"modelplane: {stack}: {subject}\n\n{body}"
 
 
-def _once(
+def _once(file: str, *, lock_file: str | None, **rest: Any) -> ReconcileResult:
+    """One stack's reconcile under its lock's advisory lock, held from reading the lock to writing it."""
+    with exclusive(Path(lock_file) if lock_file else lock_path(file)):
+        return _once_locked(file, lock_file=lock_file, **rest)
+
+
+def _once_locked(
     file: str,
     *,
     lock_file: str | None,

@@ -10,6 +10,7 @@ labels onto every series, and per namespace the SLO recording rules and burn-rat
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 from pydantic import Field
@@ -18,7 +19,14 @@ from modelplane.base import StrictModel
 from modelplane.kube import LABEL_MODEL, LABEL_RUNTIME, LABEL_VERSION, Obj, labels
 from modelplane.runtimes import RuntimeSpec
 from modelplane.slo import SloModel, slo_rules
-from modelplane.types import DeploymentMode, DnsLabel, Duration
+from modelplane.types import (
+    DeploymentMode,
+    DnsLabel,
+    DnsSubdomain,
+    Duration,
+    Quantity,
+    parse_quantity,
+)
 from modelplane.upstream import Chart, Versions
 
 
@@ -33,6 +41,27 @@ class MonitoringArgs(StrictModel):
         description="Install kube-prometheus-stack; set false to use an existing Prometheus operator.",
     )
     namespace: DnsLabel = Field(default="monitoring", description="Namespace of Prometheus.")
+    storage: Quantity = Field(
+        default="50Gi",
+        description="Prometheus's persistent volume, one claim per replica, so gate and SLO history "
+        "survive a restart; 85% of it is the size-based retention. Default: 50Gi.",
+    )
+    storage_class_name: DnsSubdomain | None = Field(
+        default=None, description="StorageClass of Prometheus's volume. Default: the cluster's default class."
+    )
+    retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=3650,
+        description="Days Prometheus keeps samples (the longer of this and the SLO windows matters for "
+        "burn-rate alerts). Default: 15, 2 in dev.",
+    )
+    grafana_admin_secret: DnsSubdomain | None = Field(
+        default=None,
+        description="Secret in the monitoring namespace holding Grafana's admin credentials (keys "
+        "`admin-user` and `admin-password`), by reference. Default: none, and Grafana's chart keeps a "
+        "random password in a Secret of its own.",
+    )
     scrape_interval: Duration = Field(default="30s", description="Scrape interval of model metrics.")
     availability_objective: float = Field(
         default=99.9,
@@ -52,6 +81,36 @@ QUEUE_PROXY_PORT = "http-usermetric"
 """Knative's queue-proxy port that serves per-revision request metrics."""
 
 MODELMESH_METRICS_PORT = "prometheus"
+
+
+def retention_size(storage: str) -> str:
+    """Prometheus's ``retentionSize`` for a volume: 85% of it, in MB (Prometheus's units are powers of 2).
+
+    Time-based retention alone lets the volume fill up and Prometheus stop ingesting; the size
+    limit drops the oldest blocks first, with room left for the WAL and compaction.
+    """
+    return f"{int(parse_quantity(storage) * Decimal('0.85')) // 2**20}MB"
+
+
+def _volume_claim(args: MonitoringArgs) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": args.storage}},
+    }
+    if args.storage_class_name:
+        spec["storageClassName"] = args.storage_class_name
+    return spec
+
+
+def _grafana(args: MonitoringArgs) -> dict[str, Any]:
+    # Grafana's `helm test` Pod runs as root with no security context; nothing here runs
+    # `helm test`, and its namespace should not have to admit it.
+    values: dict[str, Any] = {"testFramework": {"enabled": False}}
+    if args.grafana_admin_secret:
+        # kube-prometheus-stack passes `grafana.admin` to the Grafana chart, which then renders no
+        # admin Secret and reads both keys from this one (grafana chart values.yaml, `admin:`).
+        values["admin"] = {"existingSecret": args.grafana_admin_secret}
+    return values
 
 
 def chart(
@@ -80,15 +139,15 @@ def chart(
                 "prometheusSpec": {
                     **selectors,
                     "replicas": 2 if ha else 1,
-                    "retention": "15d" if ha else "2d",
+                    "retention": f"{args.retention_days or (15 if ha else 2)}d",
+                    "retentionSize": retention_size(args.storage),
+                    "storageSpec": {"volumeClaimTemplate": {"spec": _volume_claim(args)}},
                     "scrapeInterval": args.scrape_interval,
                     "enableAdminAPI": False,
                 }
             },
             "alertmanager": {"alertmanagerSpec": {"replicas": 2 if ha else 1}},
-            # Grafana's `helm test` Pod runs as root with no security context; nothing here runs
-            # `helm test`, and its namespace should not have to admit it.
-            "grafana": {"testFramework": {"enabled": False}},
+            "grafana": _grafana(args),
             # kube_pod_labels with the model and version (replicas per model and version on the
             # dashboards), kube_node_labels with the GPU pools' node labels (pools of the GPU rules).
             "kube-state-metrics": {

@@ -7,7 +7,9 @@ can carry out the scaling and rollout a model asks for, and each part's own rule
 quotas, the mesh) hold for the parts that use it. The parts own their rules as narrow
 functions over their own args and a path; this module walks the stack and calls them.
 
-``problems`` returns the findings; ``check`` raises them. The stack loader runs the rules after
+``problems`` returns the findings; ``check`` raises them. ``version_problems`` checks what a
+rollout adds: the stable version a lock keeps serving, with the stack's current in-place
+fields (its scaling, say), must pass the same rules, or the render under the lock fails. The stack loader runs the rules after
 field validation, over every model and tenant whose own fields are valid (``Omitted`` names
 the others), so one run reports field errors, dangling references and bad combinations
 together. ``modelplane.build`` runs ``check`` too, so a stack built in Python cannot skip them.
@@ -16,15 +18,20 @@ together. ``modelplane.build`` runs ``check`` too, so a stack built in Python ca
 from __future__ import annotations
 
 import weakref
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from modelplane import gpu_pool, graph, llm, model_mesh, model_rules, scaling
+from pydantic import ValidationError
+
+from modelplane import credentials, gpu_pool, graph, llm, model_mesh, model_rules, scaling
 from modelplane.base import Problem
 from modelplane.errors import ProblemError
 from modelplane.external_runtime import ExternalRuntimeArgs, with_external
+from modelplane.kube import model_key
 from modelplane.model import ModelArgs, deployment_problems, derived_name_problems
+from modelplane.rollout.lock import ModelRecord
 from modelplane.rollout.policy import mode_problems
+from modelplane.rollout.version import with_spec
 from modelplane.runtimes import RuntimeSpec
 from modelplane.serving_platform import ServingPlatformArgs
 from modelplane.tenant import gpu_quota_problems
@@ -128,7 +135,21 @@ class _Rules:
             self.found += gpu_scale_to_zero_risks(self.stack, self.omitted)
         self.gpu_pools()
         self.mesh_models()
+        self.credentials()
         return self.found
+
+    def credentials(self) -> None:
+        """Every string of the stack, whatever field holds it: none may be a credential itself."""
+        indexes = {"models": self.model_index, "tenants": self.tenant_index}
+        for path, kind in credentials.scan(self.stack):
+            if len(path) >= 2 and path[0] in indexes and isinstance(path[1], int):
+                path = (path[0], indexes[str(path[0])](path[1]), *path[2:])
+            # The value is never shown: it is the secret.
+            self.add(
+                path,
+                f"looks like {kind}; a stack carries credentials by reference only (the name of a "
+                "Secret, an ExternalSecret or a Pulumi secret), never the value",
+            )
 
     def tenant_names(self) -> None:
         """Tenant names are unique, and so are their namespaces."""
@@ -550,3 +571,100 @@ def check(stack: ServingPlatformArgs, *, catalog: Catalog) -> None:
     if found:
         raise ProblemError(found)
     _PASSED[key] = (weakref.ref(stack, lambda _: _PASSED.pop(key, None)), catalog)
+
+
+def version_problems(
+    stack: ServingPlatformArgs, records: Mapping[str, ModelRecord], *, catalog: Catalog
+) -> list[Problem]:
+    """Problems of the stable versions that rollouts keep serving, at their models' paths in the stack.
+
+    During a rollout in standard or modelmesh mode the stable version is rendered from its spec
+    in the lock with the stack entry's in-place fields (scaling, labels, ...). A change to both
+    (``runtime: sklearn`` to ``mlserver`` together with ``metric: queue-depth``, which only the
+    new runtime has a query for) passes the stack's rules yet cannot be rendered for the stable
+    version, so ``rollout apply`` refuses it and a render under such a lock names it. Knative
+    renders only the candidate (it keeps the stable revision itself): nothing to check.
+    """
+    rules = _Rules(stack, catalog, Omitted())
+    found: list[Problem] = []
+    for i, model in enumerate(stack.models):
+        mode = stack.mode(model)
+        record = records.get(model_key(stack.tenant(model.tenant).namespace_name, model.name))
+        if mode == "knative" or record is None or record.rollout is None:
+            continue
+        path: FieldPath = ("models", i)
+        serving = (
+            f"the stable version {record.stable.version!r} (runtime {record.stable.spec.get('runtime')!r}) "
+            "keeps serving until the rollout is promoted"
+        )
+        advice = "make this change once the rollout is promoted, or roll it out with strategy direct"
+        try:
+            stable = with_spec(model, record.stable.spec)
+        except (ValidationError, ProblemError, ValueError) as err:
+            found.append(
+                Problem(path, f"{serving}, and it cannot take this entry's fields ({_first(err)}); {advice}")
+            )
+            continue
+        rules.found = []
+        rules.runtime_fit(path, stable, mode)
+        # The entry's own scaling (``with_spec`` marks every field as set), on the stable runtime.
+        rules.found += scaling.problems(mode, model.scaling, runtime=stable.runtime, path=(*path, "scaling"))
+        rules.mesh_mode(path, stable, mode)
+        found += [
+            Problem(p.path, f"{serving}, and for it: {p.message}; {advice}", p.value) for p in rules.found
+        ]
+    return found
+
+
+def _first(err: Exception) -> str:
+    if isinstance(err, ValidationError):
+        first = err.errors(include_url=False)[0]
+        return f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
+def removal_problems(
+    head: ServingPlatformArgs,
+    *,
+    models: Collection[str] = (),
+    tenants: Collection[str] = (),
+    mesh: bool = False,
+    monitoring: bool = False,
+) -> list[Problem]:
+    """Removals from a prod stack that ``stack.allowRemoval`` does not allow, at that field.
+
+    ``models`` are lock keys (``<namespace>/<name>``) of models the change removes, ``tenants``
+    the tenants' names; ``mesh`` and ``monitoring`` say the change turns them off. Each deletes
+    what serves now (an InferenceService, a namespace with everything in it, etcd and its
+    volumes, Prometheus and its history), so a prod change needs to say so, in the same change.
+    """
+    if head.stack.tier != "prod":
+        return []
+    wanted = [f"models/{key}" for key in sorted(models)] + [f"tenants/{name}" for name in sorted(tenants)]
+    wanted += ["modelMesh"] * mesh + ["monitoring"] * monitoring
+    allowed = set(head.stack.allow_removal)
+    return [
+        Problem(
+            ("stack", "allowRemoval"),
+            f"this change removes {target} from a prod stack, which deletes what serves now; add "
+            f"{target!r} to stack.allowRemoval to allow it (and drop it once the change is deployed)",
+        )
+        for target in wanted
+        if target not in allowed
+    ]
+
+
+def stack_removals(base: ServingPlatformArgs, head: ServingPlatformArgs) -> list[Problem]:
+    """``removal_problems`` of changing ``base`` into ``head`` (a pull request's preview)."""
+
+    def keys(stack: ServingPlatformArgs) -> set[str]:
+        return {model_key(stack.tenant(m.tenant).namespace_name, m.name) for m in stack.models}
+
+    return removal_problems(
+        head,
+        models=keys(base) - keys(head),
+        tenants={t.name for t in base.tenants} - {t.name for t in head.tenants},
+        mesh=base.model_mesh.enabled and not head.model_mesh.enabled,
+        monitoring=(base.monitoring.enabled and not head.monitoring.enabled)
+        or (base.monitoring.install_prometheus and not head.monitoring.install_prometheus),
+    )

@@ -8,9 +8,9 @@ need to know the whole.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from modelplane.autoscaler import AutoscalerArgs
 from modelplane.base import StrictModel
@@ -30,6 +30,16 @@ from modelplane.upstream import Versions
 Tier = Literal["dev", "staging", "prod"]
 
 
+RemovalTarget = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^(models/[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z]([-a-z0-9]*[a-z0-9])?|tenants/[a-z0-9]([-a-z0-9]*[a-z0-9])?|modelMesh|monitoring)$",
+        max_length=140,
+    ),
+]
+"""One thing a prod change may remove: ``models/<namespace>/<name>``, ``tenants/<name>``, ``modelMesh`` or ``monitoring``."""
+
+
 class StackInfo(StrictModel):
     """Which stack this is."""
 
@@ -42,6 +52,14 @@ class StackInfo(StrictModel):
         description="dev | staging | prod; staging and prod get HA defaults and stricter checks."
     )
     description: str = Field(default="", max_length=200, description="One line about the environment.")
+    allow_removal: list[RemovalTarget] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="What a change may remove from a prod stack (a prod change that removes a model, "
+        "a tenant, the mesh or monitoring is refused without it): `models/<namespace>/<name>`, "
+        "`tenants/<name>`, `modelMesh`, `monitoring`. Default: nothing; drop the entries again once "
+        "the change is deployed.",
+    )
 
 
 class ServingPlatformArgs(StrictModel):

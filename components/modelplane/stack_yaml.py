@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from modelplane import credentials
 from modelplane.base import format_path
 from modelplane.errors import StackError
 from modelplane.types import FieldPath
@@ -61,14 +62,47 @@ def show_value(value: Any) -> str:
     return text
 
 
+HIDDEN_VALUE = "a value not shown: it may be a credential"
+"""What a problem line says instead of a value that looks like a credential."""
+
+# Characters that would end a line or steer a terminal or CI log (ANSI escapes, the Unicode line
+# and paragraph separators) and lone surrogates, which cannot be printed as UTF-8.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return {"\n": "\\n", "\r": "\\r"}.get(char) or f"\\u{ord(char):04x}"
+
+
+def one_line(text: str) -> str:
+    """``text`` as one printable line: control characters, line separators and lone surrogates escaped."""
+    return _UNPRINTABLE.sub(_escape, text)
+
+
+def _shown(value: Any, path: FieldPath | str) -> str:
+    text = show_value(value)
+    key = path[-1] if isinstance(path, tuple) and path else None
+    if credentials.find(json.dumps(value, default=str)) or (
+        isinstance(key, str) and credentials.is_secret_key(key)
+    ):
+        return HIDDEN_VALUE
+    return text
+
+
 def problem_line(
     source: str, path: FieldPath | str, message: str, value: Any = None, show: bool = False
 ) -> str:
-    """One problem as the loader reports it: ``FILE: where: message``, and ``(got VALUE)`` when asked."""
-    where = path if isinstance(path, str) else format_path(path)
-    got = f" (got {show_value(value)})" if show else ""
-    # One problem, one line, whatever the file smuggles into a message.
-    return f"{source}: {where}: {message}{got}".replace("\r", "\\r").replace("\n", "\\n")
+    """One problem as the loader reports it: ``FILE: where: message``, and ``(got VALUE)`` when asked.
+
+    The line never repeats a credential (a value that looks like one is not shown, and a
+    message or path quoting one is redacted) and is always one printable line, whatever the
+    file smuggles into it: a stack's strings end up in CI logs, where a line starting with
+    ``::`` is a workflow command.
+    """
+    where = credentials.redact(path if isinstance(path, str) else format_path(path))
+    got = f" (got {_shown(value, path)})" if show else ""
+    return one_line(f"{source}: {where}: {credentials.redact(message)}{got}")
 
 
 class _RefusedError(Exception):
@@ -84,7 +118,7 @@ def _short_tag(tag: str) -> str:
     return "!!" + tag[len(_YAML_TAG) :] if tag.startswith(_YAML_TAG) else tag
 
 
-def _nesting_bound(text: str) -> int:
+def nesting_bound(text: str) -> int:
     """An upper bound of the document's nesting depth, found without parsing it.
 
     Each level of nesting takes an unclosed flow bracket, one more column of indentation,
@@ -250,7 +284,7 @@ def read_yaml(text_or_bytes: bytes, source: str) -> Any:
         data = _read_json(text)
         if data is not _NOT_JSON:
             return data
-    fast = _FAST_LOADER is not None and _nesting_bound(text) <= _FAST_LOADER_MAX_NESTING
+    fast = _FAST_LOADER is not None and nesting_bound(text) <= _FAST_LOADER_MAX_NESTING
     loader = (_FAST_LOADER or yaml.SafeLoader)(text) if fast else yaml.SafeLoader(text)
     try:
         return _read_document(loader, text, source)

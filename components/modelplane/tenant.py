@@ -1,14 +1,24 @@
-"""Tenants: the teams that own models, each in its own hardened namespace."""
+"""Tenants: the teams that own models, each in its own hardened namespace.
+
+A tenant's namespace enforces Pod Security "restricted", denies traffic by default, and bounds
+what lives in it: a Role that manages the tenant's own InferenceServices and nothing
+cluster-wide (bound to the groups the stack names), a LimitRange that gives every container
+without resources a request and a limit, and a ResourceQuota on how many Secrets and ConfigMaps
+(and, when the stack says, InferenceServices) the namespace may hold, so a runaway script
+cannot fill etcd.
+"""
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from typing import Annotated
+
+from pydantic import Field, StringConstraints, model_validator
 
 from modelplane.base import Problem, StrictModel
 from modelplane.errors import ProblemError
 from modelplane.gpu_pool import GpuPoolArgs, MigSharing
 from modelplane.kube import LABEL_TENANT, labels, reserved_label
-from modelplane.types import DnsLabel, FieldPath, LabelKey, LabelValue
+from modelplane.types import DnsLabel, FieldPath, LabelKey, LabelValue, Quantity
 
 
 class GpuQuotaArgs(StrictModel):
@@ -24,6 +34,36 @@ class GpuQuotaArgs(StrictModel):
         default=None,
         description="On a mixed-strategy MIG pool, the profile limited; default: the limit applies to each profile.",
     )
+
+
+class ContainerDefaultsArgs(StrictModel):
+    """The LimitRange of a tenant's namespace: resources of containers that state none.
+
+    KServe and ModelMesh set resources on the containers they create; this bounds the rest
+    (a sidecar someone adds, a debug pod). A default limit applies only to a container without
+    a limit, so it is set well above any default request.
+    """
+
+    cpu_request: Quantity = Field(default="100m", description="Default CPU request. Default: 100m.")
+    memory_request: Quantity = Field(default="128Mi", description="Default memory request. Default: 128Mi.")
+    cpu_limit: Quantity = Field(default="2", description="Default CPU limit. Default: 2.")
+    memory_limit: Quantity = Field(default="2Gi", description="Default memory limit. Default: 2Gi.")
+
+
+class ObjectQuotaArgs(StrictModel):
+    """How many objects of a kind a tenant's namespace may hold (a ResourceQuota of object counts)."""
+
+    inference_services: int | None = Field(
+        default=None,
+        ge=1,
+        le=100000,
+        description="InferenceServices. Default: none. A quota refuses every object it counts until the "
+        "quota controller has computed its status, so an InferenceService applied together with a new "
+        "quota is refused at first (a real API server does: tests/cluster); set it once the namespace "
+        "exists, and leave room for the side objects of rollouts (twice the tenant's models).",
+    )
+    secrets: int = Field(default=100, ge=1, le=100000, description="Secrets. Default: 100.")
+    config_maps: int = Field(default=100, ge=1, le=100000, description="ConfigMaps. Default: 100.")
 
 
 class TenantArgs(StrictModel):
@@ -42,6 +82,21 @@ class TenantArgs(StrictModel):
     gpu_quotas: list[GpuQuotaArgs] = Field(
         default_factory=list,
         description="GPU quotas per pool. Default: none (the pools' size is the only bound).",
+    )
+    admin_groups: list[
+        Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=r"^[^\s]+$")]
+    ] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Groups (as the cluster's authenticator names them) bound to the tenant's Role, "
+        "which manages its InferenceServices and reads its pods and logs, in its namespace only. "
+        "Default: none (the Role exists, unbound).",
+    )
+    container_defaults: ContainerDefaultsArgs = Field(
+        default_factory=ContainerDefaultsArgs, description="The namespace's LimitRange."
+    )
+    object_quota: ObjectQuotaArgs = Field(
+        default_factory=ObjectQuotaArgs, description="The namespace's object-count ResourceQuota."
     )
 
     @model_validator(mode="after")
@@ -141,7 +196,85 @@ def objects(
             },
         },
         *quotas,
+        *policy_objects(tenant, stack=stack),
     ]
+
+
+TENANT_ROLE = "modelplane-tenant"
+"""The Role (and RoleBinding) that lets a tenant's groups manage their own models."""
+
+
+def policy_objects(tenant: TenantArgs, *, stack: str) -> list[dict[str, object]]:
+    """The tenant's Role (and its binding), LimitRange and object-count ResourceQuota.
+
+    The quota counts Secrets and ConfigMaps, which controllers create in the namespace after
+    the quota exists; InferenceServices only when the stack sets a number (see ``ObjectQuotaArgs``).
+    """
+    namespace = tenant.namespace_name
+    common = labels(stack, "tenant", **{LABEL_TENANT: tenant.name})
+
+    def meta(name: str) -> dict[str, object]:
+        return {"name": name, "namespace": namespace, "labels": common}
+
+    read = ["get", "list", "watch"]
+    role: dict[str, object] = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": meta(TENANT_ROLE),
+        "rules": [
+            {
+                "apiGroups": ["serving.kserve.io"],
+                "resources": ["inferenceservices"],
+                "verbs": [*read, "create", "update", "patch", "delete"],
+            },
+            {"apiGroups": ["serving.kserve.io"], "resources": ["inferenceservices/status"], "verbs": read},
+            {"apiGroups": [""], "resources": ["pods", "pods/log", "events"], "verbs": read},
+        ],
+    }
+    result: list[dict[str, object]] = [role]
+    if tenant.admin_groups:
+        result.append(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": meta(TENANT_ROLE),
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": TENANT_ROLE},
+                "subjects": [
+                    {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group}
+                    for group in sorted(set(tenant.admin_groups))
+                ],
+            }
+        )
+    defaults = tenant.container_defaults
+    result.append(
+        {
+            "apiVersion": "v1",
+            "kind": "LimitRange",
+            "metadata": meta("container-defaults"),
+            "spec": {
+                "limits": [
+                    {
+                        "type": "Container",
+                        "defaultRequest": {"cpu": defaults.cpu_request, "memory": defaults.memory_request},
+                        "default": {"cpu": defaults.cpu_limit, "memory": defaults.memory_limit},
+                    }
+                ]
+            },
+        }
+    )
+    quota = tenant.object_quota
+    hard = {"count/secrets": str(quota.secrets), "count/configmaps": str(quota.config_maps)}
+    if quota.inference_services is not None:
+        hard["count/inferenceservices.serving.kserve.io"] = str(quota.inference_services)
+    result.append(
+        {
+            "apiVersion": "v1",
+            "kind": "ResourceQuota",
+            "metadata": meta("object-counts"),
+            "spec": {"hard": dict(sorted(hard.items()))},
+        }
+    )
+    return result
 
 
 def quota_resources(tenant: TenantArgs, pools: list[GpuPoolArgs]) -> dict[str, int]:

@@ -27,6 +27,7 @@ import yaml
 from modelplane import build, load_stack
 from modelplane.build import PlatformObjects
 from modelplane.kube import Obj, resource_name
+from modelplane.resources._register import KEPT_KINDS
 from modelplane.rollout.lock import Lock, lock_path, read_lock
 from tests.cluster.conftest import deployed_lock, install_platform
 from tests.cluster.controlplane import control_plane
@@ -239,14 +240,30 @@ def test_a_version_bump_starts_a_canary_that_up_applies_at_the_locked_split(depl
         assert live["spec"]["predictor"]["canaryTrafficPercent"] == share
 
 
-def test_destroy_removes_every_object_it_created(deployed: Deployed) -> None:
-    # Last in the module: the stack is gone afterwards. dev and staging protect nothing.
+def test_destroy_removes_what_it_created_and_outside_dev_keeps_what_holds_data(deployed: Deployed) -> None:
+    """Last in the module: the stack is gone afterwards.
+
+    dev protects nothing. Outside dev, namespaces, CRDs, volumes, StatefulSets and
+    InferenceServices are protected, so `pulumi destroy` refuses; once unprotected on purpose,
+    destroy deletes everything else and leaves them running (retained on delete).
+    """
+    keep = deployed.name != "dev"
+    if keep:
+        refused = deployed.pulumi("destroy", "--yes", "--skip-preview", check=False)
+        assert refused.returncode != 0
+        assert "protected" in refused.stdout + refused.stderr
+        deployed.pulumi("state", "unprotect", "--all", "--yes")
     deployed.pulumi("destroy", "--yes", "--skip-preview")
-    left = []
+    left, kept, lost = [], [], []
     for _, obj in all_objects(deployed.rendered):
         meta = obj["metadata"]
         live = deployed.kube.get(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
-        if live is not None and not live["metadata"].get("deletionTimestamp"):
+        alive = live is not None and not live["metadata"].get("deletionTimestamp")
+        if keep and obj["kind"] in KEPT_KINDS:
+            (kept if alive else lost).append(identity(obj))
+        elif alive:
             left.append(identity(obj))
     assert left == []
+    assert lost == []
+    assert bool(kept) is keep
     assert deployed.pulumi.json("stack", "output") == {}

@@ -45,7 +45,7 @@ def test_rollout_row() -> None:
     assert (
         "| `team/std` | starts a rollout (version, storageUri) | v1 → v2 | canary | "
         "5% (step 1 of 4: 5 → 25 → 50 → 100, every 15m) | "
-        "error-rate <= 0.01 ⚠ unmeasurable, latency-p99 <= 0.5 |"
+        "error-rate &lt;= 0.01 ⚠ unmeasurable, latency-p99 &lt;= 0.5 |"
     ) in text
 
 
@@ -101,6 +101,8 @@ def test_long_lists_are_capped_and_counted(monkeypatch: pytest.MonkeyPatch) -> N
 def test_destructive_count_is_the_total_even_when_the_list_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(markdown, "MAX_LIST", 1)
     text = to_markdown(preview({**BASE, "models": BASE["models"][:1]}))
-    # Two InferenceServices, the mesh runtime and the mesh's ServiceMonitor go with the two models.
-    assert "> **4 destructive changes**: merging deletes or recreates what serves now." in text
-    assert "> - _3 more destructive changes; run `modelplane preview --format json` for all_" in text
+    # Two InferenceServices, the mesh runtime and the mesh's ServiceMonitor go with the two models,
+    # and with the last Knative model Knative itself: its operator's release and source, its
+    # KnativeServing and its namespace.
+    assert "> **8 destructive changes**: merging deletes or recreates what serves now." in text
+    assert "> - _7 more destructive changes; run `modelplane preview --format json` for all_" in text

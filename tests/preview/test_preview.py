@@ -223,4 +223,4 @@ def test_corrupt_lock_at_the_revision_exits_2(repo: Path, capsys: pytest.Capture
     git(repo.parent.parent, "commit", "-qam", "broken lock")
     code, _, err = run_preview(capsys, str(repo), "--base", "HEAD")
     assert code == 2
-    assert err.startswith(f"{lock_path(repo)}: models: Input should be a valid dictionary")
+    assert err.startswith(f"{lock_path(repo)}: models: input should be a valid dictionary")

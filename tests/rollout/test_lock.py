@@ -45,7 +45,7 @@ def test_dump_is_byte_identical_for_the_same_lock() -> None:
 def test_dump_is_commented_json_with_schema_version_first_and_models_sorted() -> None:
     text = dump_lock(apply(None, desired(stack_data()), stack=STACK, now=T0))
     body = [line for line in text.splitlines() if not line.startswith("#")]
-    assert body[:4] == ["{", '  "schemaVersion": 1,', '  "stack": "test",', '  "models": {']
+    assert body[:4] == ["{", '  "schemaVersion": 2,', '  "stack": "test",', '  "models": {']
     keys = [line.strip().split('"')[1] for line in body if line.startswith('    "') and line.endswith("{")]
     assert keys == sorted(keys) == ["team/kn", "team/mesh", "team/std"]
     assert yaml.safe_load(text)["models"]["team/std"]["stable"]["version"] == "v1", "the lock is YAML too"
@@ -70,7 +70,7 @@ def test_duplicate_keys_are_refused(tmp_path: Path) -> None:
     path.write_text('{"schemaVersion": 1, "stack": "a", "stack": "b", "models": {}}')
     with pytest.raises(LockError) as err:
         read_lock(path)
-    assert str(err.value) == f"{path}: <root>: duplicate key 'stack'"
+    assert str(err.value) == f'{path}: <root>: duplicate key "stack"'
 
 
 def test_yaml_aliases_are_refused(tmp_path: Path) -> None:
@@ -101,7 +101,7 @@ def test_schema_violation_names_the_field(lock_file: Path) -> None:
     with pytest.raises(LockError) as err:
         read_lock(lock_file)
     assert str(err.value) == (
-        f"{lock_file}: models[\"team/kn\"].mode: Input should be 'knative', 'standard' or 'modelmesh'"
+        f"{lock_file}: models[\"team/kn\"].mode: input should be 'knative', 'standard' or 'modelmesh'"
     )
 
 
@@ -125,12 +125,12 @@ def test_lock_of_another_stack_is_refused(lock_file: Path) -> None:
 
 
 def test_newer_schema_version_is_refused(lock_file: Path) -> None:
-    lock_file.write_text(lock_file.read_text().replace('"schemaVersion": 1', '"schemaVersion": 2'))
+    lock_file.write_text(lock_file.read_text().replace('"schemaVersion": 2', '"schemaVersion": 3'))
     with pytest.raises(LockError) as err:
         read_lock(lock_file)
     assert str(err.value) == (
-        f"{lock_file}: schemaVersion: unsupported lock schemaVersion 2; this modelplane reads 1 "
-        "(upgrade modelplane to read a newer lock)"
+        f"{lock_file}: schemaVersion: the lock is schema version 3, newer than this modelplane reads "
+        "(up to 2): upgrade modelplane; it never rewrites a lock it cannot read"
     )
 
 

@@ -12,7 +12,7 @@ import pytest
 from modelplane.cli import main
 from modelplane.rollout import state
 from modelplane.rollout.lock import lock_path, read_lock
-from tests.rollout.builders import T2, T3
+from tests.rollout.builders import T0, T2, T3, edit, stack_data, write_stack
 from tests.rollout.test_cli import rolling
 from tests.rollout.test_cli import stack as stack
 
@@ -147,3 +147,76 @@ def test_a_lock_of_another_stack_exits_2(
     capsys.readouterr()
     assert main(["rollout", "advance", str(stack), "--lock", str(other), "--skip-gates", "--now", T2]) == 2
     assert f"{other}: stack: the lock is for stack 'prod', not 'test'" in capsys.readouterr().err
+
+
+ONNX = {"name": "onnx", "version": "1"}
+
+
+def _runtime_and_metric_change(directory: Path) -> Path:
+    """A standard-mode model deployed on sklearn, then moved to triton (and ONNX) together with a
+    metric only triton has a query for (queue-depth): a rollout whose stable version cannot
+    scale that way."""
+    data = stack_data("standard")
+    path = write_stack(directory, data)
+    assert main(["rollout", "apply", str(path), "--now", T0]) == 0
+    changed = edit(data, "std", runtime="triton", format=ONNX, scaling={"minReplicas": 2, "maxReplicas": 6})
+    changed["models"][0]["scaling"]["metric"] = "queue-depth"
+    return write_stack(directory, changed)
+
+
+def test_a_change_the_stable_version_cannot_render_is_refused_and_nothing_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _runtime_and_metric_change(tmp_path)
+    before = _lock_bytes(path)
+    capsys.readouterr()
+    for argv in (["rollout", "apply", str(path), "--now", T2], ["rollout", "apply", str(path), "--dry-run"]):
+        assert main(argv) == 2
+        assert _lock_bytes(path) == before
+        err = capsys.readouterr().err
+        assert err.splitlines() == [
+            f"{path}: models[0].scaling.metric: the stable version 'v1' (runtime 'sklearn') keeps serving "
+            "until the rollout is promoted, and for it: standard mode scales on 'queue-depth' through KEDA "
+            "and a Prometheus query, but runtime 'sklearn' exposes no metric for it; it can scale on "
+            "concurrency, gpu-utilization, rps (KEDA), cpu or memory (HPA); make this change once the "
+            'rollout is promoted, or roll it out with strategy direct (got "queue-depth")'
+        ]
+
+
+@pytest.mark.parametrize(
+    "command", [["validate"], ["render", "-o", "-"], ["render", "--check"], ["rollout", "status"]]
+)
+def test_a_lock_the_stack_cannot_render_under_is_an_input_error_not_an_internal_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    """Such a lock written by an older modelplane (or by hand) names the field, exit 2."""
+    data = stack_data("standard")
+    path = write_stack(tmp_path, data)
+    assert main(["rollout", "apply", str(path), "--now", T0]) == 0
+    assert (
+        main(
+            [
+                "rollout",
+                "apply",
+                str(write_stack(tmp_path, edit(data, "std", runtime="triton", format=ONNX))),
+                "--now",
+                T0,
+            ]
+        )
+        == 0
+    )
+    changed = edit(
+        data,
+        "std",
+        runtime="triton",
+        format=ONNX,
+        scaling={"minReplicas": 2, "maxReplicas": 6, "metric": "queue-depth"},
+    )
+    write_stack(tmp_path, changed)
+    capsys.readouterr()
+    assert main([*command, str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{path}: models[0].scaling.metric: the stable version 'v1' (runtime 'sklearn')"), (
+        err
+    )
+    assert "internal error" not in err

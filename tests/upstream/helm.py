@@ -402,6 +402,8 @@ FREE_FORM_VALUES: dict[str, str] = {
     "nodeSelector": "a map of node labels, passed to the pod template as is",
     "podAnnotations": "a map of annotations, passed to the pod template as is",
     "podLabels": "a map of labels, passed to the pod template as is",
+    "storageSpec": "kube-prometheus-stack's prometheusSpec.storageSpec: a monitoring.coreos.com/v1 "
+    "StorageSpec, passed to the Prometheus resource's spec.storage as is (templates/prometheus/prometheus.yaml)",
 }
 """Chart values whose content is a Kubernetes object or a free map, not chart-defined keys.
 

@@ -232,6 +232,54 @@ def test_every_value_changes_what_a_chart_renders(render_release: Render, charts
     assert sorted(set(DELIBERATE_DEFAULTS) - no_effect) == []
 
 
+PROMETHEUS_CASES = [c for c in chart_cases() if c[1] == "kube-prometheus-stack"]
+
+
+@pytest.mark.parametrize(("case", "name"), PROMETHEUS_CASES, ids=[c for c, _ in PROMETHEUS_CASES])
+def test_prometheus_keeps_its_history_on_a_volume_with_the_stacks_retention(
+    case: str, name: str, render_release: Render
+) -> None:
+    """The Prometheus resource the chart renders: a volume claim per replica, time and size retention."""
+    monitoring = stack(case).monitoring
+    (prometheus,) = [o for o in render_release(case, name).objects if o["kind"] == "Prometheus"]
+    spec = prometheus["spec"]
+    claim = spec["storage"]["volumeClaimTemplate"]["spec"]
+    assert claim["resources"]["requests"]["storage"] == monitoring.storage
+    assert claim["accessModes"] == ["ReadWriteOnce"]
+    ha = stack(case).stack.tier != "dev"
+    assert spec["retention"] == f"{monitoring.retention_days or (15 if ha else 2)}d"
+    assert spec["retentionSize"] == "43520MB"  # 85% of the default 50Gi, in Prometheus's MB (2^20 bytes)
+
+
+def _grafana_admin_sources(objects: list[Obj]) -> set[str]:
+    (grafana,) = [
+        o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"].endswith("grafana")
+    ]
+    containers = grafana["spec"]["template"]["spec"]["containers"]
+    return {
+        env["valueFrom"]["secretKeyRef"]["name"]
+        for c in containers
+        for env in c.get("env", [])
+        if env["name"].startswith("GF_SECURITY_ADMIN_") and "secretKeyRef" in env.get("valueFrom", {})
+    }
+
+
+def test_grafana_reads_its_admin_credentials_from_the_secret_the_stack_names(render_release: Render) -> None:
+    """prod names monitoring.grafanaAdminSecret: the chart renders no admin Secret of its own."""
+    objects = render_release("prod", "kube-prometheus-stack").objects
+    assert stack("prod").monitoring.grafana_admin_secret == "grafana-admin"
+    assert _grafana_admin_sources(objects) == {"grafana-admin"}
+    assert not [o for o in objects if o["kind"] == "Secret" and "admin-password" in (o.get("data") or {})]
+
+
+def test_without_a_secret_grafana_keeps_a_generated_password_in_its_own_secret(
+    render_release: Render,
+) -> None:
+    objects = render_release("dev", "kube-prometheus-stack").objects
+    (secret,) = [o for o in objects if o["kind"] == "Secret" and "admin-password" in (o.get("data") or {})]
+    assert _grafana_admin_sources(objects) == {secret["metadata"]["name"]}
+
+
 # --- GPU observability: what the charts make of the DCGM and kube-state-metrics values ---------
 
 

@@ -141,11 +141,14 @@ def read_base(file: Path, base: str, read_lock_bytes: Any = None) -> Any:
 
 def cmd_preview(ns: argparse.Namespace) -> int:
     """Preview what merging a change to a stack does: rollouts, objects, capacity, warnings."""
+    from modelplane import rules
     from modelplane.console import progress
+    from modelplane.errors import StackError
     from modelplane.preview.markdown import to_markdown
     from modelplane.preview.preview import Side, build_preview, is_destructive
     from modelplane.rollout.lock import lock_path
     from modelplane.stack import load_stack
+    from modelplane.stack_yaml import problem_line
 
     # Input errors (stack, lock, base) reach modelplane.cli.main, which reports them (exit 2).
     file = Path(ns.file)
@@ -155,6 +158,10 @@ def cmd_preview(ns: argparse.Namespace) -> int:
         head = Side(args, _read_lock_file(lock_path(file), read, stack=args.stack.name), str(file))
         step.update(f"loading the base {ns.base}")
         base = read_base(file, ns.base, read)
+        if base.args is not None:
+            refused = rules.stack_removals(base.args, args)
+            if refused:
+                raise StackError([problem_line(str(file), p.path, p.message) for p in refused])
         step.update(f"rendering and comparing {len(args.models):,} models")
         preview = build_preview(head, base)
         step.update(f"writing the preview ({len(preview['objects']):,} objects changed)")

@@ -3,6 +3,8 @@
 The template only lays out what Python computed: a one-line summary, destructive changes first
 and loud, the model rollouts with each one's plan as a Mermaid diagram, the capacity delta (and
 its chart), warnings, and the per-object field diff folded in ``<details>``. A hidden marker names the stack, so CI can find and update its own comment.
+Everything a stack or the command line controls reaches the template through
+``modelplane.untrusted`` (code spans, fenced blocks, escaped prose), never raw.
 GitHub caps a comment at 65,536 characters; past a budget the field diff is cut, never the
 summary, the destructive list or the rollouts.
 """
@@ -16,6 +18,7 @@ from typing import Any
 import jinja2
 
 from modelplane.preview.diagrams import diagrams
+from modelplane.untrusted import code_block, code_span, plain
 
 MAX_VALUE = 80
 """Longest value shown in a table cell before it is cut."""
@@ -44,13 +47,13 @@ def marker(stack: str) -> str:
 
 
 def cell(value: Any) -> str:
-    """A value for a Markdown table cell: compact JSON, cut to ``MAX_VALUE``, pipes escaped."""
+    """A value for a Markdown table cell: compact JSON, cut to ``MAX_VALUE``, as inline code."""
     if value is None:
         return "—"
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
     if len(text) > MAX_VALUE:
         text = text[: MAX_VALUE - 1] + "…"
-    return "`" + text.replace("`", "'").replace("|", "\\|").replace("\n", " ") + "`"
+    return code_span(text, table=True)
 
 
 def _traffic(r: dict[str, Any]) -> str:
@@ -131,18 +134,23 @@ def _rows(change: dict[str, Any]) -> list[dict[str, str]]:
     return [{"field": change["field"], "old": cell(change["old"]), "new": cell(change["new"])}]
 
 
+def _shown_rows(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Rows with their field paths as inline code (the values already are)."""
+    return [{**row, "field": code_span(row["field"], table=True)} for row in rows]
+
+
 def _objects(objects: list[dict[str, Any]], budget: int) -> tuple[list[dict[str, Any]], str]:
     shown: list[dict[str, Any]] = []
     used = 0
     for i, o in enumerate(objects):
         all_rows = [row for c in o["changes"] for row in _rows(c)]
-        rows = all_rows[:MAX_ROWS_PER_OBJECT]
+        rows = _shown_rows(all_rows[:MAX_ROWS_PER_OBJECT])
         if len(all_rows) > MAX_ROWS_PER_OBJECT:
             rows.append({"field": "…", "old": f"{len(all_rows) - MAX_ROWS_PER_OBJECT} more", "new": ""})
-        reasons = f": {'; '.join(o['reasons'])}" if o["reasons"] else ""
+        reasons = f": {plain('; '.join(o['reasons']))}" if o["reasons"] else ""
         entry = {
             "sign": SIGNS[o["action"]],
-            "title": _title(o),
+            "title": plain(_title(o)),
             "action": o["action"],
             "reasons": reasons,
             "rows": rows,
@@ -187,30 +195,33 @@ def _nodes(plan: dict[str, Any] | None) -> list[dict[str, str]]:
 def to_markdown(preview: dict[str, Any]) -> str:
     """The preview as a pull-request comment."""
     destructive = [
-        f"**{o['action']}** `{_title(o)}`" + (f": {'; '.join(o['reasons'])}" if o["reasons"] else "")
+        f"**{o['action']}** {code_span(_title(o))}"
+        + (f": {plain('; '.join(o['reasons']))}" if o["reasons"] else "")
         for o in preview["objects"]
         if o["destructive"]
     ]
     stopping = [
-        f"`{r['namespace']}/{r['model']}` ({r['decision']})" for r in preview["rollouts"] if r["destructive"]
+        f"{code_span(r['namespace'] + '/' + r['model'])} ({plain(r['decision'])})"
+        for r in preview["rollouts"]
+        if r["destructive"]
     ]
     rollouts = [
         {
-            "model": f"`{r['namespace']}/{r['model']}`",
-            "change": _change(r),
-            "versions": _versions(r),
-            "strategy": _strategy(r),
-            "traffic": _traffic(r),
-            "gates": _gates(r),
+            "model": code_span(f"{r['namespace']}/{r['model']}", table=True),
+            "change": plain(_change(r)),
+            "versions": plain(_versions(r)),
+            "strategy": plain(_strategy(r)),
+            "traffic": plain(_traffic(r)),
+            "gates": plain(_gates(r)),
         }
         for r in preview["rollouts"]
     ]
     queries = [
         {
-            "model": f"{r['namespace']}/{r['model']}",
-            "name": g["name"],
-            "threshold": g["threshold"],
-            "query": g["query"],
+            "model": plain(f"{r['namespace']}/{r['model']}"),
+            "name": code_span(g["name"]),
+            "threshold": plain(g["threshold"]),
+            "query": code_block(g["query"], "promql", indent="  "),
         }
         for r in preview["rollouts"]
         for g in r["gates"]
@@ -218,7 +229,7 @@ def to_markdown(preview: dict[str, Any]) -> str:
     ]
     capacity = []
     for pool in preview["capacity"]["pools"] + [{"pool": "**total**", **preview["capacity"]["total"]}]:
-        row = {"pool": pool["pool"]}
+        row = {"pool": pool["pool"] if pool["pool"] == "**total**" else plain(pool["pool"])}
         for count in ("podsMin", "podsMax", "gpusMin", "gpusMax"):
             before, after, delta = pool["base"][count], pool["head"][count], pool["delta"][count]
             row[count] = f"{before} → {after} ({delta:+d})" if delta else str(after)
@@ -227,16 +238,18 @@ def to_markdown(preview: dict[str, Any]) -> str:
     stopping, more_stopping = _capped(stopping, "models")
     rollouts, more_rollouts = _capped(rollouts, "model changes")
     queries, more_queries = _capped(queries, "gate queries")
-    warnings, more_warnings = _capped(list(preview["warnings"]), "warnings")
+    warnings, more_warnings = _capped([plain(w) for w in preview["warnings"]], "warnings")
     graphs, more_graphs = _capped(
         [
             {
-                "graph": f"`{g['namespace']}/{g['graph']}`",
-                "step": f"{g['node']} / {g['step']}",
-                "model": f"`{g['model']}` {g['from']} → {g['to']}",
-                "traffic": f"{g['mirrorPercent']}% mirrored"
-                if g["phase"] == "shadow"
-                else f"{g['trafficPercent']}% to {g['to']} ({g['strategy']})",
+                "graph": code_span(f"{g['namespace']}/{g['graph']}", table=True),
+                "step": plain(f"{g['node']} / {g['step']}"),
+                "model": f"{code_span(g['model'], table=True)} {plain(g['from'] + ' → ' + g['to'])}",
+                "traffic": plain(
+                    f"{g['mirrorPercent']}% mirrored"
+                    if g["phase"] == "shadow"
+                    else f"{g['trafficPercent']}% to {g['to']} ({g['strategy']})"
+                ),
             }
             for g in preview.get("graphs", [])
         ],
@@ -247,8 +260,8 @@ def to_markdown(preview: dict[str, Any]) -> str:
     object_counts = ", ".join(f"{n} {action}" for action, n in counts.items() if n) or "none"
     context = {
         "marker": marker(preview["stack"]),
-        "stack": preview["stack"],
-        "summary": preview["summary"]["text"],
+        "stack": code_span(preview["stack"]),
+        "summary": plain(preview["summary"]["text"]),
         "destructive": destructive,
         "destructive_total": preview["summary"]["destructive"],
         "more_destructive": more_destructive,
@@ -266,8 +279,8 @@ def to_markdown(preview: dict[str, Any]) -> str:
         "more_warnings": more_warnings,
         "object_counts": object_counts,
         **diagrams(preview),
-        "base": preview["base"]["source"],
-        "head": preview["head"]["source"],
+        "base": code_span(preview["base"]["source"]),
+        "head": code_span(preview["head"]["source"]),
     }
     template = _ENV.get_template("preview.md.j2")
     frame = template.render(**context, objects=[], hidden="")

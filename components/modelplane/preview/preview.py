@@ -5,6 +5,12 @@ tree), each with its own lock, and with the stack's changes applied to the lock 
 ``modelplane rollout apply`` will apply them after merge. So the objects compared are exactly
 what GitOps would commit and Pulumi would apply, and no cluster credentials are needed.
 
+Upstream releases are compared too, as the GitOps objects that install them (Flux sources,
+``HelmRelease``s, a kustomize release's Namespace and ``Kustomization``s, and the custom
+resources staged with them): turning ``installPrometheus`` off or removing the mesh uninstalls
+a release, and Flux then prunes what it created (Prometheus's storage, etcd's volumes, the
+``modelmesh-serving`` Namespace). Such removals are destructive and listed first.
+
 The result is one dict (``PREVIEW_SCHEMA_VERSION``, documented by ``preview.schema.json``) that
 the Markdown and JSON outputs both come from.
 """
@@ -16,8 +22,9 @@ from typing import Any
 
 from modelplane.base import format_path
 from modelplane.build import build, desired_models
-from modelplane.kube import model_key
+from modelplane.kube import Obj, model_key
 from modelplane.preview.capacity import capacity_delta, capacity_summary, placement
+from modelplane.render import chart_objects, flux_objects
 from modelplane.rollout import state
 from modelplane.rollout.diff import (
     DECISION_TEXT,
@@ -31,6 +38,7 @@ from modelplane.rollout.diff import (
 from modelplane.rollout.gates import candidate_target, compile_gates
 from modelplane.rollout.lock import Lock, ModelRecord, empty_lock
 from modelplane.serving_platform import ServingPlatformArgs
+from modelplane.upstream import Release
 
 PREVIEW_SCHEMA_VERSION = 1
 
@@ -237,6 +245,11 @@ def summary_text(
     return f"{stack}: " + "; ".join(parts)
 
 
+def release_objects(charts: list[Release], *, stack: str) -> list[Obj]:
+    """The GitOps objects that install a stack's upstream releases (as ``modelplane render`` writes them for Flux)."""
+    return flux_objects(charts, stack=stack) + chart_objects(charts)
+
+
 def _same_settings(head: ServingPlatformArgs, base: ServingPlatformArgs) -> bool:
     """Whether two stacks are the same but for their models."""
     return all(
@@ -285,9 +298,11 @@ def build_preview(head: Side, base: Side, *, incremental: bool = True) -> dict[s
     base_capacity = None
     if base.args is not None:
         base_render = build(base.args, lock=base.lock or empty_lock(base.args.stack.name), only_models=only)
-        base_objects = base_render.objects
+        base_objects = base_render.objects + release_objects(base_render.charts, stack=base.args.stack.name)
         base_capacity = capacity_summary(base.args, base_render.rollouts)
-    changes = diff_objects(base_objects, head_render.objects)
+    changes = diff_objects(
+        base_objects, head_render.objects + release_objects(head_render.charts, stack=stack)
+    )
     objects = [_object_entry(c) for c in changes]
     decisions = model_decisions(desired, head.lock, before=before)
     rollouts = [_rollout_entry(desired, d, head_records.get(d.key)) for d in decisions if d.kind != "steady"]

@@ -21,6 +21,21 @@ TYPE_PREFIX = "modelplane:index:"
 without ``aliases``; each component spells its whole token out."""
 
 
+KEPT_KINDS: frozenset[str] = frozenset(
+    {"Namespace", "CustomResourceDefinition", "PersistentVolumeClaim", "StatefulSet", "InferenceService"}
+)
+"""Kinds whose deletion takes data or serving with it: a namespace and everything in it, every
+custom resource of a CRD, a volume, etcd's StatefulSet (its volume claims), a model that serves.
+Outside dev they are protected (``pulumi destroy`` and a removal from the program refuse) and
+retained on delete (removing one from Pulumi's state leaves it running)."""
+
+
+def keep_options(obj: Obj, protect: bool) -> pulumi.ResourceOptions:
+    """``protect`` and ``retain_on_delete`` for an object: both when ``protect`` and its kind is kept."""
+    keep = protect and obj.get("kind") in KEPT_KINDS
+    return pulumi.ResourceOptions(protect=keep, retain_on_delete=keep)
+
+
 def provider_version() -> str:
     """The version of the Kubernetes provider plugin this pulumi-kubernetes SDK drives (semver).
 
@@ -61,7 +76,8 @@ def register_objects(
     maps a namespace to the resource that creates it, and gains every Namespace registered
     here, so objects in a namespace created in the same batch (or a later one) wait for it;
     ``depends_on`` applies to every object. Namespaces are registered first, whatever
-    their position in ``objects``.
+    their position in ``objects``. ``protect`` (outside dev) protects and retains the objects
+    of ``KEPT_KINDS``.
     """
     dependencies = dependencies or {}
     namespaces = namespaces if namespaces is not None else {}
@@ -78,7 +94,9 @@ def register_objects(
         result[name] = KubeObject(
             name,
             obj,
-            pulumi.ResourceOptions(parent=parent, depends_on=depends, protect=protect),
+            pulumi.ResourceOptions.merge(
+                pulumi.ResourceOptions(parent=parent, depends_on=depends), keep_options(obj, protect)
+            ),
         )
         if _is_namespace(obj):
             namespaces[obj["metadata"]["name"]] = result[name]

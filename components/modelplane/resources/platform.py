@@ -215,6 +215,7 @@ class ServingPlatform(pulumi.ComponentResource):
                 by_component[component],
                 dependencies=dependencies,
                 namespaces=namespaces,
+                protect=protect,
                 opts=child,
             )
         outputs: dict[str, Any] = {

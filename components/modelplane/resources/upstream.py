@@ -23,7 +23,7 @@ import yaml
 
 from modelplane.errors import PlatformError
 from modelplane.kube import resource_name
-from modelplane.resources._register import KubeObject
+from modelplane.resources._register import KubeObject, keep_options
 from modelplane.upstream import Chart, KustomizeRelease
 
 
@@ -71,10 +71,28 @@ def register_release(
         pulumi.ResourceOptions(
             parent=parent,
             depends_on=list(depends_on),
-            protect=protect and chart.crds,
-            retain_on_delete=chart.crds,
+            protect=protect and (chart.crds or holds_storage(chart)),
+            retain_on_delete=chart.crds or (protect and holds_storage(chart)),
         ),
     )
+
+
+def holds_storage(chart: Chart) -> bool:
+    """Whether a chart's values give it persistent storage (Prometheus's volume claim template).
+
+    Uninstalling such a release deletes the volume's claim and, with the default reclaim policy,
+    its data: outside dev the release is protected and retained like a CRD release.
+    """
+    pending: list[Any] = [chart.values]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            if "volumeClaimTemplate" in value or "volumeClaimTemplates" in value:
+                return True
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False
 
 
 def register_chart_objects(
@@ -98,7 +116,10 @@ def register_chart_objects(
         registered = KubeObject(
             f"{chart.release}-{resource_name(obj)}",
             obj,
-            pulumi.ResourceOptions(parent=parent, depends_on=[previous] if previous else [], protect=protect),
+            pulumi.ResourceOptions.merge(
+                pulumi.ResourceOptions(parent=parent, depends_on=[previous] if previous else []),
+                keep_options(obj, protect),
+            ),
         )
         result.append(registered)
         previous = registered
@@ -153,7 +174,9 @@ def register_kustomize(
     namespace = KubeObject(
         f"{release.release}-{resource_name(obj)}",
         obj,
-        pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)),
+        pulumi.ResourceOptions.merge(
+            pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on)), keep_options(obj, protect)
+        ),
     )
     previous: pulumi.Resource = namespace
     for path in release.paths:

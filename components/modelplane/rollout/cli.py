@@ -20,9 +20,10 @@ failing or not Prometheus), so nothing was judged.
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,24 @@ def _json(ns: argparse.Namespace) -> bool:
     return getattr(ns, "output", "text") == "json"
 
 
+def holding_the_lock(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Run a command that reads, changes and writes a lock under the lock's advisory lock.
+
+    Two commands on one lock (a scheduled ``advance`` and an operator's ``rollback``) would
+    otherwise both read the same lock and the second write would drop the first one's update;
+    the second now waits for the first and reads what it wrote (``modelplane.rollout.lockfile``).
+    """
+
+    @functools.wraps(command)
+    def run(ns: argparse.Namespace) -> int:
+        from modelplane.rollout.lock import exclusive, lock_path
+
+        with exclusive(Path(ns.lock) if ns.lock else lock_path(ns.file)):
+            return command(ns)
+
+    return run
+
+
 def _finish(
     ns: argparse.Namespace, session: Any, lock: Any, report: dict[str, Any], lines: list[str]
 ) -> None:
@@ -61,6 +80,8 @@ def _finish(
     from modelplane import gitops
 
     dry_run = getattr(ns, "dry_run", False)
+    if dry_run and session.changed(lock):
+        session.refuse_unrenderable(lock)
     written = False if dry_run else session.save(lock)
     report["lockWritten"] = written
     asked = getattr(ns, "render", None)
@@ -96,6 +117,7 @@ def _finish(
 # --- apply -------------------------------------------------------------------------------
 
 
+@holding_the_lock
 def cmd_apply(ns: argparse.Namespace) -> int:
     """Record in the lock what the stack decides for every model."""
     from modelplane.rollout.session import Session
@@ -199,6 +221,7 @@ def exit_code(result: Any) -> int:
     return EXIT_GATES_FAILED if result.failed else 0
 
 
+@holding_the_lock
 def cmd_advance(ns: argparse.Namespace) -> int:
     """Take the next step of rollouts whose time at their step is up and whose probe and gates pass."""
     from modelplane.rollout.session import Session, advance, outcome_json
@@ -226,6 +249,7 @@ OPERATOR_ACTIONS = {"promote": "promoted", "rollback": "rolled-back", "pause": "
 
 
 def _operator(command: str) -> Any:
+    @holding_the_lock
     def run(ns: argparse.Namespace) -> int:
         from modelplane.rollout import state
         from modelplane.rollout.session import Outcome, Session, outcome_json

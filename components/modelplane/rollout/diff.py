@@ -97,6 +97,10 @@ SEVERE_REMOVALS: dict[str, str] = {
     "CustomResourceDefinition": "deleting a CRD deletes every custom resource of its kind",
     "PersistentVolumeClaim": "deleting a PersistentVolumeClaim can delete its data",
     "InferenceService": "deleting an InferenceService stops serving the model",
+    "HelmRelease": "removing a HelmRelease uninstalls the release: everything it created is deleted, "
+    "its storage with it",
+    "Kustomization": "removing a Kustomization prunes every object it applied",
+    "StatefulSet": "deleting a StatefulSet stops its pods; its PersistentVolumeClaims hold its data",
 }
 
 

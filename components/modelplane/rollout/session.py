@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from modelplane import console
+from modelplane import console, rules
 from modelplane.build import desired_models
-from modelplane.errors import RolloutError
+from modelplane.errors import RolloutError, StackError
 from modelplane.kube import side_name
 from modelplane.probe import probe
 from modelplane.rollout import state
@@ -33,8 +33,10 @@ from modelplane.rollout.gates import CompiledGate, GateResult, candidate_target,
 from modelplane.rollout.lock import Lock, ModelRecord, empty_lock, lock_path, read_lock, same_lock, write_lock
 from modelplane.rollout.policy import prometheus_url_problem
 from modelplane.rollout.prometheus import PrometheusUnavailable, evaluate
+from modelplane.runtimes import catalog_dir, load_catalog
 from modelplane.serving_platform import ServingPlatformArgs
 from modelplane.stack import load_stack
+from modelplane.stack_yaml import problem_line
 
 SETTLED = ("steady", "in-place", "continue", "held")
 """Decisions that leave a model's lock entry as it is: the lock is current for it."""
@@ -152,10 +154,35 @@ class Session:
         """Whether ``lock`` records something the lock on disk does not."""
         return self.lock is None or not same_lock(self.lock, lock)
 
+    def refuse_unrenderable(self, lock: Lock) -> None:
+        """Refuse a lock the stack cannot render under, or one dropping a prod model unallowed.
+
+        The first is ``rules.version_problems``; the second a model removed from a prod stack
+        that ``stack.allowRemoval`` does not list (``rules.removal_problems``).
+
+        Raises:
+            StackError: a stable version the lock keeps serving breaks a rule with the stack's
+                fields, or an unallowed removal; one line per problem, at its path in the stack file.
+        """
+        found = rules.version_problems(
+            self.args, state.effective_records(self.desired, lock), catalog=load_catalog(catalog_dir())
+        )
+        removed = [key for key, d in self.decisions.items() if d.kind == "removal" and key not in lock.models]
+        found += rules.removal_problems(self.args, models=removed)
+        if found:
+            raise StackError(
+                [problem_line(self.file, p.path, p.message, p.value, p.value is not None) for p in found]
+            )
+
     def save(self, lock: Lock) -> bool:
-        """Write ``lock`` when it records something new; whether it was written."""
+        """Write ``lock`` when it records something new and the stack renders under it; whether it was written.
+
+        Raises:
+            StackError: the stack cannot be rendered under ``lock`` (nothing is written).
+        """
         if not self.changed(lock):
             return False
+        self.refuse_unrenderable(lock)
         write_lock(lock, self.path)
         return True
 

@@ -1,0 +1,223 @@
+"""Credentials stay out of stacks, locks and everything rendered from them: one detector for all.
+
+A stack file and its lock are committed, rendered into the GitOps tree, shown in pull-request
+comments and printed in CI logs, so a credential written into any string of them leaks
+everywhere at once. Stacks carry credentials by reference only (a Secret's name, an
+ExternalSecret, a Pulumi secret); this module finds the strings that look like the credential
+itself, so the loader, the lock reader and every message that shows a value can refuse or hide
+them without ever repeating them.
+
+What it looks for: private-key blocks, cloud and service keys with a recognisable shape (AWS,
+Google, GitHub, GitLab, Slack, Hugging Face, OpenAI, Stripe), bearer and JSON Web Tokens, user
+information in URLs (``https://user:pass@host``), credential-bearing query or path parameters
+(presigned ``X-Amz-Signature``, SAS ``sig``, ``token``, ``;password=``), ``password=``-style
+assignments in free text, and any value under a password-like key (``password:``, ``apiKey:``,
+an environment entry named ``DB_PASSWORD``). References are not credentials: ``$(VAR)`` and
+``${VAR}`` values pass. A finding names its kind, never its text.
+
+``scan`` walks any nested data (mappings, lists, pydantic models) generically, so a field added
+to a model later is covered with no edit here.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from modelplane.types import FieldPath
+
+__all__ = ["Finding", "find", "is_secret_key", "redact", "scan"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A credential-looking span of a string: its kind (for messages) and where it is (for redaction)."""
+
+    kind: str
+    start: int
+    end: int
+
+
+_SECRET_WORDS = (
+    "password|passwd|pwd|passphrase|secret|client[_-]?secret|api[_-]?key|apikey|access[_-]?key|"
+    "secret[_-]?key|secret[_-]?access[_-]?key|private[_-]?key|auth[_-]?token|access[_-]?token|"
+    "refresh[_-]?token|id[_-]?token|session[_-]?token|bearer[_-]?token"
+)
+"""Words that make a value a credential even inside a compound name (``--db-password``, ``DB_PASSWORD``)."""
+_STANDALONE_WORDS = "token|credentials?"
+"""Words that do only on their own: ``--token=`` is a credential, ``--initial-cluster-token=`` is etcd's
+cluster name and ``max_token=`` a setting."""
+_QUERY_WORDS = (
+    "x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential|"
+    "signature|sig|googleaccessid|" + _SECRET_WORDS + "|" + _STANDALONE_WORDS + "|key|auth|authorization"
+)
+_REFERENCE = r"(?!\$\(|\$\{)"
+"""A value that starts with ``$(`` or ``${`` names a variable (Kubernetes or shell expansion)."""
+
+_PATTERNS: tuple[tuple[str, str], ...] = (
+    ("a private key", r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----"),
+    (
+        "an AWS access key ID",
+        r"(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA)[A-Z0-9]{16}(?![A-Z0-9])",
+    ),
+    ("a Google API key", r"AIza[0-9A-Za-z_-]{35}"),
+    ("a Google OAuth token", r"ya29\.[0-9A-Za-z_-]{20,}"),
+    ("a GitHub token", r"(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})"),
+    ("a GitLab token", r"glpat-[A-Za-z0-9_-]{20,}"),
+    ("a Slack token", r"(?:xox[abprs]-[A-Za-z0-9-]{10,}|hooks\.slack\.com/services/[A-Za-z0-9/]+)"),
+    ("a Hugging Face token", r"(?<![A-Za-z0-9])hf_[A-Za-z0-9]{30,}"),
+    ("an OpenAI key", r"(?<![A-Za-z0-9-])sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{32,}"),
+    ("a Stripe key", r"(?<![A-Za-z0-9])[rs]k_(?:live|test)_[0-9A-Za-z]{20,}"),
+    ("a JSON Web Token", r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+    ("a bearer token", r"(?i)\b(?:bearer|basic)[ \t]+" + _REFERENCE + r"[A-Za-z0-9._~+/=-]{12,}"),
+    ("credentials in a URL", r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s?#@\"'<>]+@"),
+    # ``user:password@registry/image``: userinfo without a scheme (``redis:7@sha256:...`` is a digest).
+    (
+        "credentials in a URL",
+        r"(?:^|(?<=[\s\"'=]))[A-Za-z0-9._~%-]+:[^/\s@:\"']+@(?!sha256:|sha512:)[A-Za-z0-9.-]+[/:]",
+    ),
+    (
+        "a credential in a URL parameter",
+        r"(?i)[?&;](?:" + _QUERY_WORDS + r")=" + _REFERENCE + r"[^&;#\s\"']+",
+    ),
+    (
+        "a password-like assignment",
+        r"(?i)(?:(?:^|(?<=[\s,;&?{(\[\"'_.-]))(?:" + _SECRET_WORDS + r")"
+        r"|(?:^|(?<=[\s,;&?{(\[\"']))-{0,2}(?:" + _STANDALONE_WORDS + r"))"
+        # The sign and the value on one line: ``privateKey:`` opening a YAML mapping is not one.
+        r"[\"']?[ \t]*[=:][ \t]*[\"']?" + _REFERENCE + r"[^\s\"',;&)}\]]{3,}",
+    ),
+)
+
+
+def _scoped(pattern: str) -> str:
+    """A pattern's leading ``(?i)`` as a scoped group, so patterns combine into one expression."""
+    return f"(?i:{pattern[4:]})" if pattern.startswith("(?i)") else pattern
+
+
+_COMBINED = re.compile("|".join(f"(?P<p{i}>{_scoped(p)})" for i, (_, p) in enumerate(_PATTERNS)))
+_KINDS = {f"p{i}": kind for i, (kind, _) in enumerate(_PATTERNS)}
+
+_SECRET_KEY = re.compile(
+    r"^(?:pass|" + (_SECRET_WORDS + "|" + _STANDALONE_WORDS).replace("[_-]?", "") + r")$"
+)
+_SECRET_KEY_SUFFIX = re.compile(
+    r"(?:password|passwd|passphrase|secret|apikey|accesskey|secretkey|privatekey|token|credentials?)$"
+)
+_UNSET = frozenset({"", "-", "none", "null", "redacted", "changeme"})
+
+
+def _normal_key(key: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", key.lower())
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether a mapping key (or an environment variable's name) says its value is a credential.
+
+    ``password``, ``apiKey``, ``client_secret``, ``DB_PASSWORD``, ``HF_TOKEN``; not ``secretName``
+    or ``tlsSecretName``, which name a Secret (a reference).
+    """
+    normal = _normal_key(key)
+    return bool(_SECRET_KEY.match(normal) or _SECRET_KEY_SUFFIX.search(normal))
+
+
+def _is_value(text: str) -> bool:
+    """Whether a string under a secret-like key holds a value (not a reference, not empty)."""
+    stripped = text.strip()
+    return stripped.lower() not in _UNSET and not stripped.startswith(("$(", "${"))
+
+
+_ASSIGNMENT = "a password-like assignment"
+_SHORT_NUMBER = re.compile(r"[=:]\s*[\"']?[0-9]{1,11}$")
+"""``max_token=4096``: a short number after the sign is a setting, not a credential."""
+
+
+@functools.lru_cache(maxsize=65536)
+def _find_cached(text: str) -> tuple[Finding, ...]:
+    found = []
+    for match in _COMBINED.finditer(text):
+        kind = _KINDS[str(match.lastgroup)]
+        if kind == _ASSIGNMENT and _SHORT_NUMBER.search(match.group()):
+            continue
+        found.append(Finding(kind, match.start(), match.end()))
+    return tuple(found)
+
+
+def find(text: str) -> list[Finding]:
+    """Every credential-looking span of ``text``, in order (empty when there is none)."""
+    if len(text) < 8:
+        return []
+    return list(_find_cached(text))
+
+
+def redact(text: str) -> str:
+    """``text`` with every credential-looking span replaced by ``<redacted: KIND>``."""
+    found = find(text)
+    if not found:
+        return text
+    out: list[str] = []
+    at = 0
+    for finding in found:
+        out.append(text[at : finding.start])
+        out.append(f"<redacted: {finding.kind}>")
+        at = finding.end
+    out.append(text[at:])
+    return "".join(out)
+
+
+def _children(value: Any) -> Iterator[tuple[str | int, Any, bool]]:
+    """(key, child, whether the key is a mapping key) of a container; nothing for a scalar."""
+    if isinstance(value, BaseModel):
+        for name, info in type(value).model_fields.items():
+            yield (info.alias or name), getattr(value, name), False
+        return
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield key, child, True
+        return
+    if isinstance(value, (list, tuple)):
+        yield from ((i, child, False) for i, child in enumerate(value))
+
+
+def scan(data: Any, path: FieldPath = ()) -> list[tuple[FieldPath, str]]:
+    """Where ``data`` holds a credential: (field path, kind) for every string that looks like one.
+
+    Walks mappings (keys and values), lists and pydantic models (by their aliases, the file's
+    spelling) with an explicit stack, so depth costs no recursion. A string under a
+    password-like key, or the ``value`` of an entry whose ``name`` is password-like (an
+    environment variable), counts whatever it looks like.
+    """
+    found: list[tuple[FieldPath, str]] = []
+    pending: list[tuple[FieldPath, Any]] = [(path, data)]
+    while pending:
+        where, value = pending.pop()
+        if isinstance(value, str):
+            hits = find(value)
+            if hits:
+                found.append((where, hits[0].kind))
+            continue
+        named = value.get("name") if isinstance(value, dict) else None
+        later: list[tuple[FieldPath, Any]] = []
+        for key, child, mapping_key in _children(value):
+            child_path: FieldPath = (*where, key)
+            if mapping_key and isinstance(key, str):
+                in_key = find(key)
+                if in_key:
+                    found.append((child_path, in_key[0].kind))
+                    continue
+            if isinstance(child, str) and _is_value(child):
+                if mapping_key and isinstance(key, str) and is_secret_key(key):
+                    found.append((child_path, "a value under a password-like key"))
+                    continue
+                if key == "value" and isinstance(named, str) and is_secret_key(named):
+                    found.append((child_path, "the value of a password-like variable"))
+                    continue
+            later.append((child_path, child))
+        # Depth first, in the data's own order.
+        pending.extend(reversed(later))
+    return found
