@@ -16,9 +16,10 @@ such text goes through one of these functions:
   (CommonMark section 2.4: emphasis, code, links, strikethrough, math, tables, a heading's
   ``#``), ``<`` and ``&`` as entities (so no HTML, comment or autolink), ``scheme://`` and ``www.`` escaped (no link), and ``@`` followed by a
   zero-width space so no mention is made.
-- ``mermaid_label``: a quoted Mermaid label with Mermaid's entity codes (``#quot;``, ``#96;``,
-  ``#lt;``...; Mermaid's flowchart syntax, "Entity codes to escape characters"), so a label can
-  neither end its quotes nor the fence around the diagram.
+- ``mermaid_text`` and ``mermaid_label``: text inside a quoted Mermaid label, where every
+  character outside a small safe set is written as Mermaid's decimal entity code (``#34;``,
+  ``#96;``, ``#10;``...; Mermaid's flowchart syntax, "Entity codes to escape characters"), so a
+  label can neither end its quotes, break its line, nor close the fence around the diagram.
 
 Each also breaks a line that would start with ``::`` or ``##[`` after leading whitespace: GitHub's
 runner reads such a line in a log as a command (actions/runner ``ActionCommand.TryParseV2``
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["code_block", "code_span", "mermaid_label", "plain"]
+__all__ = ["code_block", "code_span", "mermaid_label", "mermaid_text", "plain"]
 
 _ZWSP = "\u200b"
 _COMMAND_LINE = re.compile(r"^(\s*)(::|##\[)", re.MULTILINE)
@@ -86,19 +87,19 @@ def plain(text: str) -> str:
     return _no_commands(escaped.replace("@", "@" + _ZWSP))
 
 
-_MERMAID_ENTITIES = {
-    '"': "#quot;",
-    "`": "#96;",
-    "<": "#lt;",
-    ">": "#gt;",
-    "#": "#35;",
-    "&": "#38;",
-    "|": "#124;",
-    "@": "#64;",
-}
+_MERMAID_SAFE = re.compile(r"[A-Za-z0-9 .,:/%=+()_\-…]")
+"""Characters a Mermaid label shows as they are; every other one is written as an entity code."""
+
+
+def mermaid_text(text: str) -> str:
+    """``text`` for inside a quoted Mermaid label: safe characters kept, every other one as ``#<code>;``.
+
+    A whitelist, so no character that could end the quotes, start a directive (``%%``), a click
+    statement or HTML, or break the line survives as itself: a newline is ``#10;``.
+    """
+    return "".join(ch if _MERMAID_SAFE.fullmatch(ch) else f"#{ord(ch)};" for ch in text)
 
 
 def mermaid_label(text: str) -> str:
     """``text`` as a double-quoted Mermaid node or edge label, on one line."""
-    body = "".join(_MERMAID_ENTITIES.get(char, char) for char in _one_line(text))
-    return _no_commands(f'"{body}"')
+    return f'"{mermaid_text(text)}"'

@@ -5,18 +5,19 @@ by step and which gates stand between the steps, and how each pool's GPUs change
 tables only list them; the tables stay for terminals and for what a diagram leaves out. The
 diagrams are plain text computed from the preview's JSON, so the same preview gives the same
 bytes. Every string that comes from a stack file (names, versions, gate names and thresholds)
-goes through ``label`` (the one escaping helper for Mermaid text here): it keeps a small set of
-safe characters and writes every other one as Mermaid's ``#<code>;`` entity, so no user text can
-close a label, start a directive or inject HTML. ``tests/preview/test_diagrams.py`` parses the
+goes through ``label``, which cuts it to ``MAX_LABEL`` characters and escapes it with
+``modelplane.untrusted.mermaid_text`` (the project's one Mermaid escaper): a small set of safe
+characters kept, every other one as Mermaid's ``#<code>;`` entity, so no user text can close a
+label, start a directive or inject HTML. ``tests/preview/test_diagrams.py`` parses the
 diagrams with the real Mermaid parser.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from modelplane.types import format_duration, parse_duration
+from modelplane.untrusted import mermaid_text
 
 MAX_DIAGRAMS = 10
 """Rollouts drawn; the rest are in the table only (each diagram is a few hundred characters)."""
@@ -24,15 +25,13 @@ MAX_DIAGRAMS = 10
 MAX_LABEL = 60
 """Characters of one label before it is cut."""
 
-_SAFE = re.compile(r"[A-Za-z0-9 .,:/%=+()_\-]")
-
 
 def label(value: object) -> str:
     """Text for a Mermaid label or title: safe characters kept, every other one as ``#<code>;``."""
     text = str(value)
     if len(text) > MAX_LABEL:
         text = text[: MAX_LABEL - 1] + "…"
-    return "".join(ch if _SAFE.fullmatch(ch) else f"#{ord(ch)};" for ch in text)
+    return mermaid_text(text)
 
 
 def _gates(r: dict[str, Any]) -> str:
