@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import socket
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -140,3 +141,13 @@ def test_preview_takes_output_json(capsys: pytest.CaptureFixture[str]) -> None:
     report = run_json(capsys, "preview", PROD, "--base", PROD, "--output", "json")
     preview_schema = json.loads((SCHEMAS.parent / "preview" / "preview.schema.json").read_text())
     assert list(jsonschema.Draft202012Validator(preview_schema).iter_errors(report)) == []
+
+
+def test_changed(capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_stack(tmp_path, stack_data("standard"))
+    monkeypatch.chdir(tmp_path)
+    subprocess.run(["git", "init", "--quiet", "--initial-branch=main"], check=True)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "--quiet"]
+    subprocess.run([*git, "--allow-empty", "-m", "base"], check=True)
+    report = checked(run_json(capsys, "changed", str(path), "--base", "main", "--output", "json"), "changed")
+    assert report["stacks"][0]["because"] == [path.name]

@@ -321,6 +321,30 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK if report.in_sync else EXIT_DRIFT
 
 
+def cmd_changed(args: argparse.Namespace) -> int:
+    """List the stack files a change touches since --base: the stack, its lock, its Pulumi settings or an included file changed, or it was deleted.
+
+    A directory stands for the stack files directly in it (not locks, Pulumi settings or the
+    fragments in its subdirectories). One path per line, for a CI job to preview each.
+    """
+    from modelplane.gitops import changed_stacks
+
+    changed = changed_stacks(args.paths, args.base)
+    if _json(args):
+        console.write_json(
+            {
+                "schemaVersion": REPORT_SCHEMA_VERSION,
+                "base": args.base,
+                "stacks": [
+                    {"file": c.file, "deleted": c.deleted, "because": list(c.because)} for c in changed
+                ],
+            }
+        )
+    else:
+        sys.stdout.writelines(f"{c.file}\n" for c in changed)
+    return EXIT_OK
+
+
 def _output_option(p: argparse.ArgumentParser, choices: tuple[str, ...] = ("text", "json")) -> None:
     p.add_argument(
         "--output",
@@ -419,6 +443,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     f.add_argument("--out", metavar="FILE", help="write it to FILE (default: stdout)")
     f.set_defaults(func=cmd_schemas_stack)
+
+    p = sub.add_parser(
+        "changed", help="stack files a change touches since a revision", description=cmd_changed.__doc__
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="stack files, or directories of them")
+    p.add_argument("--base", required=True, metavar="REV", help="the revision the change is counted from")
+    _output_option(p)
+    p.set_defaults(func=cmd_changed)
 
     add_preview_parser(sub)
     add_probe_parser(sub)

@@ -36,6 +36,27 @@ class GitError(PlatformError):
     """A Git command failed, or the repository is not in a state the command can work in."""
 
 
+def run_git(cwd: Path, *argv: str, timeout: float = GIT_TIMEOUT) -> subprocess.CompletedProcess[bytes]:
+    """Run ``git`` in ``cwd`` (no prompt, C locale) and return its bytes, whatever its exit code.
+
+    Raises:
+        GitError: git is not installed, or it took longer than ``timeout`` seconds.
+    """
+    try:
+        return subprocess.run(
+            ["git", *argv],
+            cwd=cwd,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"},
+        )
+    except FileNotFoundError:
+        raise GitError("git is not installed") from None
+    except subprocess.TimeoutExpired:
+        raise GitError(f"git {argv[0]} took longer than {timeout:.0f}s") from None
+
+
 @dataclass(frozen=True)
 class Repo:
     """A Git working tree, by its top directory."""
@@ -44,20 +65,13 @@ class Repo:
 
     def git(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run ``git`` in the repository; raise ``GitError`` with its message when it fails and ``check``."""
-        try:
-            done = subprocess.run(
-                ["git", *argv],
-                cwd=self.root,
-                capture_output=True,
-                text=True,
-                timeout=GIT_TIMEOUT,
-                check=False,
-                env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"},
-            )
-        except FileNotFoundError:
-            raise GitError("git is not installed") from None
-        except subprocess.TimeoutExpired:
-            raise GitError(f"git {argv[0]} took longer than {GIT_TIMEOUT:.0f}s") from None
+        raw = run_git(self.root, *argv)
+        done = subprocess.CompletedProcess(
+            raw.args,
+            raw.returncode,
+            raw.stdout.decode("utf-8", "replace"),
+            raw.stderr.decode("utf-8", "replace"),
+        )
         if check and done.returncode != 0:
             message = (done.stderr or done.stdout).strip().splitlines()
             raise GitError(f"git {argv[0]} failed: {message[-1] if message else f'exit {done.returncode}'}")
@@ -156,17 +170,9 @@ def find_repo(start: Path) -> Repo | None:
     while not directory.exists():
         directory = directory.parent
     try:
-        done = subprocess.run(
-            ["git", "rev-parse", "--show-toplevel"],
-            cwd=directory,
-            capture_output=True,
-            text=True,
-            timeout=GIT_TIMEOUT,
-            check=False,
-            env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"},
-        )
-    except (FileNotFoundError, subprocess.TimeoutExpired):
+        done = run_git(directory, "rev-parse", "--show-toplevel")
+    except GitError:
         return None
     if done.returncode != 0:
         return None
-    return Repo(Path(done.stdout.strip()).resolve())
+    return Repo(Path(done.stdout.decode().strip()).resolve())

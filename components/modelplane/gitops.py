@@ -64,10 +64,67 @@ def stack_files(paths: list[str]) -> list[str]:
         if not directory.is_dir():
             result.append(path)
             continue
-        for file in sorted(directory.glob("*.yaml")):
-            if not file.name.endswith(".lock.yaml") and not file.name.startswith("Pulumi."):
-                result.append(str(file))
+        result.extend(str(file) for file in sorted(directory.glob("*.yaml")) if _is_stack_name(file.name))
     return result
+
+
+@dataclass(frozen=True)
+class ChangedStack:
+    """A stack file whose preview a change affects, and the changed files that make it so."""
+
+    file: str
+    because: tuple[str, ...]
+    deleted: bool
+
+
+def _is_stack_name(name: str) -> bool:
+    return name.endswith(".yaml") and not name.endswith(".lock.yaml") and not name.startswith("Pulumi.")
+
+
+def changed_stacks(paths: list[str], base: str) -> list[ChangedStack]:
+    """The stack files among ``paths`` that the change from ``base`` to the working tree touches.
+
+    A stack is touched when its own file, its lock, its Pulumi settings (``Pulumi.<stack>.yaml``)
+    or any file it includes changed, or when it was deleted. The change is counted from where the
+    working tree's branch left ``base`` (their merge base, as a pull request's diff is), and
+    includes uncommitted and untracked files. A stack that no longer loads counts as touched
+    through its own file only; its preview reports why it does not load.
+
+    Raises:
+        GitError: not in a Git repository, or ``base`` is not a revision.
+    """
+    repo = find_repo(Path(paths[0]) if paths else Path.cwd())
+    if repo is None:
+        raise GitError(f"{paths[0] if paths else '.'}: not in a Git repository")
+    if repo.git("rev-parse", "--verify", "--quiet", f"{base}^{{commit}}", check=False).returncode != 0:
+        raise GitError(f"--base {base!r} is not a Git revision")
+    fork = repo.git("merge-base", base, "HEAD").stdout.strip()
+    diff = repo.git("diff", "--name-only", "--no-renames", "-z", fork, "--").stdout.split("\0")
+    untracked = repo.git("ls-files", "--others", "--exclude-standard", "-z").stdout.split("\0")
+    changed = {name for name in (*diff, *untracked) if name}
+    result: list[ChangedStack] = []
+    for file in stack_files(paths):
+        path = Path(file)
+        if not path.exists():
+            if repo.relative(path) in changed:
+                result.append(ChangedStack(file, (repo.relative(path),), deleted=True))
+            continue
+        try:
+            sources = stack_sources(path)
+        except PlatformError:
+            sources = [path]
+        touched = [*sources, lock_path(path), path.with_name(f"Pulumi.{path.stem}.yaml")]
+        because = sorted({repo.relative(p) for p in touched} & changed)
+        if because:
+            result.append(ChangedStack(file, tuple(because), deleted=False))
+    seen = {Path(c.file).resolve() for c in result}
+    for directory in (Path(p) for p in paths if Path(p).is_dir()):
+        listed = repo.git("ls-tree", "-z", "--name-only", fork, "--", repo.relative(directory) + "/")
+        for name in sorted(n for n in listed.stdout.split("\0") if n):
+            path = repo.root / name
+            if _is_stack_name(path.name) and not path.exists() and path.resolve() not in seen:
+                result.append(ChangedStack(str(directory / path.name), (name,), deleted=True))
+    return sorted(result, key=lambda c: c.file)
 
 
 def default_out_dir(stack: str) -> Path:

@@ -41,3 +41,13 @@ def test_the_comment_is_found_by_the_marker_the_preview_step_writes() -> None:
 
 def test_can_write_pull_request_comments_only() -> None:
     assert workflow()["permissions"] == {"contents": "read", "pull-requests": "write"}
+
+
+def test_both_jobs_preview_the_stacks_modelplane_says_changed() -> None:
+    # A pathspec like 'stacks/*.yaml' also matches included fragments and misses a stack whose
+    # only change is in a file it includes (tests/test_changed.py shows both).
+    script = steps()["Preview every changed stack"]["run"]
+    pulumi = "\n".join(s.get("run", "") for s in workflow()["jobs"]["pulumi"]["steps"])
+    for run in (script, pulumi):
+        assert 'modelplane changed stacks --base "$BASE_SHA"' in run
+        assert "git diff" not in run

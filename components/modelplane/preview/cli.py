@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import posixpath
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from modelplane.errors import PreviewError
+from modelplane.git import GitError, run_git
 
 EXIT_DESTRUCTIVE = 3
 GIT_TIMEOUT = 30.0
@@ -28,18 +28,9 @@ GIT_TIMEOUT = 30.0
 
 def _git(cwd: Path, *argv: str) -> subprocess.CompletedProcess[bytes]:
     try:
-        return subprocess.run(
-            ["git", *argv],
-            cwd=cwd,
-            capture_output=True,
-            timeout=GIT_TIMEOUT,
-            check=False,
-            env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"},
-        )
-    except FileNotFoundError:
-        raise PreviewError("git is not installed; pass --base FILE instead of a revision") from None
-    except subprocess.TimeoutExpired:
-        raise PreviewError(f"git {' '.join(argv)} took longer than {GIT_TIMEOUT:.0f}s") from None
+        return run_git(cwd, *argv, timeout=GIT_TIMEOUT)
+    except GitError as error:
+        raise PreviewError(f"{error}; pass --base FILE instead of a revision") from None
 
 
 def git_show(file: Path, rev: str, relative: PurePosixPath | None = None) -> tuple[bytes | None, str]:
