@@ -11,7 +11,7 @@ CACHE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/modelplane
 CHECKOV_VERSION := 3.3.30
 CHECKOV := $(CACHE)/checkov-$(CHECKOV_VERSION)/bin/checkov
 
-.PHONY: help setup system-deps js-tools server-venvs tools checkov demo test lint typecheck unit bench fuzz e2e clean
+.PHONY: help setup system-deps js-tools server-venvs tools checkov demo test lint typecheck unit bench fuzz fuzz-atheris e2e clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -69,6 +69,11 @@ bench: $(STAMP) ## benchmarks (print tables; not part of test)
 
 fuzz: $(STAMP) ## 10,000 fuzzed stacks, locks and command lines per target; counts by outcome (a short run is in test)
 	$(PY) bench/fuzz.py --cases $(or $(CASES),10000)
+
+fuzz-atheris: $(STAMP) ## the same targets coverage-guided by atheris (libFuzzer), 2,000 cases each; installs atheris
+	@$(PY) -c 'import atheris' 2>/dev/null || $(PY) -m pip install --quiet 'atheris==3.0.0' || \
+	  { echo "fuzz-atheris: atheris 3.0.0 has no wheel for this platform"; exit 2; }
+	$(PY) bench/fuzz.py --engine atheris --cases $(or $(CASES),2000)
 
 e2e: $(STAMP) ## pulumi up for real: kind (docker, kind, pulumi) or the local control plane (Go)
 	@bash scripts/e2e.sh

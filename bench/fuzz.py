@@ -3,6 +3,7 @@
     python bench/fuzz.py                  # 10,000 cases per target (make fuzz)
     python bench/fuzz.py --cases 200      # a quick run
     python bench/fuzz.py --only lock
+    python bench/fuzz.py --engine atheris  # coverage-guided: libFuzzer mutates Hypothesis' choices
 
 Every case ends in one of three outcomes, counted per target and printed as a table:
 
@@ -19,6 +20,13 @@ under their stack; ``stack+lock`` mutates a stack whose lock has rollouts under 
 that once bricked a stack: a runtime and a metric together); ``cli`` runs a random command over a
 mutated stack and lock in a scratch directory. Hypothesis drives the cases (``derandomize``, so a
 run is repeatable); ``tests/test_fuzz.py`` runs a few hundred of each in ``make test``.
+
+``--engine atheris`` hands the same targets to atheris (Google's coverage-guided Python fuzzer,
+built on libFuzzer): libFuzzer mutates the bytes Hypothesis draws its choices from
+(``fuzz_one_input``) and keeps the inputs that reach new lines of modelplane, so the structure
+stays valid while coverage steers. Each target runs in a process of its own, because libFuzzer
+ends its process when the run is done; ``make fuzz`` installs atheris when a wheel exists for the
+platform and says so when it does not.
 """
 
 from __future__ import annotations
@@ -28,6 +36,8 @@ import contextlib
 import copy
 import io
 import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -226,8 +236,12 @@ def cli_case(command: list[str], stack: bytes, lock: bytes | None) -> str:
 # --- running -------------------------------------------------------------------------------
 
 
-def run(target: str, cases: int) -> Outcomes:
-    """Run ``cases`` cases of one target; the outcomes."""
+def run(target: str, cases: int, *, engine: str = "hypothesis") -> Outcomes:
+    """Run ``cases`` cases of one target; the outcomes.
+
+    With ``engine="atheris"`` libFuzzer drives the cases and ends the process after the last one,
+    having printed the target's row (``_atheris``).
+    """
     outcomes = Outcomes()
     config = settings(
         max_examples=cases,
@@ -270,8 +284,46 @@ def run(target: str, cases: int) -> Outcomes:
                 cli_case(command, stack, lock), lambda: f"{command} {stack[:500]!r} {lock and lock[:500]!r}"
             )
 
+    if engine == "atheris":
+        _atheris(target, cases, case, outcomes)
     case()
     return outcomes
+
+
+HEADER = f"{'target':<12} {'cases':>7} {'valid':>7} {'refused':>8} {'internal':>9} {'seconds':>8}"
+
+
+def _row(target: str, outcomes: Outcomes, seconds: float) -> str:
+    counts = outcomes.counts
+    return (
+        f"{target:<12} {sum(counts.values()):>7} {counts['valid']:>7} {counts['refused']:>8} "
+        f"{counts['internal']:>9} {seconds:>8.1f}"
+    )
+
+
+def _atheris(target: str, cases: int, case: Any, outcomes: Outcomes) -> None:
+    """Let libFuzzer drive ``case`` for ``cases`` runs; print the row and end the process after the last."""
+    import atheris  # noqa: PLC0415 - optional: only this engine needs it
+
+    started = time.perf_counter()
+
+    def one(data: bytes) -> None:
+        case.hypothesis.fuzz_one_input(data)
+        if sum(outcomes.counts.values()) == cases:
+            print(_row(target, outcomes, time.perf_counter() - started), flush=True)
+            for evidence in outcomes.internal:
+                print(f"{target}: internal error on: {evidence}", file=sys.stderr, flush=True)
+            os._exit(1 if outcomes.internal else 0)
+
+    # Coverage: every Python function loaded by now (modelplane, pydantic, the YAML reader) reports
+    # the branches it takes to libFuzzer.
+    atheris.instrument_all()
+    # libFuzzer's own flags: a fixed seed for a repeatable run, quiet, and enough runs that the
+    # count of cases (inputs Hypothesis accepts as choices) reaches ``cases``.
+    atheris.Setup([sys.argv[0], "-seed=1", "-print_final_stats=0", f"-runs={cases * 20}"], one)
+    atheris.Fuzz()
+    print(_row(target, outcomes, time.perf_counter() - started), flush=True)
+    os._exit(1 if outcomes.internal else 0)
 
 
 TARGETS = ("lock", "stack+lock", "stack", "cli")
@@ -281,25 +333,54 @@ def main_(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cases", type=int, default=10_000, help="cases per target (default 10,000)")
     parser.add_argument("--only", choices=TARGETS, action="append", help="run only these targets")
-    ns = parser.parse_args(argv)
-    failed = False
-    print(
-        f"{'target':<12} {'cases':>7} {'valid':>7} {'refused':>8} {'internal':>9} {'seconds':>8}", flush=True
+    parser.add_argument(
+        "--engine",
+        choices=("hypothesis", "atheris"),
+        default="hypothesis",
+        help="hypothesis (default) or atheris: coverage-guided, one process per target",
     )
+    ns = parser.parse_args(argv)
+    if ns.engine == "atheris":
+        return _each_in_a_process(ns.only or TARGETS, ns.cases)
+    failed = False
+    print(HEADER, flush=True)
     for target in ns.only or TARGETS:
         started = time.perf_counter()
         outcomes = run(target, ns.cases)
-        seconds = time.perf_counter() - started
-        counts = outcomes.counts
-        total = sum(counts.values())
-        print(
-            f"{target:<12} {total:>7} {counts['valid']:>7} {counts['refused']:>8} {counts['internal']:>9} "
-            f"{seconds:>8.1f}",
-            flush=True,
-        )
+        print(_row(target, outcomes, time.perf_counter() - started), flush=True)
         for evidence in outcomes.internal:
             failed = True
             print(f"{target}: internal error on: {evidence}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _each_in_a_process(targets: tuple[str, ...] | list[str], cases: int) -> int:
+    """Run each target under atheris in a child process (libFuzzer exits its process when done)."""
+    try:
+        import atheris  # noqa: F401, PLC0415 - optional: only this engine needs it
+    except ImportError:
+        print(
+            "atheris is not installed: pip install atheris (wheels exist for Linux x86_64)", file=sys.stderr
+        )
+        return 2
+    print(HEADER, flush=True)
+    failed = False
+    for target in targets:
+        code = f"import sys; sys.argv[0] = {__file__!r}; import runpy; fuzz = runpy.run_path({__file__!r}); "
+        code += f"fuzz['run']({target!r}, {cases}, engine='atheris')"
+        done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
+        rows = [line for line in done.stdout.splitlines() if line.startswith(target + " ")]
+        print("\n".join(rows), flush=True)
+        lines = [line for line in done.stderr.splitlines() if "internal error on:" in line]
+        for line in lines:
+            print(line, file=sys.stderr)
+        if done.returncode != 0:
+            failed = True
+            if not lines:
+                print(
+                    f"{target}: atheris ended with exit {done.returncode}: {done.stderr[-2000:]}",
+                    file=sys.stderr,
+                )
     return 1 if failed else 0
 
 
