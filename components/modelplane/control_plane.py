@@ -256,6 +256,11 @@ def _kserve_values(args: ControlPlaneArgs, *, knative: bool, ha: bool) -> dict[s
         # (templates/common/certmanager.yaml:1, templates/common/configmap.yaml:1).
         "createSharedResources": False,
         "storagecontainer": {"enabled": False},
+        # KServe's pod webhook mounts oci+native:// models only while an OCI mode is on
+        # (v0.20.0 pkg/webhook/admission/pod/mutator.go:141-143, types/config.go:48-56); the chart's
+        # only switch for it is enableModelcar (files/common/configmap-patch.yaml:110), on by
+        # default and pinned here. Plain oci:// modelcars are refused at load time all the same.
+        "storage": {"enableModelcar": True},
         "inferenceServiceConfig": {"enabled": True},
         "certManager": {"enabled": True},
     }
