@@ -238,6 +238,33 @@ def _modelcar_message(scheme: str, pod_security: str, *, multi_node: bool, advis
     ) + (f"; {instead}" if advise else "")
 
 
+def oci_problems(
+    uris: list[tuple[FieldPath, str]],
+    *,
+    kubernetes: str,
+    image_volume: bool | None,
+    pod_security: str | None,
+    multi_node: bool = False,
+    advise: bool = True,
+) -> list[Problem]:
+    """OCI storage a pod cannot start with: a refused modelcar, or an unmountable ImageVolume.
+
+    ``uris`` are ``(path, uri)`` pairs; a modelcar is refused where the namespace enforces Pod
+    Security "restricted" (``pod_security``; None when the tenant is not known);
+    ``image_volume`` is ``controlPlane.imageVolume``; ``advise`` adds what to use instead.
+    """
+    found: list[Problem] = []
+    volume_problem = image_volume_problem(kubernetes, image_volume)
+    for where, uri in uris:
+        scheme = scheme_of(uri)
+        if scheme in MODELCAR_SCHEMES and pod_security == "restricted":
+            message = _modelcar_message(scheme, pod_security, multi_node=multi_node, advise=advise)
+            found.append(Problem(where, message, uri))
+        elif scheme == "oci+native" and volume_problem is not None:
+            found.append(Problem(where, volume_problem + ("; or use another scheme" if advise else ""), uri))
+    return found
+
+
 def storage_problems(
     model: ModelArgs,
     *,
@@ -248,25 +275,17 @@ def storage_problems(
     path: FieldPath,
     advise: bool = True,
 ) -> list[Problem]:
-    """Storage the model's pods cannot start with: a refused modelcar, or an unmountable ImageVolume.
-
-    A modelcar is refused where the namespace enforces Pod Security "restricted".
-
-    ``pod_security`` is the level the model's namespace enforces (None when the tenant is not
-    known); ``image_volume`` is ``controlPlane.imageVolume``; ``advise`` adds what to use instead.
-    """
+    """The model's storage, its transformer's and its explainer's, through ``oci_problems``."""
     found: list[Problem] = []
-    volume_problem = image_volume_problem(kubernetes, image_volume)
     for where, uri in _storage_uris(model, mode):
-        scheme = scheme_of(uri)
-        if scheme in MODELCAR_SCHEMES and pod_security == "restricted":
-            multi_node = model.workers is not None and where[0] == "storage"
-            message = _modelcar_message(scheme, pod_security, multi_node=multi_node, advise=advise)
-            found.append(Problem((*path, *where), message, uri))
-        elif scheme == "oci+native" and volume_problem is not None:
-            found.append(
-                Problem((*path, *where), volume_problem + ("; or use another scheme" if advise else ""), uri)
-            )
+        found += oci_problems(
+            [((*path, *where), uri)],
+            kubernetes=kubernetes,
+            image_volume=image_volume,
+            pod_security=pod_security,
+            multi_node=model.workers is not None and where[0] == "storage",
+            advise=advise,
+        )
     return found
 
 

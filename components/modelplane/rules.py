@@ -453,6 +453,15 @@ class _Rules:
                 )
                 continue
             self.found += llm.placement_problems(item, pool, path=path)
+            # KServe's LLMInferenceService controller runs oci:// as the same modelcar
+            # (v0.20.0 pkg/controller/v1alpha2/llmisvc/workload_storage.go:154-166, 228-233).
+            tenant = self.tenants.get(item.tenant)
+            self.found += model_rules.oci_problems(
+                [((*path, "model", "uri"), item.model.uri)],
+                kubernetes=self.stack.versions.kubernetes,
+                image_volume=self.stack.control_plane.image_volume,
+                pod_security=None if tenant is None else tenant.pod_security,
+            )
             multi = item.multi_node or (
                 item.prefill is not None
                 and item.prefill.parallelism is not None
