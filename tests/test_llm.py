@@ -155,6 +155,17 @@ def test_a_multi_node_service_needs_leaderworkerset() -> None:
     assert rules.problems(_stack(multi, leaderWorkerSet=True), catalog=CATALOG) == []
 
 
+def test_an_llm_services_modelcar_is_refused_and_its_image_volume_needs_the_cluster() -> None:
+    # KServe's LLMInferenceService controller runs oci:// as a modelcar too (llmisvc workload_storage.go).
+    modelcar = CHAT | {"model": {"uri": "oci://ghcr.io/example/qwen:1"}}
+    (problem,) = rules.problems(_stack(modelcar), catalog=CATALOG)
+    assert (problem.path, problem.value) == (("llms", 0, "model", "uri"), "oci://ghcr.io/example/qwen:1")
+    assert "modelcar" in problem.message and "use oci+native://" in problem.message
+    native = CHAT | {"model": {"uri": "oci+native://ghcr.io/example/qwen:1"}}
+    assert [p.path for p in rules.problems(_stack(native), catalog=CATALOG)] == [("llms", 0, "model", "uri")]
+    assert rules.problems(_stack(native, imageVolume=True), catalog=CATALOG) == []
+
+
 def test_the_llm_charts_come_with_the_first_service() -> None:
     releases = {c.release for c in build(_stack(CHAT)).charts}
     assert {"kserve-llmisvc-crd", "kserve-llmisvc", "kserve-llmisvc-configs"} <= releases

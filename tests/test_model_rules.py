@@ -6,12 +6,15 @@ the way out. Whole stack files with these problems are in ``tests/test_stack_err
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from modelplane import model_rules
 from modelplane.base import Problem
+from modelplane.cli import main
 from modelplane.gpu_pool import GpuPoolArgs
 from modelplane.runtimes import catalog_dir, load_catalog
 from modelplane.types import DeploymentMode
@@ -38,6 +41,8 @@ def _problems(
     pool: GpuPoolArgs | None = None,
     strategy: str = "direct",
     kubernetes: str = "1.33",
+    image_volume: bool | None = None,
+    pod_security: str | None = "restricted",
     **fields: Any,
 ) -> list[Problem]:
     model = _model(**fields)
@@ -49,6 +54,8 @@ def _problems(
         keda=False,
         strategy=strategy,
         kubernetes=kubernetes,
+        image_volume=image_volume,
+        pod_security=pod_security,
         path=("models", 0),
     )
 
@@ -154,10 +161,98 @@ def test_vllm_on_a_renamed_time_sliced_pool_would_run_its_cpu_build() -> None:
     assert _problems(pool=EXCLUSIVE, resources={"gpu": 1, "pool": "h100"}, **vllm) == []
 
 
-@pytest.mark.parametrize(("kubernetes", "refused"), [("1.32", True), ("1.33", False), ("1.34", False)])
-def test_oci_native_needs_image_volumes(kubernetes: str, refused: bool) -> None:
-    found = _problems(kubernetes=kubernetes, storage={"uri": "oci+native://ghcr.io/example/model:1"})
-    assert _paths(found) == ([("models", 0, "storage", "uri")] if refused else [])
+NATIVE = "oci+native://ghcr.io/example/model:1"
+
+
+@pytest.mark.parametrize(
+    ("kubernetes", "image_volume", "refused"),
+    [
+        ("1.32", True, "supports from 1.33"),
+        ("1.33", None, "set controlPlane.imageVolume: true"),
+        ("1.34", None, "set controlPlane.imageVolume: true"),
+        ("1.33", True, None),
+        ("1.35", None, None),
+        ("1.35", False, "controlPlane.imageVolume says the cluster has none"),
+    ],
+)
+def test_oci_native_needs_a_cluster_that_mounts_image_volumes(
+    kubernetes: str, image_volume: bool | None, refused: str | None
+) -> None:
+    found = _problems(kubernetes=kubernetes, image_volume=image_volume, storage={"uri": NATIVE})
+    assert [(p.path, p.value) for p in found] == (
+        [(("models", 0, "storage", "uri"), NATIVE)] if refused else []
+    )
+    assert all(refused is not None and refused in p.message for p in found)
+
+
+MODELCAR = "oci://ghcr.io/example/model:1"
+
+
+@pytest.mark.parametrize(
+    ("fields", "path"),
+    [
+        ({"storage": {"uri": MODELCAR}}, ("storage", "uri")),
+        ({"storage": {"uri": "oci+fetch://ghcr.io/example/model:1"}}, ("storage", "uri")),
+        (
+            {
+                "storage": {
+                    "uris": [
+                        {"uri": "s3://b/m", "mountPath": "/mnt/a/m"},
+                        {"uri": MODELCAR, "mountPath": "/mnt/a/x"},
+                    ]
+                }
+            },
+            ("storage", "uris", 1, "uri"),
+        ),
+        (
+            {"transformer": {"image": "ghcr.io/example/pre:1", "storageUri": MODELCAR}},
+            ("transformer", "storageUri"),
+        ),
+        (
+            {"explainer": {"image": "ghcr.io/example/explain:1", "storageUri": MODELCAR}},
+            ("explainer", "storageUri"),
+        ),
+    ],
+)
+def test_a_modelcar_is_refused_where_pod_security_is_restricted(
+    fields: dict[str, Any], path: tuple[Any, ...]
+) -> None:
+    (problem,) = _problems(kubernetes="1.33", image_volume=True, **fields)
+    assert problem.path == ("models", 0, *path)
+    assert "allowPrivilegeEscalation: false" in problem.message
+    assert "pkg/utils/storage.go:385-441" in problem.message
+    assert "use oci+native://" in problem.message
+    # Where the level is lower (no tenant known), the modelcar is not this rule's to refuse.
+    assert _problems(kubernetes="1.33", image_volume=True, pod_security=None, **fields) == []
+
+
+def test_the_same_image_as_an_image_volume_is_accepted_everywhere_a_modelcar_is_refused() -> None:
+    for uri in (NATIVE, MODELCAR):
+        fields = {
+            "storage": {"uri": uri},
+            "transformer": {"image": "ghcr.io/example/pre:1", "storageUri": uri},
+        }
+        found = _problems(kubernetes="1.33", image_volume=True, **fields)
+        assert len(found) == (0 if uri == NATIVE else 2)
+
+
+def test_a_mesh_models_transformer_is_a_kserve_pod_and_may_not_be_a_modelcar() -> None:
+    transformer = {"image": "ghcr.io/example/pre:1", "storageUri": MODELCAR}
+    found = _problems(
+        "modelmesh",
+        runtime="mlserver",
+        format={"name": "sklearn", "version": "1"},
+        storage={"uri": "s3://bucket/m"},
+        transformer=transformer,
+    )
+    assert _paths(found) == [("models", 0, "transformer", "storageUri")]
+
+
+def test_a_multi_node_modelcar_is_pointed_to_pvc() -> None:
+    fields = MULTINODE | {"storage": {"uri": MODELCAR}}
+    (problem,) = _problems(pool=EXCLUSIVE, **fields)
+    assert problem.path == ("models", 0, "storage", "uri")
+    assert "use pvc://" in problem.message and "refuses oci+native://" in problem.message
 
 
 def test_a_multi_node_model_as_kserve_accepts_it_breaks_no_rule() -> None:
@@ -200,3 +295,32 @@ def test_a_predictor_probe_checks_the_way_the_runtime_does(probe: dict[str, Any]
     )
     if wrong:
         assert "runtime 'sklearn' checks its server with httpGet (/v2/health/live)" in problems[0].message
+
+
+def test_validate_refuses_a_modelcar_with_its_file_path_and_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = tmp_path / "prod.yaml"
+    model = {
+        "name": "intent",
+        "tenant": "assistants",
+        "runtime": "sklearn",
+        "format": {"name": "sklearn", "version": "1"},
+        "storage": {"uri": MODELCAR},
+        "version": "v1",
+    }
+    data = {"stack": {"name": "prod", "tier": "prod"}, "tenants": [{"name": "assistants"}], "models": [model]}
+    stack.write_text(yaml.safe_dump(data))
+    assert main(["validate", str(stack)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(
+        f"{stack}: models[0].storage.uri: oci:// runs the model as a modelcar, whose sidecar"
+    )
+    assert line.endswith(
+        f'use oci+native:// (the same image mounted as an ImageVolume: pkg/utils/storage.go:641-693), or another scheme (got "{MODELCAR}")'
+    )
+    assert not (tmp_path / "prod.lock.yaml").exists()
+    # The same image as an ImageVolume, on a cluster that says it mounts them, is valid.
+    model["storage"] = {"uri": NATIVE}
+    stack.write_text(yaml.safe_dump(data | {"controlPlane": {"imageVolume": True}}))
+    assert main(["validate", str(stack)]) == 0

@@ -98,6 +98,13 @@ class ControlPlaneArgs(StrictModel):
         description="The cluster runs LeaderWorkerSet (KServe pins v0.8.0), which multi-node LLM services need; "
         "modelplane does not install it. Default: false.",
     )
+    image_volume: bool | None = Field(
+        default=None,
+        description="The cluster mounts image volumes (its API servers and kubelets run with the `ImageVolume` "
+        "feature gate, and its container runtime supports them), which `oci+native://` models need. Default: "
+        "on from Kubernetes 1.35, where the gate is on by default; off before (beta and off by default in 1.33 "
+        "and 1.34).",
+    )
     allowed_runtimes: list[str] | None = Field(
         default=None,
         description="Runtime catalog names models may use (e.g. `[sklearn, triton]`); every catalog runtime "
@@ -249,6 +256,11 @@ def _kserve_values(args: ControlPlaneArgs, *, knative: bool, ha: bool) -> dict[s
         # (templates/common/certmanager.yaml:1, templates/common/configmap.yaml:1).
         "createSharedResources": False,
         "storagecontainer": {"enabled": False},
+        # KServe's pod webhook mounts oci+native:// models only while an OCI mode is on
+        # (v0.20.0 pkg/webhook/admission/pod/mutator.go:141-143, types/config.go:48-56); the chart's
+        # only switch for it is enableModelcar (files/common/configmap-patch.yaml:110), on by
+        # default and pinned here. Plain oci:// modelcars are refused at load time all the same.
+        "storage": {"enableModelcar": True},
         "inferenceServiceConfig": {"enabled": True},
         "certManager": {"enabled": True},
     }

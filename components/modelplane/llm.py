@@ -92,7 +92,10 @@ class LoraArgs(StrictModel):
 class LlmModel(StrictModel):
     """The model served."""
 
-    uri: str = Field(description="Where the weights are (hf://, pvc://, s3://, gs://, oci://).")
+    uri: str = Field(
+        description="Where the weights are (hf://, pvc://, s3://, gs://, oci+native://; an oci:// modelcar is "
+        "refused in tenant namespaces)."
+    )
     name: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z0-9][-._/A-Za-z0-9]*$",

@@ -15,7 +15,7 @@ from modelplane.gpu_pool import GpuPoolArgs
 from modelplane.model import PROBE_FIELDS, ModelArgs, served_port
 from modelplane.overrides import mode_problems
 from modelplane.runtimes import RuntimeSpec, probe_paths
-from modelplane.storage import IMAGE_VOLUME_MIN_KUBERNETES
+from modelplane.storage import MODELCAR_SCHEMES, image_volume_problem, scheme_of
 from modelplane.types import DeploymentMode, FieldPath
 
 
@@ -26,11 +26,6 @@ def _kserve_counts_as_gpu(resource: str) -> bool:
     renamed ``nvidia.com/gpu.shared`` is not one.
     """
     return resource == "nvidia.com/gpu" or resource.startswith("nvidia.com/mig")
-
-
-def _minor(version: str) -> tuple[int, int]:
-    major, minor = version.lstrip("v").split(".")[:2]
-    return int(major), int(minor)
 
 
 def _mesh(model: ModelArgs, path: FieldPath) -> list[Problem]:
@@ -205,20 +200,93 @@ def _image(
     return found
 
 
-def _storage(model: ModelArgs, *, kubernetes: str, path: FieldPath) -> list[Problem]:
+def _storage_uris(model: ModelArgs, mode: DeploymentMode) -> list[tuple[FieldPath, str]]:
+    """Every URI KServe's pod webhook materialises for the model, at its path under the model.
+
+    A mesh model's own files are ModelMesh's puller's; its transformer still runs as a KServe pod.
+    """
+    found: list[tuple[FieldPath, str]] = []
     storage = model.storage
-    if storage is None or "oci+native" not in storage.schemes:
-        return []
-    if _minor(kubernetes) >= IMAGE_VOLUME_MIN_KUBERNETES:
-        return []
-    return [
-        Problem(
-            (*path, "storage", "uri"),
-            f"oci+native:// mounts the model as an ImageVolume, beta from Kubernetes 1.33 "
-            f"(versions.kubernetes is {kubernetes}); use oci:// (a modelcar) or oci+fetch://",
-            storage.uri,
+    if storage is not None and mode != "modelmesh":
+        if storage.uri is not None:
+            found.append((("storage", "uri"), storage.uri))
+        found += [(("storage", "uris", i, "uri"), entry.uri) for i, entry in enumerate(storage.uris)]
+    for name in ("transformer", "explainer"):
+        part = getattr(model, name)
+        if part is not None and part.storage_uri is not None:
+            found.append(((name, "storageUri"), part.storage_uri))
+    return found
+
+
+def _modelcar_message(scheme: str, pod_security: str, *, multi_node: bool, advise: bool) -> str:
+    why = (
+        "KServe v0.20.0 still materialises oci+fetch:// as a modelcar (storage_initializer_injector.go:372)"
+        if scheme == "oci+fetch"
+        else "oci:// runs the model as a modelcar"
+    )
+    instead = (
+        "use pvc:// (KServe's webhook refuses oci+native:// for multi-node serving: "
+        "inference_service_validation.go:407-414)"
+        if multi_node
+        else "use oci+native:// (the same image mounted as an ImageVolume: pkg/utils/storage.go:641-693), "
+        "or another scheme"
+    )
+    return (
+        f"{why}, whose sidecar and init container KServe v0.20.0 builds without allowPrivilegeEscalation: false or "
+        f"capabilities.drop: [ALL] (pkg/utils/storage.go:385-441), and the tenant's namespace enforces Pod "
+        f"Security {pod_security!r}, which refuses such pods: they would never start"
+    ) + (f"; {instead}" if advise else "")
+
+
+def oci_problems(
+    uris: list[tuple[FieldPath, str]],
+    *,
+    kubernetes: str,
+    image_volume: bool | None,
+    pod_security: str | None,
+    multi_node: bool = False,
+    advise: bool = True,
+) -> list[Problem]:
+    """OCI storage a pod cannot start with: a refused modelcar, or an unmountable ImageVolume.
+
+    ``uris`` are ``(path, uri)`` pairs; a modelcar is refused where the namespace enforces Pod
+    Security "restricted" (``pod_security``; None when the tenant is not known);
+    ``image_volume`` is ``controlPlane.imageVolume``; ``advise`` adds what to use instead.
+    """
+    found: list[Problem] = []
+    volume_problem = image_volume_problem(kubernetes, image_volume)
+    for where, uri in uris:
+        scheme = scheme_of(uri)
+        if scheme in MODELCAR_SCHEMES and pod_security == "restricted":
+            message = _modelcar_message(scheme, pod_security, multi_node=multi_node, advise=advise)
+            found.append(Problem(where, message, uri))
+        elif scheme == "oci+native" and volume_problem is not None:
+            found.append(Problem(where, volume_problem + ("; or use another scheme" if advise else ""), uri))
+    return found
+
+
+def storage_problems(
+    model: ModelArgs,
+    *,
+    mode: DeploymentMode,
+    kubernetes: str,
+    image_volume: bool | None,
+    pod_security: str | None,
+    path: FieldPath,
+    advise: bool = True,
+) -> list[Problem]:
+    """The model's storage, its transformer's and its explainer's, through ``oci_problems``."""
+    found: list[Problem] = []
+    for where, uri in _storage_uris(model, mode):
+        found += oci_problems(
+            [((*path, *where), uri)],
+            kubernetes=kubernetes,
+            image_volume=image_volume,
+            pod_security=pod_security,
+            multi_node=model.workers is not None and where[0] == "storage",
+            advise=advise,
         )
-    ]
+    return found
 
 
 def _workers(
@@ -350,21 +418,32 @@ def problems(
     keda: bool,
     strategy: str,
     kubernetes: str,
+    image_volume: bool | None,
+    pod_security: str | None,
     path: FieldPath,
 ) -> list[Problem]:
-    """Every setting of a model its mode, runtime, pool, rollout strategy or Kubernetes version refuses.
+    """Every setting of a model its mode, runtime, pool, rollout strategy, cluster or namespace refuses.
 
     ``keda`` says the model's InferenceService runs under KEDA (its predictor scales on a
-    Prometheus metric); ``path`` is the model's path in the stack file.
+    Prometheus metric); ``image_volume`` is ``controlPlane.imageVolume``; ``pod_security`` the
+    Pod Security level the model's namespace enforces; ``path`` is the model's path in the stack file.
     """
+    storage = storage_problems(
+        model,
+        mode=mode,
+        kubernetes=kubernetes,
+        image_volume=image_volume,
+        pod_security=pod_security,
+        path=path,
+    )
     if mode == "modelmesh":
-        return _mesh(model, path) + _components(model, mode, keda=keda, path=path)
+        return _mesh(model, path) + _components(model, mode, keda=keda, path=path) + storage
     found = mode_problems(model.predictor, mode, path=(*path, "predictor"))
     found += _components(model, mode, keda=keda, path=path)
     found += _collocated(model, runtime, path)
     found += _identity_and_placement(model, pool, path)
     found += _image(model, runtime, pool, path)
-    found += _storage(model, kubernetes=kubernetes, path=path)
+    found += storage
     found += _workers(model, runtime, mode, strategy=strategy, path=path)
     found += _probes(model, runtime, path)
     return found

@@ -252,8 +252,15 @@ class _Rules:
             keda=keda,
             strategy=strategy,
             kubernetes=self.stack.versions.kubernetes,
+            image_volume=self.stack.control_plane.image_volume,
+            pod_security=self.pod_security(model),
             path=path,
         )
+
+    def pod_security(self, model: ModelArgs) -> str | None:
+        """The Pod Security level the model's namespace enforces; None when its tenant is not known."""
+        tenant = self.tenants.get(model.tenant)
+        return None if tenant is None else tenant.pod_security
 
     def model_reference(self, path: FieldPath, index: int, model: ModelArgs) -> None:
         """A model names a declared tenant and is the only one of its name in that namespace."""
@@ -446,6 +453,15 @@ class _Rules:
                 )
                 continue
             self.found += llm.placement_problems(item, pool, path=path)
+            # KServe's LLMInferenceService controller runs oci:// as the same modelcar
+            # (v0.20.0 pkg/controller/v1alpha2/llmisvc/workload_storage.go:154-166, 228-233).
+            tenant = self.tenants.get(item.tenant)
+            self.found += model_rules.oci_problems(
+                [((*path, "model", "uri"), item.model.uri)],
+                kubernetes=self.stack.versions.kubernetes,
+                image_volume=self.stack.control_plane.image_volume,
+                pod_security=None if tenant is None else tenant.pod_security,
+            )
             multi = item.multi_node or (
                 item.prefill is not None
                 and item.prefill.parallelism is not None
@@ -612,6 +628,27 @@ def version_problems(
         rules.mesh_mode(path, stable, mode)
         found += [
             Problem(p.path, f"{serving}, and for it: {p.message}; {advice}", p.value) for p in rules.found
+        ]
+        # A lock an earlier modelplane wrote may keep a version whose pods a cluster refuses
+        # (a modelcar under Pod Security "restricted"): it never served, so nothing waits for it.
+        found += [
+            Problem(
+                p.path,
+                f"{serving}, and its pods cannot start: {p.message}; roll this change out with strategy direct, "
+                "which replaces the stable version at once",
+                p.value,
+            )
+            for p in model_rules.storage_problems(
+                stable,
+                mode=mode,
+                kubernetes=stack.versions.kubernetes,
+                image_volume=stack.control_plane.image_volume,
+                pod_security=rules.pod_security(stable),
+                path=path,
+                advise=False,
+            )
+            # The transformer and explainer are the stack entry's own, checked with it.
+            if p.path[len(path)] == "storage"
         ]
     return found
 

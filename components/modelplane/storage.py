@@ -40,9 +40,24 @@ SPEC_SCHEMES: tuple[str, ...] = ("s3", "hdfs", "webhdfs")
 """Schemes KServe's ``storage`` spec form accepts (v1beta1 component.go:59, SupportedStorageSpecURIPrefixList)."""
 
 IMAGE_VOLUME_MIN_KUBERNETES = (1, 33)
-"""``oci+native://`` mounts the model as an ImageVolume (KServe v0.20.0 pkg/utils/storage.go:641-693),
-beta from Kubernetes 1.33 but off by default there: the cluster must enable the ``ImageVolume``
-feature gate (k8s.io/kubernetes v1.33.13 pkg/features/kube_features.go:1380-1383)."""
+"""``oci+native://`` mounts the model as an ImageVolume with ``subPath: models`` (KServe v0.20.0
+pkg/utils/storage.go:641-693), which Kubernetes supports from 1.33, where the ``ImageVolume``
+feature gate is beta but off by default (k8s.io/kubernetes v1.33.13
+pkg/features/kube_features.go:1380-1383)."""
+
+IMAGE_VOLUME_DEFAULT_ON_KUBERNETES = (1, 35)
+"""The first Kubernetes minor whose ``ImageVolume`` gate is on by default (beta, enabled by default
+from v1.35: Kubernetes' "Use an Image Volume With a Pod" task page). Not checked by code here:
+the module cache pins k8s.io/kubernetes v1.33.13 only."""
+
+MODELCAR_SCHEMES: tuple[str, ...] = ("oci", "oci+fetch")
+"""Schemes KServe v0.20.0 materialises as a modelcar: a sidecar and an init container
+(pkg/utils/storage.go:385-441, CreateModelcarContainer/CreateModelcarInitContainer) with no
+``allowPrivilegeEscalation: false`` and no ``capabilities.drop: [ALL]`` (at most ``runAsUser``
+from ``uidModelcar``), which Pod Security "restricted" refuses. ``oci://`` is one whenever the
+storage initializer's ``ociModelMode`` is unset, and kserve-resources v0.20.0 has no value for it
+(files/common/configmap-patch.yaml:101-114); ``oci+fetch://`` still falls to the modelcar branch
+(pkg/webhook/admission/pod/storage_initializer_injector.go:372)."""
 
 _URI = re.compile(r"^(?P<scheme>[a-z0-9+]+)://(?P<rest>\S+)$")
 
@@ -61,6 +76,36 @@ def uri_problem(uri: str) -> str | None:
 def scheme_of(uri: str) -> str:
     """The scheme of a valid storage URI."""
     return uri.split("://", 1)[0]
+
+
+def minor_of(version: str) -> tuple[int, int]:
+    """``(major, minor)`` of a Kubernetes version such as ``1.33`` or ``v1.33.2``."""
+    major, minor = version.lstrip("v").split(".")[:2]
+    return int(major), int(minor)
+
+
+def image_volume_problem(kubernetes: str, image_volume: bool | None) -> str | None:
+    """Why a cluster cannot mount ``oci+native://`` models as image volumes, or None.
+
+    ``image_volume`` is the stack's ``controlPlane.imageVolume``: None follows the Kubernetes
+    version's default for the ``ImageVolume`` feature gate.
+    """
+    minor = minor_of(kubernetes)
+    if minor < IMAGE_VOLUME_MIN_KUBERNETES:
+        return (
+            f"oci+native:// mounts the model as an ImageVolume with a subPath, which Kubernetes supports from 1.33 "
+            f"(versions.kubernetes is {kubernetes}; KServe v0.20.0 pkg/utils/storage.go:641-693)"
+        )
+    if image_volume is False:
+        return "oci+native:// mounts the model as an ImageVolume, and controlPlane.imageVolume says the cluster has none"
+    if image_volume is None and minor < IMAGE_VOLUME_DEFAULT_ON_KUBERNETES:
+        return (
+            f"oci+native:// mounts the model as an ImageVolume, and the ImageVolume feature gate is off by default "
+            f"in Kubernetes {kubernetes} (beta from 1.33, on by default from 1.35: k8s.io/kubernetes v1.33.13 "
+            "pkg/features/kube_features.go:1380-1383); once the cluster's API servers and kubelets run with "
+            "--feature-gates=ImageVolume=true, set controlPlane.imageVolume: true"
+        )
+    return None
 
 
 class StorageUri(StrictModel):

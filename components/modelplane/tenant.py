@@ -20,6 +20,11 @@ from modelplane.gpu_pool import GpuPoolArgs, MigSharing
 from modelplane.kube import LABEL_TENANT, labels, reserved_label
 from modelplane.types import DnsLabel, FieldPath, LabelKey, LabelValue, Quantity
 
+POD_SECURITY_LEVEL = "restricted"
+"""The Pod Security level every tenant namespace enforces, audits and warns at. A stack cannot
+lower it: the ``pod-security.kubernetes.io/*`` labels are modelplane's (``reserved_label``), so
+the model rules that depend on it (a modelcar's pods are refused) read it from here."""
+
 
 class GpuQuotaArgs(StrictModel):
     """The most GPU units a tenant's pods may request on one pool (a ResourceQuota)."""
@@ -115,6 +120,11 @@ class TenantArgs(StrictModel):
         """The namespace the tenant's models live in."""
         return self.namespace or self.name
 
+    @property
+    def pod_security(self) -> str:
+        """The Pod Security level the tenant's namespace enforces."""
+        return POD_SECURITY_LEVEL
+
 
 def objects(
     tenant: TenantArgs,
@@ -137,7 +147,7 @@ def objects(
     ns_labels = dict(common) | dict(tenant.labels)
     pss_version = f"v{kubernetes_minor}"
     for mode in ("enforce", "audit", "warn"):
-        ns_labels[f"pod-security.kubernetes.io/{mode}"] = "restricted"
+        ns_labels[f"pod-security.kubernetes.io/{mode}"] = tenant.pod_security
         ns_labels[f"pod-security.kubernetes.io/{mode}-version"] = pss_version
     if mesh:
         ns_labels["modelmesh-enabled"] = "true"

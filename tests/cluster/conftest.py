@@ -208,7 +208,7 @@ def user_secrets(rendered: PlatformObjects) -> list[dict[str, Any]]:
         if o["kind"] == "ServiceAccount"
         for name in o.get("secrets", [])
     }
-    return [
+    secrets: list[dict[str, Any]] = [
         {
             "apiVersion": "v1",
             "kind": "Secret",
@@ -217,6 +217,26 @@ def user_secrets(rendered: PlatformObjects) -> list[dict[str, Any]]:
         }
         for namespace, name in sorted(wanted)
     ]
+    # A `storage: {key: ...}` model reads its entry of the namespace's `storage-config` secret;
+    # KServe's pod mutator refuses the pod while it is missing (pkg/credentials/
+    # service_account_credentials.go:117-137) and reads the entry as JSON with a type.
+    entries: dict[str, set[str]] = {}
+    for obj in rendered.objects:
+        if obj["kind"] == "InferenceService":
+            key = obj["spec"]["predictor"].get("model", {}).get("storage", {}).get("key")
+            if key:
+                entries.setdefault(obj["metadata"]["namespace"], set()).add(key)
+    entry = json.dumps({"type": "s3", "access_key_id": "test", "secret_access_key": "test"})
+    secrets += [
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "storage-config", "namespace": namespace},
+            "stringData": dict.fromkeys(sorted(keys), entry),
+        }
+        for namespace, keys in sorted(entries.items())
+    ]
+    return secrets
 
 
 def user_claims(rendered: PlatformObjects) -> list[dict[str, Any]]:
@@ -273,6 +293,40 @@ def user_claims(rendered: PlatformObjects) -> list[dict[str, Any]]:
     return objects
 
 
+def user_priority_classes(rendered: PlatformObjects) -> list[dict[str, Any]]:
+    """The PriorityClasses models name (``predictor.priorityClassName``) that the stack does not render.
+
+    A platform team creates them; without one the API server refuses the model's pods
+    ("no PriorityClass with name ... was found").
+    """
+    named: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "priorityClassName" and isinstance(value, str):
+                    named.add(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for obj in rendered.objects:
+        if obj["kind"] == "InferenceService":
+            walk(obj["spec"])
+    rendered_names = {o["metadata"]["name"] for o in rendered.objects if o["kind"] == "PriorityClass"}
+    return [
+        {
+            "apiVersion": "scheduling.k8s.io/v1",
+            "kind": "PriorityClass",
+            "metadata": {"name": name},
+            "value": 1000,
+        }
+        for name in sorted(named - rendered_names)
+    ]
+
+
 def cluster_runtimes(args: ServingPlatformArgs) -> list[dict[str, Any]]:
     """The ClusterServingRuntimes a stack's ``externalRuntimes`` name, as KServe's release installs them.
 
@@ -308,15 +362,24 @@ def running_platform(stack_file: Path, bins: dict[str, Path], workdir: Path) -> 
     """
     args = load_stack(stack_file)
     rendered = build(args, lock=deployed_lock(stack_file, args))
-    with control_plane(workdir, bins) as cp:
+    # The cluster the stack describes: image volumes only where it says it has them.
+    gates = {"ImageVolume": True} if args.control_plane.image_volume else {}
+    with control_plane(workdir, bins, gates) as cp:
         kube = Kube(cp.kubeconfig)
         install_platform(cp, kube, rendered, stack_file)
         platform = Platform(cp, kube, stack_file, args, rendered)
         secrets_applied = False
         for obj in rendered.objects:
             if obj["kind"] != "Namespace" and not secrets_applied:
-                # What the stack names and its users create: secrets, claims, the cluster's runtimes.
-                apply_all(kube, user_secrets(rendered) + user_claims(rendered) + cluster_runtimes(args))
+                # What the stack names and its users create: secrets, claims, priority classes,
+                # the cluster's runtimes.
+                apply_all(
+                    kube,
+                    user_secrets(rendered)
+                    + user_claims(rendered)
+                    + user_priority_classes(rendered)
+                    + cluster_runtimes(args),
+                )
                 secrets_applied = True
             try:
                 applied = kube.apply(obj)

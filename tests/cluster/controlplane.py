@@ -16,7 +16,10 @@ inside are fixed. The caller's process reaches the API server through a relay th
 works from pytest, a script, or ``modelplane status``.
 
 ``control_plane(workdir, bins)`` is a context manager: it yields a :class:`ControlPlane` and
-stops every process (process groups, killed with their parent too) whatever happens.
+stops every process (process groups, killed with their parent too) whatever happens. Feature
+gates the stack says its cluster runs with (``feature_gates``) go to every component, as on a
+real cluster: ``ImageVolume`` for a stack with ``controlPlane.imageVolume``, without which the
+API server drops a pod's image volumes and refuses the pod.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import subprocess
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -311,9 +314,11 @@ def wait_for(what: str, check: Callable[[], bool], *, timeout: float, alive: Cal
     )
 
 
-def _start_core(cp: ControlPlane) -> None:
+def _start_core(cp: ControlPlane, feature_gates: Mapping[str, bool]) -> None:
     d = cp.workdir
     c = cp.certs
+    gates = ",".join(f"{name}={str(on).lower()}" for name, on in sorted(feature_gates.items()))
+    gate_flags = [f"--feature-gates={gates}"] if gates else []
     cp.start(
         "etcd",
         [
@@ -342,6 +347,7 @@ def _start_core(cp: ControlPlane) -> None:
             "--service-cluster-ip-range=10.96.0.0/16",
             "--authorization-mode=Node,RBAC",
             "--profiling=false",
+            *gate_flags,
         ],
     )  # fmt: skip
     wait_for("kube-apiserver /readyz", lambda: cp.get("/readyz") == b"ok", timeout=180, alive=cp.check_alive)
@@ -352,6 +358,7 @@ def _start_core(cp: ControlPlane) -> None:
             "--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port=0",
             f"--service-account-private-key-file={c.path('sa.key')}", f"--root-ca-file={c.path('ca.crt')}",
             "--controllers=*,-nodeipam,-service-lb-controller,-cloud-node-lifecycle-controller",
+            *gate_flags,
         ],
     )  # fmt: skip
     cp.start(
@@ -359,6 +366,7 @@ def _start_core(cp: ControlPlane) -> None:
         [
             cp.binary("kube-scheduler"), f"--kubeconfig={cp.inner_kubeconfig}",
             "--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port=0",
+            *gate_flags,
         ],
     )  # fmt: skip
     cp.start(
@@ -373,10 +381,13 @@ def _start_core(cp: ControlPlane) -> None:
 
 
 @contextlib.contextmanager
-def control_plane(workdir: Path, bins: dict[str, Path]) -> Iterator[ControlPlane]:
+def control_plane(
+    workdir: Path, bins: dict[str, Path], feature_gates: Mapping[str, bool] | None = None
+) -> Iterator[ControlPlane]:
     """Bring up etcd, kube-apiserver, controller manager, scheduler and kwok; stop them on exit.
 
-    ``bins`` maps wrapper names to the directories ``scripts/build_tools.py build --json`` prints.
+    ``bins`` maps wrapper names to the directories ``scripts/build_tools.py build --json`` prints;
+    ``feature_gates`` are set on the API server, controller manager and scheduler.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     holder = subprocess.Popen(
@@ -402,7 +413,7 @@ def control_plane(workdir: Path, bins: dict[str, Path]) -> Iterator[ControlPlane
         outer.write_text(yaml.safe_dump(kubeconfig(f"https://127.0.0.1:{relay.port}", certs)))
         inner.write_text(yaml.safe_dump(kubeconfig(f"https://127.0.0.1:{API_PORT}", certs)))
         cp = ControlPlane(workdir, bins, certs, netns, outer, inner)
-        _start_core(cp)
+        _start_core(cp, feature_gates or {})
         yield cp
     finally:
         for process in reversed(cp.processes if cp else []):

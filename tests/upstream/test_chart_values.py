@@ -71,6 +71,38 @@ def test_modelplane_storage_container_serves_the_uris_kserve_serves(charts_workd
     assert ours["spec"]["container"]["name"] == upstream["spec"]["container"]["name"]
 
 
+def _storage_initializer(objects: list[Obj]) -> dict[str, Any]:
+    config = next(
+        o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "inferenceservice-config"
+    )
+    result: dict[str, Any] = json.loads(config["data"]["storageInitializer"])
+    return result
+
+
+@pytest.mark.parametrize(("case", "name"), KSERVE_CASES, ids=[c for c, _ in KSERVE_CASES])
+def test_kserve_materialises_oci_as_a_modelcar_and_mounts_oci_native(
+    case: str, name: str, render_release: Render, charts_workdir: Path
+) -> None:
+    config = _storage_initializer(render_release(case, name).objects)
+    # The OCI switch is on, which registers the webhook step that mounts oci+native:// as an
+    # ImageVolume (v0.20.0 pkg/webhook/admission/pod/mutator.go:141-143); no ociModelMode is
+    # rendered, so a bare oci:// stays a modelcar (pkg/types/config.go:48-56), whose pods the
+    # stack rules refuse under Pod Security "restricted".
+    assert config["enableModelcar"] is True
+    assert "ociModelMode" not in config
+    # The value modelplane pins is the one the chart reads: turned off, the switch goes off.
+    release = release_of(case, name)
+    assert isinstance(release, Chart)
+    values = copy.deepcopy(release.values)
+    values["kserve"]["storage"]["enableModelcar"] = False
+    off = helm.render(
+        release.model_copy(update={"values": values}),
+        kubernetes=stack(case).versions.kubernetes,
+        workdir=charts_workdir,
+    )
+    assert _storage_initializer(off.objects)["enableModelcar"] is False
+
+
 def _selectors(pod: Obj) -> list[tuple[str, dict[str, str]]]:
     """The matchLabels of a pod's anti-affinity and topology spread terms (meant to select its peers)."""
     found: list[tuple[str, dict[str, str]]] = []
@@ -154,6 +186,8 @@ DELIBERATE_DEFAULTS: dict[str, str] = {
     "equal to the chart's default only while those settings are",
     "kserve: kserve.storagecontainer.enabled": "states the intent; createSharedResources=false is what "
     "takes the chart's ClusterStorageContainer away",
+    "kserve: kserve.storage.enableModelcar": "KServe's pod webhook mounts oci+native:// models only while "
+    "an OCI mode is on; pinned so a changed default cannot silently stop ImageVolume models",
     "gpu-operator: devicePlugin.config.create": "the device-plugin ConfigMap is modelplane's; pinned so the "
     "chart never renders one of the same name",
     "gpu-operator: migManager.config.create": "the mig-parted ConfigMap is modelplane's; pinned so the chart "

@@ -151,6 +151,38 @@ def test_the_evaluator_refuses_each_rule_at_its_level(psa_binary: Path) -> None:
     assert upstream == expected
 
 
+def test_restricted_admits_an_image_volume_and_refuses_a_modelcar(psa_binary: Path) -> None:
+    # oci+native://: KServe v0.20.0 adds an image volume and a read-only mount (pkg/utils/storage.go:
+    # 641-693), which restricted admits (pod-security-admission policy/check_restrictedVolumes.go).
+    native = _set(
+        _compliant_pod(),
+        "volumes",
+        [{"name": "model", "image": {"reference": "m:1", "pullPolicy": "IfNotPresent"}}],
+    )
+    # oci://: a sidecar and an init container with at most runAsUser from uidModelcar
+    # (pkg/utils/storage.go:385-441), and a shared process namespace.
+    modelcar = copy.deepcopy(_compliant_pod())
+    modelcar["shareProcessNamespace"] = True
+    modelcar["containers"].append(
+        {
+            "name": "modelcar",
+            "image": "m:1",
+            "args": ["sh", "-c", "sleep infinity"],
+            "securityContext": {"runAsUser": 1010},
+        }
+    )
+    modelcar["initContainers"] = [{"name": "modelcar-init", "image": "m:1", "args": ["sh", "-c", "true"]}]
+    native_verdict, modelcar_verdict = psa.evaluate(
+        psa_binary, [("native", {}, native), ("modelcar", {}, modelcar)], kubernetes=KUBERNETES
+    )
+    assert native_verdict.allowed("restricted")
+    assert modelcar_verdict.allowed("baseline")
+    assert [v.split(":", 1)[0] for v in modelcar_verdict.restricted] == [
+        "allowPrivilegeEscalation != false",
+        "unrestricted capabilities",
+    ]
+
+
 def test_the_evaluator_refuses_a_field_pods_do_not_have(psa_binary: Path) -> None:
     result = subprocess.run(
         [str(psa_binary), "-version", f"v{KUBERNETES}"],
