@@ -44,6 +44,16 @@ STORAGE_URI_REGEXES: tuple[str, ...] = (
 (kserve-resources v0.20.0 files/common/storagecontainer.yaml). Not ``modelscope://``: the
 v0.20.0 storage initializer has no handler for it (python/storage/kserve_storage/kserve_storage.py)."""
 
+STORAGE_SPEC_PREFIX = "<scheme-placeholder>://"
+"""What KServe matches ClusterStorageContainers against for a model read through a storage-config
+entry (``storage: {key, path}``): the pod's source URI is ``<scheme-placeholder>://<path>`` until
+the injector reads the entry (v0.20.0 pkg/controller/v1beta1/inferenceservice/components/
+component.go:53-56, pkg/credentials/service_account_credentials.go:45), and the container is
+chosen before that (pkg/webhook/admission/pod/storage_initializer_injector.go:760-768). KServe's
+own ``default`` container does not list it, so such a model's storage-initializer is the bare
+one of ``inferenceservice-config`` (pkg/utils/storage.go:311-334: no security context), which
+Pod Security "restricted" refuses; listing it gives those pods the hardened container too."""
+
 
 LOGGER_URL_REFUSED = (
     "no cluster-wide inference logger URL can be set: KServe's chart fixes inferenceservice-config "
@@ -492,6 +502,7 @@ def storage_container(args: ControlPlaneArgs, versions: Versions, *, stack: str)
     si = args.storage_initializer
     formats: list[dict[str, str]] = [{"prefix": p} for p in STORAGE_URI_PREFIXES]
     formats += [{"regex": r} for r in STORAGE_URI_REGEXES]
+    formats.append({"prefix": STORAGE_SPEC_PREFIX})
     return {
         "apiVersion": "serving.kserve.io/v1alpha1",
         "kind": "ClusterStorageContainer",

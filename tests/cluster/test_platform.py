@@ -211,20 +211,12 @@ def test_pods_land_on_the_gpu_pools_as_the_plan_says(platform: Platform) -> None
     assert (dict(placed), pending) == (planned, [])
 
 
-def test_every_predictor_deployment_gets_its_pods(platform: Platform, request: pytest.FixtureRequest) -> None:
+def test_every_predictor_deployment_gets_its_pods(platform: Platform) -> None:
     # Pods are admitted under Pod Security "restricted" in every tenant namespace, as KServe's
     # pod webhook builds them: prod's intent-classifier mounts its model image as an ImageVolume
-    # (oci+native://); as a modelcar (oci://) its ReplicaSet reports the pods forbidden.
-    if platform.stack_file.stem == "prod":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="prod's image-tagger reads a storage-config entry (storage.key): KServe injects a "
-                "storage-initializer without allowPrivilegeEscalation=false or capabilities.drop=[ALL] for "
-                "it, which Pod Security 'restricted' forbids (seen once pods are waited for, not only "
-                "ReplicaSets)",
-            )
-        )
+    # (oci+native://); as a modelcar (oci://) its ReplicaSet reports the pods forbidden. Prod's
+    # image-tagger reads a storage-config entry: without control_plane.STORAGE_SPEC_PREFIX its
+    # storage-initializer is KServe's bare one and the pods are forbidden too.
     models_without(platform, "standard", "apps/v1", "Deployment")
     refused: dict[str, list[str]] = {}
     short: dict[str, str] = {}

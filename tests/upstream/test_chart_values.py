@@ -65,7 +65,12 @@ def test_modelplane_storage_container_serves_the_uris_kserve_serves(charts_workd
     upstream = _default_storage_container(charts_workdir)
     ours = control_plane.storage_container(control_plane.ControlPlaneArgs(), Versions(), stack="s")
     assert ours["metadata"]["name"] == upstream["metadata"]["name"]
-    assert ours["spec"]["supportedUriFormats"] == upstream["spec"]["supportedUriFormats"]
+    # KServe's formats in its order, then the placeholder of storage-config models (see
+    # control_plane.STORAGE_SPEC_PREFIX), which upstream's default does not harden.
+    assert ours["spec"]["supportedUriFormats"] == [
+        *upstream["spec"]["supportedUriFormats"],
+        {"prefix": control_plane.STORAGE_SPEC_PREFIX},
+    ]
     for field in ("workloadType", "supportsMultiModelDownload"):
         assert ours["spec"][field] == upstream["spec"][field]
     assert ours["spec"]["container"]["name"] == upstream["spec"]["container"]["name"]
