@@ -4,7 +4,9 @@ from pathlib import Path
 
 import pulumi
 
-from modelplane import LockError, ServingPlatform, StackError, load_lock, load_stack
+from modelplane import LockError, ProblemError, ServingPlatform, StackError, load_lock, load_stack
+from modelplane.image_lock import load_image_lock
+from modelplane.stack_yaml import problem_line
 
 config = pulumi.Config("modelplane")
 stack_name = pulumi.get_stack()
@@ -24,6 +26,8 @@ if args.stack.name != stack_name:
 try:
     # The deployed-state record: rollouts render at the traffic split it holds.
     lock = load_lock(stack_file, stack=stack_name)
+    # The digests `modelplane images pin` resolved: images render pinned, as in the GitOps render.
+    images = load_image_lock(stack_file, stack=stack_name)
 except LockError as err:
     raise pulumi.RunError(f"invalid lock file:\n{err}") from None
 
@@ -32,9 +36,15 @@ external = config.get_object("externalReleases") or []
 if not isinstance(external, list) or not all(isinstance(r, str) for r in external):
     raise pulumi.RunError(f"modelplane:externalReleases: must be a list of release names (got {external!r})")
 try:
-    platform = ServingPlatform(stack_name, args, lock=lock, external_releases=frozenset(external))
+    platform = ServingPlatform(
+        stack_name, args, lock=lock, images=images, external_releases=frozenset(external)
+    )
 except ValueError as err:
     raise pulumi.RunError(f"modelplane:externalReleases: {err}") from None
+except ProblemError as err:
+    raise pulumi.RunError(
+        "\n".join(problem_line(str(stack_file), p.path, p.message) for p in err.problems)
+    ) from None
 pulumi.export("stack", platform.outputs["stack"])
 pulumi.export("tier", platform.outputs["tier"])
 pulumi.export("models", platform.outputs["models"])

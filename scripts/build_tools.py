@@ -2,7 +2,8 @@
 """Build the upstream control-plane binaries from their Go modules, cached per version.
 
 The cluster tests (``tests/cluster/``) run the real kube-apiserver, etcd, kube-controller-manager,
-kube-scheduler, KServe's manager, Knative Serving's webhook and controller, and kwok. No image or
+kube-scheduler, KServe's manager, Knative Serving's webhook and controller, and kwok; the image
+tests (``tests/test_images_registry.py``) run the CNCF distribution registry and crane. No image or
 release binary can be downloaded, so each is built here with the ordinary Go tools from the
 module a stack pins, through a small wrapper module of ours under ``tools/<name>/``: it requires
 the upstream module, carries over the upstream go.mod's ``replace`` and ``exclude`` directives
@@ -124,6 +125,22 @@ WRAPPERS: dict[str, Wrapper] = {
             version="v2.18.0",
             packages=("github.com/kedacore/keda/v2/cmd/operator",),
             optional=True,
+        ),
+        Wrapper(
+            # The CNCF distribution registry: `modelplane images pin` is tested against it (an
+            # OCI registry on loopback, in-memory storage, with and without basic auth).
+            name="registry",
+            module="github.com/distribution/distribution/v3",
+            version="v3.1.2",
+            packages=("github.com/distribution/distribution/v3/cmd/registry",),
+        ),
+        Wrapper(
+            # go-containerregistry's crane: a second, independent reader of the digests the
+            # registry reports, beside modelplane's own client.
+            name="crane",
+            module="github.com/google/go-containerregistry",
+            version="v0.22.1",
+            packages=("github.com/google/go-containerregistry/cmd/crane",),
         ),
         Wrapper(
             name="kwok",

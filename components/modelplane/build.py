@@ -30,6 +30,8 @@ from modelplane import (
 from modelplane.autoscaler import knative_config
 from modelplane.errors import ProblemError
 from modelplane.external_runtime import with_external
+from modelplane.image_lock import ImageLock
+from modelplane.images import image_uses, pin_objects, stack_paths, unpinned_problems
 from modelplane.kube import (
     LABEL_COMPONENT,
     Obj,
@@ -410,12 +412,26 @@ def _unique(objects: list[Obj]) -> list[Obj]:
     return list(seen.values())
 
 
+def _pinned(stack: ServingPlatformArgs, objects: list[Obj], images: ImageLock, *, refuse: bool) -> list[Obj]:
+    """The objects with the image lock's digests; under ``pinning: digest``, none left without one."""
+    pinned = pin_objects(objects, images.digests())
+    if refuse and stack.pinning() == "digest":
+        uses = image_uses(pinned)
+        if any("@" not in use.image for use in uses):
+            paths = stack_paths(stack.model_dump(mode="json", by_alias=True))
+            command = f"modelplane images pin {images.stack_file or '<stack file>'}"
+            raise ProblemError(unpinned_problems(uses, paths, command=command))
+    return pinned
+
+
 def build(
     stack: ServingPlatformArgs,
     *,
     catalog: Catalog | None = None,
     lock: Lock | None = None,
     only_models: Collection[str] | None = None,
+    images: ImageLock | None = None,
+    refuse_unpinned: bool = True,
 ) -> PlatformObjects:
     """Every object and upstream chart of a stack, in render order. Pure and deterministic.
 
@@ -428,9 +444,16 @@ def build(
     preview compares. The objects of the stack as a whole (namespaces, runtimes, monitoring, the
     control plane...) and every model's rollout record are always complete.
 
+    With an image lock (``images``; the commands and the Pulumi program always read one, an
+    empty one when the file is missing) every image it pins is written with its digest, and
+    under ``images.pinning: digest`` an image left without one is refused (unless
+    ``refuse_unpinned`` is False: a preview's base renders as it was). Without one the images
+    render as the stack and the catalog write them.
+
     Raises:
-        ProblemError: the stack breaks a cross-field rule (``modelplane.rules``), or a version the
-            lock keeps serving does with the stack's fields (``rules.version_problems``).
+        ProblemError: the stack breaks a cross-field rule (``modelplane.rules``), a version the
+            lock keeps serving does with the stack's fields (``rules.version_problems``), or an
+            image has no digest under ``images.pinning: digest``.
     """
     catalog = catalog if catalog is not None else load_catalog(catalog_dir())
     rules.check(stack, catalog=catalog)
@@ -468,5 +491,7 @@ def build(
         result.charts += part.charts
         result.warnings += part.warnings
     result.objects = sorted_objects(_unique(objects))
+    if images is not None:
+        result.objects = _pinned(stack, result.objects, images, refuse=refuse_unpinned)
     result.charts.sort(key=lambda c: (c.wave, c.release))
     return result

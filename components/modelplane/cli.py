@@ -53,6 +53,13 @@ def _lock(path: str, stack: str):  # type: ignore[no-untyped-def]
     return load_lock(path, stack=stack)
 
 
+def _images(path: str, stack: str):  # type: ignore[no-untyped-def]
+    """The image lock beside a stack file (an empty one when nothing is pinned yet)."""
+    from modelplane.image_lock import load_image_lock
+
+    return load_image_lock(path, stack=stack)
+
+
 def _problem_lines(source: str, err: ProblemError) -> list[str]:
     """A ``ProblemError``'s problems as the loader prints them: ``FILE: field.path: message``."""
     from modelplane.stack_yaml import problem_line
@@ -83,13 +90,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
             continue
         try:
             lock = _lock(file, stack.stack.name)
+            images = _images(file, stack.stack.name)
         except LockError as err:
             problems += err.problems
             entry["problems"] = err.problems
             continue
         try:
             with console.progress(f"rendering {file} ({len(stack.models):,} models)"):
-                rendered = build(stack, lock=lock)
+                rendered = build(stack, lock=lock, images=images)
         except ProblemError as err:
             problems += _problem_lines(file, err)
             entry["problems"] = _problem_lines(file, err)
@@ -130,13 +138,14 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     stack = _load(args.file)
     lock = _lock(args.file, stack.stack.name)
+    images = _images(args.file, stack.stack.name)
     name = stack.stack.name
     models = f"{len(stack.models):,} models"
     if args.output == "-":
         if args.check:
             raise PlatformError("--check compares a directory: give -o DIR (or nothing for deploy/<stack>)")
         with console.progress(f"rendering {args.file} ({models})") as step:
-            rendered = build(stack, lock=lock)
+            rendered = build(stack, lock=lock, images=images)
             objects = stream_objects(
                 rendered.objects, rendered.charts, stack=name, engine=args.gitops or "flux"
             )
@@ -148,7 +157,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         return EXIT_OK
     out_dir = Path(args.output) if args.output else gitops.default_out_dir(name)
     with console.progress(f"rendering {args.file} ({models})"):
-        rendered = build(stack, lock=lock)
+        rendered = build(stack, lock=lock, images=images)
         files = gitops.tree_files(name, rendered, out_dir, engine=args.gitops)
     if args.check:
         from modelplane.render import stale_files
@@ -257,6 +266,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from modelplane.errors import CapacityError
 
     stack = _load(args.file)
+    if stack.pinning() == "digest":
+        from modelplane.build import build
+
+        # What is planned must be deployable: under images.pinning: digest, every image pinned.
+        with console.progress(f"checking {args.file}'s images"):
+            build(stack, lock=_lock(args.file, stack.stack.name), images=_images(args.file, stack.stack.name))
     with console.progress(f"planning {args.file} ({len(stack.models):,} models)"):
         result = capacity.plan(stack, pod_ip_budget=args.pod_ips)
     if args.output == "json":
@@ -307,7 +322,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     stack = _load(args.file)
     # What is deployed is the render under the lock (named predictors, canaries, their queries).
-    rendered = build(stack, lock=_lock(args.file, stack.stack.name)).objects
+    rendered = build(
+        stack, lock=_lock(args.file, stack.stack.name), images=_images(args.file, stack.stack.name)
+    ).objects
     namespaces = sorted({o["metadata"]["namespace"] for o in rendered if o["kind"] == "InferenceService"})
     with console.progress("reading the cluster"):
         live = status.read_live(namespaces, context=args.context)
@@ -357,6 +374,7 @@ def _output_option(p: argparse.ArgumentParser, choices: tuple[str, ...] = ("text
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     from modelplane.completion import add_completion_parser
+    from modelplane.images_cli import add_images_parser
     from modelplane.preview.cli import add_preview_parser
     from modelplane.probe import add_probe_parser
     from modelplane.rollout.cli import add_rollout_parser
@@ -453,6 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_changed)
 
     add_preview_parser(sub)
+    add_images_parser(sub)
     add_probe_parser(sub)
     add_rollout_parser(sub)
     add_init_parser(sub)

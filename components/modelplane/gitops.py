@@ -35,6 +35,7 @@ from modelplane import console
 from modelplane.build import PlatformObjects, build
 from modelplane.errors import PlatformError
 from modelplane.git import GitError, Repo, find_repo
+from modelplane.image_lock import ImageLock
 from modelplane.render import GitOpsEngine, StaleKind, detect_engine, gitops_tree, stale_files, write_tree
 from modelplane.rollout import state
 from modelplane.rollout.lock import Lock, exclusive, lock_path
@@ -166,11 +167,16 @@ def tree_files(
 
 
 def render_files(
-    args: ServingPlatformArgs, lock: Lock | None, out_dir: Path, *, engine: GitOpsEngine | None
+    args: ServingPlatformArgs,
+    lock: Lock | None,
+    out_dir: Path,
+    *,
+    engine: GitOpsEngine | None,
+    images: ImageLock | None = None,
 ) -> dict[str, str]:
-    """The files a render of the stack under ``lock`` writes to ``out_dir``."""
+    """The files a render of the stack under ``lock`` (and its image lock) writes to ``out_dir``."""
     with console.progress(f"rendering {args.stack.name}"):
-        return tree_files(args.stack.name, build(args, lock=lock), out_dir, engine=engine)
+        return tree_files(args.stack.name, build(args, lock=lock, images=images), out_dir, engine=engine)
 
 
 @dataclass(frozen=True)
@@ -182,17 +188,27 @@ class Rendered:
 
 
 def stale(
-    args: ServingPlatformArgs, lock: Lock | None, out_dir: Path, *, engine: GitOpsEngine | None
+    args: ServingPlatformArgs,
+    lock: Lock | None,
+    out_dir: Path,
+    *,
+    engine: GitOpsEngine | None,
+    images: ImageLock | None = None,
 ) -> list[tuple[str, StaleKind]]:
     """Where ``out_dir`` differs from the render of the stack under ``lock`` (``render --check``)."""
-    return list(stale_files(render_files(args, lock, out_dir, engine=engine), out_dir))
+    return list(stale_files(render_files(args, lock, out_dir, engine=engine, images=images), out_dir))
 
 
 def render_into(
-    args: ServingPlatformArgs, lock: Lock | None, out_dir: Path, *, engine: GitOpsEngine | None
+    args: ServingPlatformArgs,
+    lock: Lock | None,
+    out_dir: Path,
+    *,
+    engine: GitOpsEngine | None,
+    images: ImageLock | None = None,
 ) -> Rendered:
     """Render into ``out_dir`` when it is stale; what changed (nothing is written when nothing did)."""
-    files = render_files(args, lock, out_dir, engine=engine)
+    files = render_files(args, lock, out_dir, engine=engine, images=images)
     changed = list(stale_files(files, out_dir))
     if changed:
         write_tree(files, out_dir)

@@ -18,6 +18,7 @@ from modelplane.control_plane import ControlPlaneArgs
 from modelplane.external_runtime import ExternalRuntimeArgs
 from modelplane.gpu_pool import GpuPoolArgs
 from modelplane.graph import GraphArgs
+from modelplane.images import ImagePolicy, Pinning
 from modelplane.llm import LlmArgs
 from modelplane.model import ModelArgs, mode_of
 from modelplane.model_mesh import ModelMeshArgs
@@ -78,6 +79,10 @@ class ServingPlatformArgs(StrictModel):
     monitoring: MonitoringArgs = Field(default_factory=MonitoringArgs, description="Prometheus monitoring.")
     tenants: list[TenantArgs] = Field(default_factory=list, description="Teams that own models.")
     rollout: RolloutPolicy = Field(default_factory=RolloutPolicy, description="Default rollout policy.")
+    images: ImagePolicy = Field(
+        default_factory=ImagePolicy,
+        description="How the images modelplane writes are pinned (by digest from the image lock, or by tag).",
+    )
     external_runtimes: list[ExternalRuntimeArgs] = Field(
         default_factory=list,
         description="ServingRuntimes the cluster already has, which models may name in `runtime`. Default: none.",
@@ -92,6 +97,10 @@ class ServingPlatformArgs(StrictModel):
         default_factory=list,
         description="Inference graphs (KServe's InferenceGraph) over the stack's models. Default: none.",
     )
+
+    def pinning(self) -> Pinning:
+        """How this stack's images are pinned: ``images.pinning``, else by its tier."""
+        return self.images.effective(self.stack.tier)
 
     def tenant(self, name: str) -> TenantArgs:
         """The tenant of that name."""

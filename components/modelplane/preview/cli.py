@@ -99,6 +99,7 @@ def _read_lock_file(path: Path, read: Any, *, stack: str) -> Any:
 
 def read_base(file: Path, base: str, read_lock_bytes: Any = None) -> Any:
     """The base side of a preview: from a file when ``base`` is one, else from Git."""
+    from modelplane.image_lock import image_lock_from_bytes, load_image_lock
     from modelplane.preview.preview import Side
     from modelplane.rollout.lock import lock_from_bytes, lock_path
     from modelplane.stack import load_stack
@@ -108,7 +109,7 @@ def read_base(file: Path, base: str, read_lock_bytes: Any = None) -> Any:
     if candidate.is_file():
         args = load_stack(candidate)
         lock = _read_lock_file(lock_path(candidate), read_lock_bytes, stack=args.stack.name)
-        return Side(args, lock, str(candidate))
+        return Side(args, lock, str(candidate), load_image_lock(candidate, stack=args.stack.name))
     raw, source = git_show(file, base)
     if raw is None:
         return Side(None, None, source)
@@ -127,7 +128,13 @@ def read_base(file: Path, base: str, read_lock_bytes: Any = None) -> Any:
     args = load_stack(file, read=read)
     lock_raw, lock_source = git_show(file, base, rel.with_name(f"{rel.stem}.lock.yaml"))
     lock = read_lock_bytes(lock_raw, lock_source, stack=args.stack.name) if lock_raw is not None else None
-    return Side(args, lock, source)
+    images_raw, images_source = git_show(file, base, rel.with_name(f"{rel.stem}.images.lock.yaml"))
+    images = (
+        image_lock_from_bytes(images_raw, images_source, stack=args.stack.name)
+        if images_raw is not None
+        else None
+    )
+    return Side(args, lock, source, images)
 
 
 def cmd_preview(ns: argparse.Namespace) -> int:
@@ -135,6 +142,7 @@ def cmd_preview(ns: argparse.Namespace) -> int:
     from modelplane import rules
     from modelplane.console import progress
     from modelplane.errors import StackError
+    from modelplane.image_lock import load_image_lock
     from modelplane.preview.markdown import to_markdown
     from modelplane.preview.preview import Side, build_preview, is_destructive
     from modelplane.rollout.lock import lock_path
@@ -146,7 +154,12 @@ def cmd_preview(ns: argparse.Namespace) -> int:
     with progress(f"loading {file}") as step:
         args = load_stack(file)
         read = _lock_reader(lock_path(file))
-        head = Side(args, _read_lock_file(lock_path(file), read, stack=args.stack.name), str(file))
+        head = Side(
+            args,
+            _read_lock_file(lock_path(file), read, stack=args.stack.name),
+            str(file),
+            load_image_lock(file, stack=args.stack.name),
+        )
         step.update(f"loading the base {ns.base}")
         base = read_base(file, ns.base, read)
         if base.args is not None:

@@ -22,6 +22,7 @@ from typing import Any
 
 from modelplane.base import format_path
 from modelplane.build import build, desired_models
+from modelplane.image_lock import ImageLock
 from modelplane.kube import Obj, model_key
 from modelplane.preview.capacity import capacity_delta, capacity_summary, placement
 from modelplane.render import chart_objects, flux_objects
@@ -50,6 +51,8 @@ class Side:
     args: ServingPlatformArgs | None
     lock: Lock | None
     source: str
+    images: ImageLock | None = None
+    """Its image lock: the head's pins and must pin every image its policy asks for; the base's only pins."""
 
 
 def _object_entry(change: ObjectChange) -> dict[str, Any]:
@@ -292,12 +295,18 @@ def build_preview(head: Side, base: Side, *, incremental: bool = True) -> dict[s
     before = desired_models(base.args) if base.args is not None else None
     only = affected_models(head, base, desired, before) if incremental else None
     head_lock = head.lock or empty_lock(stack)
-    head_render = build(head.args, lock=head_lock, only_models=only)
+    head_render = build(head.args, lock=head_lock, only_models=only, images=head.images)
     head_records = head_render.rollouts or {}
     base_objects: list[dict[str, Any]] = []
     base_capacity = None
     if base.args is not None:
-        base_render = build(base.args, lock=base.lock or empty_lock(base.args.stack.name), only_models=only)
+        base_render = build(
+            base.args,
+            lock=base.lock or empty_lock(base.args.stack.name),
+            only_models=only,
+            images=base.images,
+            refuse_unpinned=False,
+        )
         base_objects = base_render.objects + release_objects(base_render.charts, stack=base.args.stack.name)
         base_capacity = capacity_summary(base.args, base_render.rollouts)
     changes = diff_objects(

@@ -17,6 +17,7 @@ from typing import Any, cast
 import pulumi
 
 from modelplane.build import PlatformObjects, build
+from modelplane.image_lock import ImageLock
 from modelplane.kube import Obj, Part, model_key
 from modelplane.resources._register import ObjectGroup
 from modelplane.resources.mesh import GpuRuntimePool, ModelMesh
@@ -175,13 +176,15 @@ class ServingPlatform(pulumi.ComponentResource):
         args: ServingPlatformArgs,
         *,
         lock: Lock | None = None,
+        images: ImageLock | None = None,
         external_releases: frozenset[str] = frozenset(),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("modelplane:index:ServingPlatform", name, None, opts)
         # The lock is the deployed state: with it, models render at their rollout's traffic
-        # split, exactly as the GitOps render and the preview do.
-        self.rendered = build(args, lock=lock)
+        # split, exactly as the GitOps render and the preview do. The image lock pins images by
+        # digest (and, under images.pinning: digest, refuses an image it does not pin).
+        self.rendered = build(args, lock=lock, images=images)
         for warning in self.rendered.warnings:
             # Shown by `pulumi preview` and `pulumi up` beside this component.
             pulumi.log.warn(warning, resource=self)

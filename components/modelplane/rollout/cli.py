@@ -78,6 +78,7 @@ def _finish(
 ) -> None:
     """Write the lock when it changed, refresh the render with ``--render``, say what to commit."""
     from modelplane import gitops
+    from modelplane.image_lock import load_image_lock
 
     dry_run = getattr(ns, "dry_run", False)
     if dry_run and session.changed(lock):
@@ -88,7 +89,8 @@ def _finish(
     out_dir = Path(asked) if asked else gitops.default_out_dir(session.stack)
     refreshed = None
     if asked is not None and not dry_run:
-        refreshed = gitops.render_into(session.args, lock, out_dir, engine=ns.gitops)
+        images = load_image_lock(session.file, stack=session.stack)
+        refreshed = gitops.render_into(session.args, lock, out_dir, engine=ns.gitops, images=images)
         report["render"] = gitops.render_json(out_dir, refreshed)
         if refreshed.changed:
             lines.append(f"{out_dir}/: rendered ({len(refreshed.changed)} files changed)")
@@ -99,7 +101,8 @@ def _finish(
         report["commitPaths"] = paths
         lines.append(f"commit together: {' '.join(paths)}")
         if refreshed is None and out_dir.is_dir():
-            stale = gitops.stale(session.args, lock, out_dir, engine=ns.gitops)
+            images = load_image_lock(session.file, stack=session.stack)
+            stale = gitops.stale(session.args, lock, out_dir, engine=ns.gitops, images=images)
             if stale:
                 lines.append(
                     f"{out_dir}/ no longer matches the lock ({len(stale)} files): refresh it with "

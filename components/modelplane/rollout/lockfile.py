@@ -67,12 +67,12 @@ def refuse(source: str, where: FieldPath | str, message: str) -> LockError:
 # --- reading -----------------------------------------------------------------------------
 
 
-def read_bytes(path: Path) -> bytes | None:
+def read_bytes(path: Path, *, limit: int = MAX_LOCK_BYTES) -> bytes | None:
     """The bytes of a lock file, or None when there is none.
 
     Raises:
         LockError: the path is not a regular file (a symlink, FIFO, device or directory), cannot
-            be read, or is larger than ``MAX_LOCK_BYTES``.
+            be read, or is larger than ``limit`` bytes (default ``MAX_LOCK_BYTES``).
     """
     source = str(path)
     try:
@@ -96,16 +96,16 @@ def read_bytes(path: Path) -> bytes | None:
         opened = os.fstat(handle.fileno())
         if not stat.S_ISREG(opened.st_mode):
             raise refuse(source, "<root>", f"is not a regular file ({_file_type(opened.st_mode)})")
-        if opened.st_size > MAX_LOCK_BYTES:
-            raise _too_large(source, f"{opened.st_size:,} bytes")
-        raw = handle.read(MAX_LOCK_BYTES + 1)
-    if len(raw) > MAX_LOCK_BYTES:
-        raise _too_large(source, f"more than {MAX_LOCK_BYTES:,} bytes")
+        if opened.st_size > limit:
+            raise _too_large(source, f"{opened.st_size:,} bytes", limit)
+        raw = handle.read(limit + 1)
+    if len(raw) > limit:
+        raise _too_large(source, f"more than {limit:,} bytes", limit)
     return raw
 
 
-def _too_large(source: str, size: str) -> LockError:
-    return refuse(source, "<root>", f"file is {size}; locks are limited to {MAX_LOCK_BYTES:,}")
+def _too_large(source: str, size: str, limit: int = MAX_LOCK_BYTES) -> LockError:
+    return refuse(source, "<root>", f"file is {size}; locks are limited to {limit:,}")
 
 
 def _file_type(mode: int) -> str:
@@ -181,7 +181,7 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number a lock can hold")
 
 
-def parse_bytes(raw: bytes, source: str) -> Any:
+def parse_bytes(raw: bytes, source: str, *, limit: int = MAX_LOCK_BYTES) -> Any:
     """The plain data of a lock's bytes (None for an empty document).
 
     modelplane writes JSON after a comment header (valid YAML, and fast to read at any size); a
@@ -190,8 +190,8 @@ def parse_bytes(raw: bytes, source: str) -> Any:
     Raises:
         LockError: too large, not UTF-8, nested too deeply, or not one JSON or YAML document.
     """
-    if len(raw) > MAX_LOCK_BYTES:
-        raise _too_large(source, f"{len(raw):,} bytes")
+    if len(raw) > limit:
+        raise _too_large(source, f"{len(raw):,} bytes", limit)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
