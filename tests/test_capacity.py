@@ -35,6 +35,7 @@ def _stack(
 ) -> ServingPlatformArgs:
     data: dict[str, Any] = {
         "stack": {"name": "t", "tier": "prod"},
+        "images": {"pinning": "tag"},
         "gpuPools": [{"name": "h100", "product": "NVIDIA-H100", "gpusPerNode": 8, "maxNodes": max_nodes}],
         "tenants": [{"name": "team"}],
         "models": models
@@ -102,6 +103,7 @@ def _mesh_stack(models: int, size: str, pods: int = 2) -> ServingPlatformArgs:
     return ServingPlatformArgs.model_validate(
         {
             "stack": {"name": "t", "tier": "prod"},
+            "images": {"pinning": "tag"},
             "modelMesh": {
                 "enabled": True,
                 "memoryBuffer": "1Gi",

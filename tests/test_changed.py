@@ -86,7 +86,7 @@ def test_a_change_to_an_included_file_previews_the_stack_that_includes_it(
     ]
 
 
-def test_a_lock_or_pulumi_settings_change_previews_its_stack(
+def test_a_lock_image_lock_or_pulumi_settings_change_previews_its_stack(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     lock = repo / "stacks" / "b.lock.yaml"
@@ -94,6 +94,9 @@ def test_a_lock_or_pulumi_settings_change_previews_its_stack(
     assert changed(capsys) == ["stacks/b.yaml"]
     _git(repo, "checkout", "--quiet", "--", "stacks/b.lock.yaml")
     (repo / "stacks" / "Pulumi.b.yaml").write_text("config: {a: 1}\n")
+    assert changed(capsys) == ["stacks/b.yaml"]
+    _git(repo, "checkout", "--quiet", "--", "stacks/Pulumi.b.yaml")
+    (repo / "stacks" / "b.images.lock.yaml").write_text("# a new image lock\n")
     assert changed(capsys) == ["stacks/b.yaml"]
 
 

@@ -563,7 +563,7 @@ def test_render_warnings_are_logged_against_the_platform(
     args = load_stack(STACKS / "dev.yaml")
     rendered = build(args)
     rendered.warnings.append("models[0].scaling: scale to zero on a GPU pool that takes 10m to provision")
-    monkeypatch.setattr(platform_resources, "build", lambda _args, lock=None: rendered)
+    monkeypatch.setattr(platform_resources, "build", lambda _args, lock=None, images=None: rendered)
     with caplog.at_level("WARNING"):
         run(lambda: platform_resources.ServingPlatform("dev", args), stack="dev")
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [

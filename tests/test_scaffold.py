@@ -14,6 +14,7 @@ from modelplane.cli import main
 from modelplane.render import to_yaml_stream
 from modelplane.stack import load_stack, parse_stack
 from tests.conftest import STACKS
+from tests.test_images import complete_lock
 
 
 @pytest.mark.parametrize("tier", ["dev", "staging", "prod"])
@@ -26,7 +27,15 @@ def test_init_writes_a_stack_that_validates(
     assert (args.stack.name, args.stack.tier, [t.name for t in args.tenants]) == ("shop", tier, ["payments"])
     assert path.read_text().startswith("# yaml-language-server: $schema=schema/stack.schema.json\n")
     assert (tmp_path / "schema" / "stack.schema.json").is_file()
-    capsys.readouterr()
+    out = capsys.readouterr().out
+    if tier == "prod":
+        # Prod pins images by digest; the scaffold says how, and validates once they are pinned.
+        assert f"run `modelplane images pin {path}`" in out
+        assert main(["validate", str(path)]) == 2
+        assert f"has no digest (images.pinning: digest); run `modelplane images pin {path}`" in (
+            capsys.readouterr().err
+        )
+        complete_lock(path)
     assert main(["validate", str(path)]) == 0
 
 

@@ -60,6 +60,7 @@ models:
     format: {name: sklearn, version: "1"}
     storage: {uri: "s3://models/embedder/v1"}
     version: v1
+images: {pinning: tag}
 """
 
 

@@ -339,7 +339,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_changed(args: argparse.Namespace) -> int:
-    """List the stack files a change touches since --base: the stack, its lock, its Pulumi settings or an included file changed, or it was deleted.
+    """List the stack files a change touches since --base: the stack, its lock or image lock, its Pulumi settings or an included file changed, or it was deleted.
 
     A directory stands for the stack files directly in it (not locks, Pulumi settings or the
     fragments in its subdirectories). One path per line, for a CI job to preview each.

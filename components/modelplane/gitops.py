@@ -35,7 +35,7 @@ from modelplane import console
 from modelplane.build import PlatformObjects, build
 from modelplane.errors import PlatformError
 from modelplane.git import GitError, Repo, find_repo
-from modelplane.image_lock import ImageLock
+from modelplane.image_lock import ImageLock, image_lock_path
 from modelplane.render import GitOpsEngine, StaleKind, detect_engine, gitops_tree, stale_files, write_tree
 from modelplane.rollout import state
 from modelplane.rollout.lock import Lock, exclusive, lock_path
@@ -85,8 +85,8 @@ def _is_stack_name(name: str) -> bool:
 def changed_stacks(paths: list[str], base: str) -> list[ChangedStack]:
     """The stack files among ``paths`` that the change from ``base`` to the working tree touches.
 
-    A stack is touched when its own file, its lock, its Pulumi settings (``Pulumi.<stack>.yaml``)
-    or any file it includes changed, or when it was deleted. The change is counted from where the
+    A stack is touched when its own file, its lock, its image lock, its Pulumi settings
+    (``Pulumi.<stack>.yaml``) or any file it includes changed, or when it was deleted. The change is counted from where the
     working tree's branch left ``base`` (their merge base, as a pull request's diff is), and
     includes uncommitted and untracked files. A stack that no longer loads counts as touched
     through its own file only; its preview reports why it does not load.
@@ -114,7 +114,8 @@ def changed_stacks(paths: list[str], base: str) -> list[ChangedStack]:
             sources = stack_sources(path)
         except PlatformError:
             sources = [path]
-        touched = [*sources, lock_path(path), path.with_name(f"Pulumi.{path.stem}.yaml")]
+        settings = path.with_name(f"Pulumi.{path.stem}.yaml")
+        touched = [*sources, lock_path(path), image_lock_path(path), settings]
         because = sorted({repo.relative(p) for p in touched} & changed)
         if because:
             result.append(ChangedStack(file, tuple(because), deleted=False))

@@ -67,7 +67,10 @@ models:
 
 
 def cmd_init(ns: argparse.Namespace) -> int:
-    """Write a stack file that validates: a tier, one tenant, one model, a canary policy."""
+    """Write a stack file that validates: a tier, one tenant, one model, a canary policy.
+
+    A prod stack validates once ``modelplane images pin`` has written its image lock.
+    """
     directory = Path(ns.dir)
     path = directory / f"{ns.name}.yaml"
     schema_path = directory / SCHEMA_DIR / "stack.schema.json"
@@ -108,7 +111,15 @@ def cmd_init(ns: argparse.Namespace) -> int:
         path.unlink()
         schema_path.unlink()
         raise
-    print(f"{path}: written; it validates (modelplane validate {path})")
+    if ns.tier == "prod":
+        # A prod stack pins every image it renders by digest (images.pinning), which needs the
+        # registries: the stack is complete, and validates once its image lock is written.
+        print(
+            f"{path}: written; a prod stack pins its images by digest: run `modelplane images pin {path}` "
+            f"(it asks the registries), then `modelplane validate {path}`"
+        )
+    else:
+        print(f"{path}: written; it validates (modelplane validate {path})")
     print(
         f"{schema_path}: the JSON Schema it names (refresh it: modelplane schemas stack --out {schema_path})"
     )

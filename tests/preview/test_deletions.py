@@ -67,6 +67,7 @@ def test_removing_the_mesh_lists_the_namespace_flux_prunes(
 def _prod(*modes: str) -> dict[str, Any]:
     data = stack_data(*modes)
     data["stack"] = {"name": "test", "tier": "prod"}
+    data["images"] = {"pinning": "tag"}  # digests are tests/test_images.py's subject
     return data
 
 
