@@ -10,6 +10,7 @@ evaluator on every example pod and every rule.
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 Obj = dict[str, Any]
@@ -181,3 +182,51 @@ def inference_service_pods(isvc: Obj, runtimes: list[Obj]) -> dict[str, Obj]:
 def runtime_pod(runtime: Obj) -> Obj:
     """A serving runtime's pod fields as a pod spec (its containers and volumes)."""
     return {k: v for k, v in runtime["spec"].items() if k not in RUNTIME_NON_POD_FIELDS}
+
+
+# -- what KServe's pod webhook injects ----------------------------------------------------------
+
+STORAGE_SPEC_SOURCE = "<scheme-placeholder>://"
+"""The source URI of a model read through a storage-config entry until the injector reads the
+entry (v0.20.0 components/component.go:53-56, credentials/service_account_credentials.go:45)."""
+
+NOT_INITIALIZED = ("pvc://", "oci://", "oci+fetch://", "oci+native://")
+"""Sources KServe mounts or runs as a modelcar instead of downloading with the storage-initializer."""
+
+
+def source_uri(predictor: Obj) -> str | None:
+    """The storage-initializer's source URI of a predictor, as KServe's controller annotates it."""
+    model = predictor.get("model", predictor)
+    storage = model.get("storage")
+    if storage is not None and storage.get("path") is not None:
+        return STORAGE_SPEC_SOURCE + str(storage["path"]).lstrip("/")
+    uri = model.get("storageUri")
+    return str(uri) if uri is not None else None
+
+
+def storage_initializer(uri: str | None, storage_containers: list[Obj]) -> Obj | None:
+    """The init container KServe's pod webhook adds to download ``uri``, or None when it adds none.
+
+    The bare container of ``inferenceservice-config`` (v0.20.0 pkg/utils/storage.go:311-334: a
+    name, an image, resources, no security context), merged with the first enabled
+    ClusterStorageContainer whose formats serve the URI, in the API's name order
+    (pkg/webhook/admission/pod/storage_initializer_injector.go:123-152 and 625-632).
+    """
+    if uri is None or uri.startswith(NOT_INITIALIZED):
+        return None
+    bare: Obj = {
+        "name": "storage-initializer",
+        "image": "kserve/storage-initializer",
+        "args": [uri, "/mnt/models"],
+        "resources": {"requests": {"cpu": "100m", "memory": "100Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+    }
+    for container in sorted(storage_containers, key=lambda c: c["metadata"]["name"]):
+        spec = container["spec"]
+        if spec.get("workloadType", "initContainer") != "initContainer":
+            continue
+        for served in spec.get("supportedUriFormats", []):
+            prefix, regex = served.get("prefix"), served.get("regex")
+            if (prefix and uri.startswith(prefix)) or (regex and re.search(regex, uri)):
+                merged: Obj = strategic_merge(bare, spec["container"])
+                return merged
+    return bare

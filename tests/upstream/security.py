@@ -197,6 +197,7 @@ def own_pods() -> Iterator[tuple[str, Obj, Obj]]:
     for case in STACK_CASES:
         objects = platform(case).objects
         runtimes = [o for o in objects if o["kind"] in ("ServingRuntime", "ClusterServingRuntime")]
+        storage_containers = [o for o in objects if o["kind"] == "ClusterStorageContainer"]
         for obj in objects:
             meta = obj["metadata"]
             where = f"{obj['kind']} {meta.get('namespace', '') + '/' if meta.get('namespace') else ''}{meta['name']}"
@@ -208,6 +209,13 @@ def own_pods() -> Iterator[tuple[str, Obj, Obj]]:
                 pods.append((where, {}, pss.runtime_pod(obj)))
             elif obj["kind"] == "InferenceService" and _renders_its_runtime(obj, runtimes):
                 for component, pod in pss.inference_service_pods(obj, runtimes).items():
+                    # The predictor downloads its model with the storage-initializer KServe injects.
+                    initializer = pss.storage_initializer(
+                        pss.source_uri(obj["spec"]["predictor"]) if component == "predictor" else None,
+                        storage_containers,
+                    )
+                    if initializer is not None:
+                        pod = pss.strategic_merge(pod, {"initContainers": [initializer]})
                     pods.append((f"{where} {component}", {}, pod))
             for pod in pods:
                 if pod[0] not in seen:
@@ -268,7 +276,7 @@ def rows(
     result.append(
         Row(
             f"model pods: {len(models)} InferenceService predictor, worker, transformer and explainer pods of the example stacks",
-            "modelplane (KServe merges runtime and predictor)",
+            "modelplane (KServe merges runtime and predictor; its webhook adds the storage-initializer)",
             "yes" if all(v.allowed("restricted") for v in models) else "no",
             "yes" if all(v.allowed("baseline") for v in models) else "no",
             "; ".join(sorted({_reasons(v.restricted) for v in models if v.restricted})),

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from modelplane.kube import Obj
+from tests import pss
 from tests.upstream import helm, psa, security
 from tests.upstream.conftest import STACK_CASES, stack
 
@@ -178,6 +179,27 @@ def test_restricted_admits_an_image_volume_and_refuses_a_modelcar(psa_binary: Pa
     assert native_verdict.allowed("restricted")
     assert modelcar_verdict.allowed("baseline")
     assert [v.split(":", 1)[0] for v in modelcar_verdict.restricted] == [
+        "allowPrivilegeEscalation != false",
+        "unrestricted capabilities",
+    ]
+
+
+def test_model_pods_carry_the_storage_initializer_kserve_injects(
+    own_verdicts: list[tuple[tuple[str, Obj, Obj], psa.Verdict]], psa_binary: Path
+) -> None:
+    # Prod's image-tagger reads a storage-config entry, whose source URI only the hardened
+    # ClusterStorageContainer serves (control_plane.STORAGE_SPEC_PREFIX); judged above with it.
+    (tagger,) = [pod for pod, _ in own_verdicts if pod[0].endswith("/image-tagger predictor")]
+    (initializer,) = tagger[2]["initContainers"]
+    assert initializer["name"] == "storage-initializer"
+    assert initializer["args"][0].startswith(pss.STORAGE_SPEC_SOURCE)
+    assert initializer["securityContext"]["allowPrivilegeEscalation"] is False
+    # Without that prefix KServe injects its bare container, which restricted refuses (the real
+    # control plane says the same: tests/cluster/test_platform.py).
+    bare = copy.deepcopy(tagger[2])
+    bare["initContainers"] = [pss.storage_initializer(initializer["args"][0], [])]
+    (verdict,) = psa.evaluate(psa_binary, [("bare", {}, bare)], kubernetes=KUBERNETES)
+    assert [v.split(":", 1)[0] for v in verdict.restricted] == [
         "allowPrivilegeEscalation != false",
         "unrestricted capabilities",
     ]
