@@ -218,7 +218,10 @@ def storage_initializer(uri: str | None, storage_containers: list[Obj]) -> Obj |
         "name": "storage-initializer",
         "image": "kserve/storage-initializer",
         "args": [uri, "/mnt/models"],
-        "resources": {"requests": {"cpu": "100m", "memory": "100Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "100Mi"},
+            "limits": {"cpu": "1", "memory": "1Gi"},
+        },
     }
     for container in sorted(storage_containers, key=lambda c: c["metadata"]["name"]):
         spec = container["spec"]
