@@ -137,7 +137,9 @@ _SHORT_NUMBER = re.compile(r"[=:]\s*[\"']?[0-9]{1,11}$")
 """``max_token=4096``: a short number after the sign is a setting, not a credential."""
 
 
-@functools.lru_cache(maxsize=65536)
+# Large enough for every distinct string of a 100,000-model stack and its lock, which share
+# their storage URIs: a smaller cache is emptied by the stack before the lock is read.
+@functools.lru_cache(maxsize=1 << 18)
 def _find_cached(text: str) -> tuple[Finding, ...]:
     found = []
     for match in _COMBINED.finditer(text):
