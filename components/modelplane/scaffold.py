@@ -69,7 +69,7 @@ models:
 def cmd_init(ns: argparse.Namespace) -> int:
     """Write a stack file that validates: a tier, one tenant, one model, a canary policy.
 
-    A prod stack validates once ``modelplane images pin`` has written its image lock.
+    A prod stack validates once modelplane images pin has written its image lock.
     """
     directory = Path(ns.dir)
     path = directory / f"{ns.name}.yaml"
