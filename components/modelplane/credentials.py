@@ -150,9 +150,31 @@ def _find_cached(text: str) -> tuple[Finding, ...]:
     return tuple(found)
 
 
+_NEEDED = re.compile(r"[ \tA_@=]|ya29\.|glpat-|xox|hooks\.slack\.com|sk-|eyJ")
+"""What every pattern needs, bar the assignment with ``:``: a space or tab (a private key's
+header, a bearer token), ``A`` (AWS and Google API keys), ``_`` (GitHub, Hugging Face and Stripe
+tokens), ``@`` (credentials in a URL), ``=`` (URL parameters, assignments) or a token's prefix."""
+_WORDS_BEFORE_COLON = ("pass", "pwd", "secret", "key", "token", "credential")
+"""A part of every word a ``word: value`` assignment starts with (``_SECRET_WORDS``, ``_STANDALONE_WORDS``)."""
+
+
+def _may_hold(text: str) -> bool:
+    """False when no pattern can match ``text``: most strings (URIs, digests, times) skip the scan.
+
+    Only for ASCII text: case-insensitive matching folds some other characters onto ASCII
+    letters (the long s, U+017F, onto ``s``), which ``str.lower`` does not.
+    """
+    if not text.isascii() or _NEEDED.search(text):
+        return True
+    if ":" in text:
+        lower = text.lower()
+        return any(word in lower for word in _WORDS_BEFORE_COLON)
+    return False
+
+
 def find(text: str) -> list[Finding]:
     """Every credential-looking span of ``text``, in order (empty when there is none)."""
-    if len(text) < 8:
+    if len(text) < 8 or not _may_hold(text):
         return []
     return list(_find_cached(text))
 
