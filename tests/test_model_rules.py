@@ -309,7 +309,13 @@ def test_validate_refuses_a_modelcar_with_its_file_path_and_value(
         "storage": {"uri": MODELCAR},
         "version": "v1",
     }
-    data = {"stack": {"name": "prod", "tier": "prod"}, "tenants": [{"name": "assistants"}], "models": [model]}
+    data = {
+        "stack": {"name": "prod", "tier": "prod"},
+        # What this tests is the storage rule, not prod's digest pinning.
+        "images": {"pinning": "tag"},
+        "tenants": [{"name": "assistants"}],
+        "models": [model],
+    }
     stack.write_text(yaml.safe_dump(data))
     assert main(["validate", str(stack)]) == 2
     (line,) = capsys.readouterr().err.splitlines()
