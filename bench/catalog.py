@@ -150,6 +150,10 @@ def stack_data(models: int, *, seed: int = 14) -> dict[str, Any]:
     rng = random.Random(seed)
     return {
         "stack": {"name": "bench", "tier": "prod"},
+        # Prod pins images by digest through a committed image lock by default; the benchmark's
+        # images are illustrative (nothing to resolve them against), so it pins by tag, as the
+        # example prod stack does. Without it every command refuses the stack (exit 2).
+        "images": {"pinning": "tag"},
         "controlPlane": {"defaultDeploymentMode": "standard", "controllerReplicas": 3},
         "modelMesh": {
             "enabled": True,

@@ -254,3 +254,54 @@ def test_a_marked_secret_in_any_string_field_never_reaches_an_output(
         texts += [capsys.readouterr().out] + [p.read_text() for p in work.glob("*.lock.yaml")]
     assert code in (0, 2)
     assert not [t for t in texts if secret in t]
+
+
+_FRAGMENTS = [
+    *("AKIA", "ASIA", "AIza", "ya29.", "ghp_", "github_pat_", "glpat-", "xoxb-", "hf_", "sk-", "sk-proj-"),
+    *("hooks.slack.com/services/", "rk_live_", "eyJ", ".", "bearer", "Basic", "://", "@", "?", "&", ";"),
+    *("=", ":", "password", "PASSWD", "pwd", "secret", "Api-Key", "token", "credentials", "-", "--", "_"),
+    *("\t", " ", "\n", "x" * 20, "ABCDEFGHIJKLMNOP0123", "abc123def456ghi789jkl012mno345pqr", "$(", "${"),
+    *("sha256:", "1234", "\u017f", "\u212a", "\u0130", "\u0131"),
+]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(_FRAGMENTS), min_size=1, max_size=8))
+def test_the_prefilter_never_skips_a_string_a_pattern_matches(parts: list[str]) -> None:
+    """Strings the cheap test lets past the patterns (most URIs, digests, times) match none of them."""
+    text = "".join(parts)
+    if credentials._COMBINED.search(text):
+        assert credentials._may_hold(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["s3://models/team-00/m000000/v1", "sha256:" + "ab12" * 16, "2026-12-01T10:00:00Z"]
+)
+def test_uris_digests_and_times_skip_the_patterns(text: str) -> None:
+    assert not credentials._may_hold(text)
+    assert credentials.find(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "password:hunter22",
+        "PASSWD:hunter22",
+        "pwd:hunter22x",
+        "secret:abcdef12",
+        "apiKey:abcdef12",
+        "token:abcdef12",
+        "credentials:abc12345",
+        "AKIAABCDEFGHIJKLMNOP",
+        "ghp_" + "a" * 36,
+        "sk-" + "a" * 32,
+        "eyJabcdefgh.eyJabcdefgh.abcdefgh",
+        "ya29." + "a" * 20,
+        "glpat-" + "a" * 20,
+        "xoxb-abcdefghij",
+        "https://user:pass@host/",
+    ],
+)
+def test_credentials_without_a_space_are_still_found(text: str) -> None:
+    """Strings without a space, ``=`` or ``@`` still reach the patterns when a pattern could match."""
+    assert credentials.find(text)

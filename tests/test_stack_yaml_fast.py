@@ -8,6 +8,7 @@ with ``yaml.safe_load`` for random documents written in block and flow style.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -116,3 +117,29 @@ def test_plain_scalars_resolve_as_pyyaml_resolves_them() -> None:
     expected = yaml.safe_load(text)
     got = stack_yaml.read_yaml(text.encode(), "f.yaml")
     assert {k: repr(v) for k, v in got.items()} == {k: repr(v) for k, v in expected.items()}
+
+
+def _nesting_bound_by_scanning(text: str) -> int:
+    """The nesting bound as first written: one step per bracket, every indentation and entry run."""
+    depth = deepest = 0
+    for match in re.finditer(r"[\[\]{}]", text):
+        depth = depth + 1 if match.group() in "[{" else max(depth - 1, 0)
+        deepest = max(deepest, depth)
+    indent = max(map(len, re.findall(r"^ +", text, re.MULTILINE)), default=0)
+    compact = max(map(len, re.findall(r"(?:[-?] +)+", text)), default=0)
+    return deepest + indent + compact + 1
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="[]{}-? \n\r\tab:", max_size=60))
+def test_nesting_bound_equals_the_scanning_bound(text: str) -> None:
+    """The bound computed in C (running sum less running minimum, substring search) is the scan's."""
+    assert stack_yaml.nesting_bound(text) == _nesting_bound_by_scanning(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "x", "]]]", "[[[]", "}{}{", "\n" + " " * 37 + "x", " " * 9, "- - ? x\n  - y", "a: [b, {c: [d]}]"],
+)
+def test_nesting_bound_edge_cases(text: str) -> None:
+    assert stack_yaml.nesting_bound(text) == _nesting_bound_by_scanning(text)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,6 +115,7 @@ def _normal_key(key: str) -> str:
     return re.sub(r"[^a-z0-9]", "", key.lower())
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     """Whether a mapping key (or an environment variable's name) says its value is a credential.
 
@@ -137,7 +137,9 @@ _SHORT_NUMBER = re.compile(r"[=:]\s*[\"']?[0-9]{1,11}$")
 """``max_token=4096``: a short number after the sign is a setting, not a credential."""
 
 
-@functools.lru_cache(maxsize=65536)
+# Large enough for every distinct string of a 100,000-model stack and its lock, which share
+# their storage URIs: a smaller cache is emptied by the stack before the lock is read.
+@functools.lru_cache(maxsize=1 << 18)
 def _find_cached(text: str) -> tuple[Finding, ...]:
     found = []
     for match in _COMBINED.finditer(text):
@@ -148,9 +150,31 @@ def _find_cached(text: str) -> tuple[Finding, ...]:
     return tuple(found)
 
 
+_NEEDED = re.compile(r"[ \tA_@=]|ya29\.|glpat-|xox|hooks\.slack\.com|sk-|eyJ")
+"""What every pattern needs, bar the assignment with ``:``: a space or tab (a private key's
+header, a bearer token), ``A`` (AWS and Google API keys), ``_`` (GitHub, Hugging Face and Stripe
+tokens), ``@`` (credentials in a URL), ``=`` (URL parameters, assignments) or a token's prefix."""
+_WORDS_BEFORE_COLON = ("pass", "pwd", "secret", "key", "token", "credential")
+"""A part of every word a ``word: value`` assignment starts with (``_SECRET_WORDS``, ``_STANDALONE_WORDS``)."""
+
+
+def _may_hold(text: str) -> bool:
+    """False when no pattern can match ``text``: most strings (URIs, digests, times) skip the scan.
+
+    Only for ASCII text: case-insensitive matching folds some other characters onto ASCII
+    letters (the long s, U+017F, onto ``s``), which ``str.lower`` does not.
+    """
+    if not text.isascii() or _NEEDED.search(text):
+        return True
+    if ":" in text:
+        lower = text.lower()
+        return any(word in lower for word in _WORDS_BEFORE_COLON)
+    return False
+
+
 def find(text: str) -> list[Finding]:
     """Every credential-looking span of ``text``, in order (empty when there is none)."""
-    if len(text) < 8:
+    if len(text) < 8 or not _may_hold(text):
         return []
     return list(_find_cached(text))
 
@@ -170,18 +194,25 @@ def redact(text: str) -> str:
     return "".join(out)
 
 
-def _children(value: Any) -> Iterator[tuple[str | int, Any, bool]]:
-    """(key, child, whether the key is a mapping key) of a container; nothing for a scalar."""
-    if isinstance(value, BaseModel):
-        for name, info in type(value).model_fields.items():
-            yield (info.alias or name), getattr(value, name), False
-        return
-    if isinstance(value, dict):
-        for key, child in value.items():
-            yield key, child, True
-        return
-    if isinstance(value, (list, tuple)):
-        yield from ((i, child, False) for i, child in enumerate(value))
+_FIELDS: dict[type[BaseModel], tuple[tuple[str, str], ...]] = {}
+"""(attribute, spelling in the file) of each pydantic model class's fields, in declaration order."""
+
+
+def _fields(cls: type[BaseModel]) -> tuple[tuple[str, str], ...]:
+    fields = _FIELDS.get(cls)
+    if fields is None:
+        fields = _FIELDS[cls] = tuple((name, info.alias or name) for name, info in cls.model_fields.items())
+    return fields
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_kind(key: str) -> str | None:
+    """The kind of credential a mapping key itself looks like, or None."""
+    hits = find(key)
+    return hits[0].kind if hits else None
+
+
+_CONTAINERS = (dict, list, tuple, BaseModel)
 
 
 def scan(data: Any, path: FieldPath = ()) -> list[tuple[FieldPath, str]]:
@@ -194,6 +225,9 @@ def scan(data: Any, path: FieldPath = ()) -> list[tuple[FieldPath, str]]:
     """
     found: list[tuple[FieldPath, str]] = []
     pending: list[tuple[FieldPath, Any]] = [(path, data)]
+    # A child is queued only when it is a container or a string that looks like a credential:
+    # every other scalar would be popped to find nothing. Queued in the data's own order, so the
+    # findings come depth first, as the data is written.
     while pending:
         where, value = pending.pop()
         if isinstance(value, str):
@@ -201,23 +235,43 @@ def scan(data: Any, path: FieldPath = ()) -> list[tuple[FieldPath, str]]:
             if hits:
                 found.append((where, hits[0].kind))
             continue
-        named = value.get("name") if isinstance(value, dict) else None
         later: list[tuple[FieldPath, Any]] = []
-        for key, child, mapping_key in _children(value):
-            child_path: FieldPath = (*where, key)
-            if mapping_key and isinstance(key, str):
-                in_key = find(key)
-                if in_key:
-                    found.append((child_path, in_key[0].kind))
-                    continue
-            if isinstance(child, str) and _is_value(child):
-                if mapping_key and isinstance(key, str) and is_secret_key(key):
-                    found.append((child_path, "a value under a password-like key"))
-                    continue
-                if key == "value" and isinstance(named, str) and is_secret_key(named):
-                    found.append((child_path, "the value of a password-like variable"))
-                    continue
-            later.append((child_path, child))
+        if isinstance(value, dict):
+            named = value.get("name")
+            secret_name = isinstance(named, str) and is_secret_key(named)
+            for key, child in value.items():
+                if isinstance(key, str):
+                    kind = _key_kind(key)
+                    if kind is not None:
+                        found.append(((*where, key), kind))
+                        continue
+                if isinstance(child, str):
+                    if isinstance(key, str) and is_secret_key(key) and _is_value(child):
+                        found.append(((*where, key), "a value under a password-like key"))
+                        continue
+                    if key == "value" and secret_name and _is_value(child):
+                        found.append(((*where, key), "the value of a password-like variable"))
+                        continue
+                    if find(child):
+                        later.append(((*where, key), child))
+                elif isinstance(child, _CONTAINERS):
+                    later.append(((*where, key), child))
+        elif isinstance(value, BaseModel):
+            attributes = value.__dict__
+            for name, alias in _fields(type(value)):
+                child = attributes[name]
+                if isinstance(child, str):
+                    if find(child):
+                        later.append(((*where, alias), child))
+                elif isinstance(child, _CONTAINERS):
+                    later.append(((*where, alias), child))
+        elif isinstance(value, (list, tuple)):
+            for i, child in enumerate(value):
+                if isinstance(child, str):
+                    if find(child):
+                        later.append(((*where, i), child))
+                elif isinstance(child, _CONTAINERS):
+                    later.append(((*where, i), child))
         # Depth first, in the data's own order.
         pending.extend(reversed(later))
     return found

@@ -156,19 +156,23 @@ class ImageUse:
         return f"{self.object} {format_path(self.path)}"
 
 
+_NESTED = (dict, list)
+
+
 def _walk(value: Any, path: FieldPath) -> Iterator[tuple[FieldPath, dict[str, Any]]]:
     """Every mapping inside ``value`` with its path, depth first, in document order."""
     pending: list[tuple[FieldPath, Any]] = [(path, value)]
     while pending:
         where, item = pending.pop()
+        # Only containers are queued: a scalar would be popped to yield nothing.
         if isinstance(item, dict):
             yield where, item
-            children = list(item.items())
+            children = [((*where, key), child) for key, child in item.items() if isinstance(child, _NESTED)]
         elif isinstance(item, list):
-            children = list(enumerate(item))
+            children = [((*where, i), child) for i, child in enumerate(item) if isinstance(child, _NESTED)]
         else:
             continue
-        pending.extend(((*where, key), child) for key, child in reversed(children))
+        pending.extend(reversed(children))
 
 
 def _runtime_images(objects: Sequence[Obj]) -> dict[tuple[str, str], str]:
@@ -224,6 +228,8 @@ def pin_objects(objects: Sequence[Obj], digests: Mapping[str, str]) -> list[Obj]
     An image that carries a digest already is left as written. Objects that change are copied;
     the others are returned as they are.
     """
+    if not digests:
+        return list(objects)  # nothing to pin: every object as it is
     changes: dict[int, list[ImageUse]] = {}
     for index, use in _indexed_uses(objects):
         if not has_digest(use.image) and use.image in digests:

@@ -10,7 +10,9 @@ the text itself, before there is a path, name ``line L, column C`` or ``<root>``
 
 from __future__ import annotations
 
+import itertools
 import json
+import operator
 import re
 from typing import Any
 
@@ -38,7 +40,6 @@ _FAST_LOADER: type[yaml.SafeLoader] | None = getattr(yaml, "CSafeLoader", None)
 
 _VALUE_WIDTH = 80
 _FLOW_BRACKET = re.compile(r"[\[\]{}]")
-_INDENT = re.compile(r"^ +", re.MULTILINE)
 _COMPACT_ENTRIES = re.compile(r"(?:[-?] +)+")
 _DOCUMENT_MARKER = re.compile(r"^---(?:[ \t]|$)", re.MULTILINE)
 _YAML_TAG = "tag:yaml.org,2002:"
@@ -124,13 +125,48 @@ def nesting_bound(text: str) -> int:
     Each level of nesting takes an unclosed flow bracket, one more column of indentation,
     or a compact ``- ``/``? `` entry on the same line (which may open one mapping more).
     """
-    depth = deepest = 0
-    for match in _FLOW_BRACKET.finditer(text):
-        depth = depth + 1 if match.group() in "[{" else max(depth - 1, 0)
-        deepest = max(deepest, depth)
-    indent = max(map(len, _INDENT.findall(text)), default=0)
-    compact = max(map(len, _COMPACT_ENTRIES.findall(text)), default=0)
-    return deepest + indent + compact + 1
+    return _bracket_depth(text) + _deepest_indent(text) + _compact_depth(text) + 1
+
+
+_BRACKET_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def _bracket_depth(text: str) -> int:
+    """The deepest run of unclosed flow brackets, a closer with none open counting as none.
+
+    The depth after each bracket is ``max(previous + step, 0)``, which equals the running sum of
+    the steps less its running minimum (with 0 before the first): computed in C, not per bracket.
+    """
+    steps = list(map(_BRACKET_STEP.__getitem__, _FLOW_BRACKET.findall(text)))
+    if not steps:
+        return 0
+    sums = list(itertools.accumulate(steps, initial=0))
+    lows = itertools.accumulate(sums, min)
+    return int(max(map(operator.sub, sums, lows)))
+
+
+def _deepest_indent(text: str) -> int:
+    """The longest run of spaces starting a line (``max(len(m) for m in ^ +)``), by substring search."""
+    probe = "\n" + text
+    if "\n " not in probe:
+        return 0
+    low, high = 1, 2  # low spaces start some line; find a count that starts none
+    while "\n" + " " * high in probe:
+        low, high = high, high * 2
+    while high - low > 1:
+        middle = (low + high) // 2
+        if "\n" + " " * middle in probe:
+            low = middle
+        else:
+            high = middle
+    return low
+
+
+def _compact_depth(text: str) -> int:
+    """The longest run of compact ``- ``/``? `` entries (none without a ``-`` or ``?`` before a space)."""
+    if "- " not in text and "? " not in text:
+        return 0
+    return max(map(len, _COMPACT_ENTRIES.findall(text)), default=0)
 
 
 class _DocumentCheck:

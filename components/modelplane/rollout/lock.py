@@ -21,6 +21,7 @@ its version named: an older modelplane must never rewrite what it cannot read.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import re
@@ -268,6 +269,7 @@ def migrate(data: dict[str, Any], source: str) -> dict[str, Any]:
 # --- validation ----------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)
 def _real_time(value: str) -> bool:
     try:
         datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")

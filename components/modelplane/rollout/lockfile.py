@@ -169,6 +169,9 @@ class _DuplicateKeyError(ValueError):
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    fast = dict(pairs)
+    if len(fast) == len(pairs):
+        return fast  # no key twice: the dict built in C
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:

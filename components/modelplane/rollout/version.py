@@ -15,6 +15,7 @@ library upgrade that adds an optional field does not make every model look new.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -140,6 +141,7 @@ def with_spec(model: ModelArgs, spec: dict[str, Any]) -> ModelArgs:
     return ModelArgs.model_validate(data)
 
 
+@functools.lru_cache(maxsize=1024)
 def _snake(key: str) -> str:
     return re.sub(r"(?<!^)([A-Z])", r"_\1", key).lower()
 
