@@ -18,7 +18,7 @@ from tests.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
 
-import catalog  # noqa: E402
+import catalog
 
 
 @pytest.fixture(scope="module")
