@@ -16,7 +16,8 @@ Every case ends in one of three outcomes, counted per target and printed as a ta
 Targets: ``stack`` mutates the example stacks (keys deleted, renamed or added, values replaced by
 anything YAML holds; ``tests.test_stack_property.mutants``); ``lock`` mutates real locks with
 rollouts under way (values replaced at any path, versions, steps, specs, keys) and reads them
-under their stack; ``stack+lock`` mutates a stack whose lock has rollouts under way (the change
+under their stack; ``image-lock`` mutates an image lock (digests, media types, image keys) and
+renders under it with pinning on; ``stack+lock`` mutates a stack whose lock has rollouts under way (the change
 that once bricked a stack: a runtime and a metric together); ``cli`` runs a random command over a
 mutated stack and lock in a scratch directory. Hypothesis drives the cases (``derandomize``, so a
 run is repeatable); ``tests/test_fuzz.py`` runs a few hundred of each in ``make test``.
@@ -34,6 +35,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import hashlib
 import io
 import json
 import os
@@ -55,6 +57,8 @@ from hypothesis import strategies as st  # noqa: E402
 from modelplane.build import build  # noqa: E402
 from modelplane.cli import main  # noqa: E402
 from modelplane.errors import LockError, ProblemError, StackError  # noqa: E402
+from modelplane.image_lock import ImageLock, LockedImage, dump_image_lock, image_lock_from_bytes  # noqa: E402
+from modelplane.images import image_uses  # noqa: E402
 from modelplane.rollout.lock import dump_lock, lock_from_bytes  # noqa: E402
 from modelplane.rollout.state import apply  # noqa: E402
 from modelplane.stack import parse_stack  # noqa: E402
@@ -123,22 +127,24 @@ LOCK_VALUES = st.one_of(
 LOCK_PATHS = [p for p in _paths(LOCK_DATA) if p]
 
 
-@st.composite
-def lock_mutants(draw: st.DrawFn) -> bytes:
-    data = copy.deepcopy(LOCK_DATA)
+def _mutated_json(
+    draw: st.DrawFn, data: Any, paths: list[Any], values: st.SearchStrategy[Any], keys: st.SearchStrategy[str]
+) -> bytes:
+    """``data`` with one to three values replaced, deleted or renamed, as JSON bytes, sometimes cut."""
+    data = copy.deepcopy(data)
     for _ in range(draw(st.integers(min_value=1, max_value=3))):
-        path = draw(st.sampled_from(LOCK_PATHS))
+        path = draw(st.sampled_from(paths))
         parent: Any = data
         try:
             for part in path[:-1]:
                 parent = parent[part]
             operation = draw(st.sampled_from(["replace", "delete", "rename"]))
             if operation == "replace":
-                parent[path[-1]] = draw(LOCK_VALUES)
+                parent[path[-1]] = draw(values)
             elif operation == "delete":
                 del parent[path[-1]]
             elif isinstance(parent, dict):
-                parent[draw(st.text(max_size=10) | st.sampled_from(MEANINGFUL))] = parent.pop(path[-1])
+                parent[draw(keys)] = parent.pop(path[-1])
         except (KeyError, IndexError, TypeError):
             continue
     text = json.dumps(data, ensure_ascii=draw(st.booleans()))
@@ -148,12 +154,70 @@ def lock_mutants(draw: st.DrawFn) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
+@st.composite
+def lock_mutants(draw: st.DrawFn) -> bytes:
+    return _mutated_json(
+        draw, LOCK_DATA, LOCK_PATHS, LOCK_VALUES, st.text(max_size=10) | st.sampled_from(MEANINGFUL)
+    )
+
+
 def lock_case(raw: bytes) -> str:
     try:
         lock = lock_from_bytes(raw, LOCK_SOURCE, stack="test")
         build(AFTER_STACK, lock=lock)
     except REFUSALS as err:
         return _refused(err, LOCK_SOURCE, SOURCE)
+    except Exception:  # anything else is what the fuzzer looks for
+        return "internal"
+    return "valid"
+
+
+# --- image locks -------------------------------------------------------------------------
+
+IMAGE_LOCK_SOURCE = "stacks/fuzz.images.lock.yaml"
+_IMAGES = sorted({u.image for u in image_uses(build(AFTER_STACK, lock=LOCK).objects) if "@" not in u.image})
+IMAGE_LOCK_TEXT = dump_image_lock(
+    ImageLock(
+        "test",
+        {
+            image: LockedImage(digest="sha256:" + hashlib.sha256(f"fuzz {image}".encode()).hexdigest())
+            for image in _IMAGES
+        },
+    )
+)
+IMAGE_LOCK_DATA: dict[str, Any] = json.loads(IMAGE_LOCK_TEXT[IMAGE_LOCK_TEXT.index("{") :])
+IMAGE_LOCK_PATHS = [p for p in _paths(IMAGE_LOCK_DATA) if p]
+IMAGE_LOCK_VALUES = st.one_of(
+    values,
+    st.sampled_from(
+        [
+            "sha256:" + "0" * 64,
+            "sha256:" + "A" * 64,
+            "sha512:" + "0" * 128,
+            "application/vnd.oci.image.index.v1+json",
+            "text/html",
+            "docker.io/library/nginx:1.27",
+            "user:pass@registry.example.com/x:1",
+            "x:1@sha256:" + "1" * 64,
+            "\ud800",
+        ]
+    ),
+)
+
+
+@st.composite
+def image_lock_mutants(draw: st.DrawFn) -> bytes:
+    keys = st.text(max_size=40) | IMAGE_LOCK_VALUES.filter(lambda v: isinstance(v, str))
+    return _mutated_json(draw, IMAGE_LOCK_DATA, IMAGE_LOCK_PATHS, IMAGE_LOCK_VALUES, keys)
+
+
+def image_lock_case(raw: bytes) -> str:
+    """An image lock read as untrusted bytes, then the stack rendered under it with pinning on."""
+    try:
+        images = image_lock_from_bytes(raw, IMAGE_LOCK_SOURCE, stack="test")
+        build(AFTER_STACK, lock=LOCK, images=images)
+    except REFUSALS as err:
+        return _refused(err, IMAGE_LOCK_SOURCE, SOURCE)
     except Exception:  # anything else is what the fuzzer looks for
         return "internal"
     return "valid"
@@ -264,6 +328,13 @@ def run(target: str, cases: int, *, engine: str = "hypothesis") -> Outcomes:
         def case(raw: bytes) -> None:
             outcomes.add(lock_case(raw), lambda: raw[:2000].decode("utf-8", "replace"))
 
+    elif target == "image-lock":
+
+        @config
+        @given(image_lock_mutants())
+        def case(raw: bytes) -> None:
+            outcomes.add(image_lock_case(raw), lambda: raw[:2000].decode("utf-8", "replace"))
+
     elif target == "stack+lock":
 
         @config
@@ -326,7 +397,7 @@ def _atheris(target: str, cases: int, case: Any, outcomes: Outcomes) -> None:
     os._exit(1 if outcomes.internal else 0)
 
 
-TARGETS = ("lock", "stack+lock", "stack", "cli")
+TARGETS = ("lock", "image-lock", "stack+lock", "stack", "cli")
 
 
 def main_(argv: list[str] | None = None) -> int:

@@ -27,7 +27,7 @@ def _fuzz() -> ModuleType:
     return module
 
 
-CASES = {"stack": 150, "lock": 300, "stack+lock": 150, "cli": 60}
+CASES = {"stack": 150, "lock": 300, "image-lock": 300, "stack+lock": 150, "cli": 60}
 
 
 @pytest.mark.parametrize("target", list(CASES))
