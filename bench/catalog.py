@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from workloads import POOLS as PACKING_POOLS
 
 from modelplane.build import desired_models
 from modelplane.rollout.lock import dump_lock
@@ -36,40 +37,19 @@ CANARY_SHARE = 0.01
 CHANGED_SHARE = 0.01
 NOW = "2026-09-01T09:00:00Z"
 
-POOLS: list[dict[str, Any]] = [
-    {
-        "name": "h100",
-        "product": "NVIDIA-H100-80GB-HBM3",
-        "gpusPerNode": 8,
-        "gpuMemoryGb": 80,
-        "sharing": {"mode": "exclusive"},
-        "minNodes": 0,
-        "maxNodes": 1000,
-        "provisioner": "karpenter",
-    },
-    {
-        "name": "a100-mig",
-        "product": "NVIDIA-A100-SXM4-80GB",
-        "gpusPerNode": 8,
-        "gpuMemoryGb": 80,
-        "sharing": {
-            "mode": "mig",
-            "strategy": "mixed",
-            "profiles": {"1g.10gb": 2, "2g.20gb": 1, "3g.40gb": 1},
-        },
-        "minNodes": 1,
-        "maxNodes": 1000,
-    },
-    {
-        "name": "l4-shared",
-        "product": "NVIDIA-L4",
-        "gpusPerNode": 4,
-        "gpuMemoryGb": 24,
-        "sharing": {"mode": "time-slicing", "replicas": 8},
-        "minNodes": 1,
-        "maxNodes": 1000,
-    },
-]
+
+def _with_gpu_memory(pool: dict[str, Any]) -> dict[str, Any]:
+    """A packing-benchmark pool with the GPU memory its product has (80 GB), after ``gpusPerNode``."""
+    result: dict[str, Any] = {}
+    for key, value in pool.items():
+        result[key] = value
+        if key == "gpusPerNode" and "gpuMemoryGb" not in pool:
+            result["gpuMemoryGb"] = 80
+    return result
+
+
+POOLS: list[dict[str, Any]] = [_with_gpu_memory(pool) for pool in PACKING_POOLS]
+"""The packing benchmark's pools (``bench/workloads.py``), each with its GPU memory."""
 
 # (runtime, format, GPU pool or None); each mode draws from its own list.
 MESH_MODELS = [

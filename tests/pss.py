@@ -13,6 +13,8 @@ import copy
 import re
 from typing import Any
 
+from modelplane.control_plane import STORAGE_SPEC_PREFIX
+
 Obj = dict[str, Any]
 
 # -- KServe's merge ------------------------------------------------------------------------------
@@ -186,10 +188,6 @@ def runtime_pod(runtime: Obj) -> Obj:
 
 # -- what KServe's pod webhook injects ----------------------------------------------------------
 
-STORAGE_SPEC_SOURCE = "<scheme-placeholder>://"
-"""The source URI of a model read through a storage-config entry until the injector reads the
-entry (v0.20.0 components/component.go:53-56, credentials/service_account_credentials.go:45)."""
-
 NOT_INITIALIZED = ("pvc://", "oci://", "oci+fetch://", "oci+native://")
 """Sources KServe mounts or runs as a modelcar instead of downloading with the storage-initializer."""
 
@@ -199,7 +197,8 @@ def source_uri(predictor: Obj) -> str | None:
     model = predictor.get("model", predictor)
     storage = model.get("storage")
     if storage is not None and storage.get("path") is not None:
-        return STORAGE_SPEC_SOURCE + str(storage["path"]).lstrip("/")
+        # Checked against KServe's source in tests/upstream/test_chart_values.py.
+        return STORAGE_SPEC_PREFIX + str(storage["path"]).lstrip("/")
     uri = model.get("storageUri")
     return str(uri) if uri is not None else None
 
@@ -214,15 +213,9 @@ def storage_initializer(uri: str | None, storage_containers: list[Obj]) -> Obj |
     """
     if uri is None or uri.startswith(NOT_INITIALIZED):
         return None
-    bare: Obj = {
-        "name": "storage-initializer",
-        "image": "kserve/storage-initializer",
-        "args": [uri, "/mnt/models"],
-        "resources": {
-            "requests": {"cpu": "100m", "memory": "100Mi"},
-            "limits": {"cpu": "1", "memory": "1Gi"},
-        },
-    }
+    # Only what Pod Security judges: no security context (its image and resources come from
+    # inferenceservice-config and do not change the verdict).
+    bare: Obj = {"name": "storage-initializer", "image": "kserve/storage-initializer", "args": [uri]}
     for container in sorted(storage_containers, key=lambda c: c["metadata"]["name"]):
         spec = container["spec"]
         if spec.get("workloadType", "initContainer") != "initContainer":

@@ -9,7 +9,6 @@ workload goes through the same commands the benchmark times, and each must succe
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -44,5 +43,4 @@ def test_the_benchmark_commands_accept_the_generated_workload(
     files = {"STACK": workload.stack, "JSON": workload.stack_json, "HEAD": workload.head}
     argv = [str(files[a]) if a in files else a for a in command]
     capsys.readouterr()
-    assert main(["--quiet", *argv]) in (0, 3), capsys.readouterr().err[-2000:]
-    assert Path(workload.stack).exists()
+    assert main(["--quiet", *argv]) == 0, capsys.readouterr().err[-2000:]

@@ -94,9 +94,9 @@ def changed_stacks(paths: list[str], base: str) -> list[ChangedStack]:
     Raises:
         GitError: not in a Git repository, or ``base`` is not a revision.
     """
-    repo = find_repo(Path(paths[0]) if paths else Path.cwd())
+    repo = find_repo(Path(paths[0]))
     if repo is None:
-        raise GitError(f"{paths[0] if paths else '.'}: not in a Git repository")
+        raise GitError(f"{paths[0]}: not in a Git repository")
     if repo.git("rev-parse", "--verify", "--quiet", f"{base}^{{commit}}", check=False).returncode != 0:
         raise GitError(f"--base {base!r} is not a Git revision")
     fork = repo.git("merge-base", base, "HEAD").stdout.strip()

@@ -16,7 +16,7 @@ such text goes through one of these functions:
   (CommonMark section 2.4: emphasis, code, links, strikethrough, math, tables, a heading's
   ``#``), ``<`` and ``&`` as entities (so no HTML, comment or autolink), ``scheme://`` and ``www.`` escaped (no link), and ``@`` followed by a
   zero-width space so no mention is made.
-- ``mermaid_text`` and ``mermaid_label``: text inside a quoted Mermaid label, where every
+- ``mermaid_text``: text inside a quoted Mermaid label, where every
   character outside a small safe set is written as Mermaid's decimal entity code (``#34;``,
   ``#96;``, ``#10;``...; Mermaid's flowchart syntax, "Entity codes to escape characters"), so a
   label can neither end its quotes, break its line, nor close the fence around the diagram.
@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["code_block", "code_span", "mermaid_label", "mermaid_text", "plain"]
+__all__ = ["code_block", "code_span", "mermaid_text", "plain"]
 
 _ZWSP = "\u200b"
 _COMMAND_LINE = re.compile(r"^(\s*)(::|##\[)", re.MULTILINE)
@@ -98,8 +98,3 @@ def mermaid_text(text: str) -> str:
     statement or HTML, or break the line survives as itself: a newline is ``#10;``.
     """
     return "".join(ch if _MERMAID_SAFE.fullmatch(ch) else f"#{ord(ch)};" for ch in text)
-
-
-def mermaid_label(text: str) -> str:
-    """``text`` as a double-quoted Mermaid node or edge label, on one line."""
-    return f'"{mermaid_text(text)}"'

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from modelplane.kube import Obj
 from modelplane.model_mesh import CONFIG_MAP
 from modelplane.stack import parse_stack
 from modelplane.upstream import Chart, Versions
-from tests.upstream import helm
+from tests.upstream import gotools, helm
 from tests.upstream.conftest import STACK_CASES, chart_cases, platform, release_of, stack
 
 Render = Callable[[str, str], helm.Rendered]
@@ -74,6 +75,21 @@ def test_modelplane_storage_container_serves_the_uris_kserve_serves(charts_workd
     for field in ("workloadType", "supportsMultiModelDownload"):
         assert ours["spec"][field] == upstream["spec"][field]
     assert ours["spec"]["container"]["name"] == upstream["spec"]["container"]["name"]
+
+
+def test_the_storage_spec_prefix_is_the_source_uri_kserve_gives_a_storage_config_model() -> None:
+    # KServe annotates such a pod's source URI as "<placeholder>://<path>" and matches
+    # ClusterStorageContainers against it; read both from KServe's own source.
+    try:
+        source = gotools.module_dir("github.com/kserve/kserve", Versions().kserve)
+    except (gotools.GoMissingError, gotools.GoDownloadError) as err:
+        pytest.skip(f"KServe's source is not readable from the Go module cache: {err}")
+    credentials = (source / "pkg" / "credentials" / "service_account_credentials.go").read_text()
+    found = re.search(r'UriSchemePlaceholder\s*=\s*"([^"]+)"', credentials)
+    assert found is not None
+    component = source / "pkg" / "controller" / "v1beta1" / "inferenceservice" / "components" / "component.go"
+    assert 'fmt.Sprintf("%s://%s", credentials.UriSchemePlaceholder,' in component.read_text()
+    assert f"{found.group(1)}://" == control_plane.STORAGE_SPEC_PREFIX
 
 
 def _storage_initializer(objects: list[Obj]) -> dict[str, Any]:

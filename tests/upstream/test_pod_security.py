@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from modelplane import control_plane
 from modelplane.kube import Obj
 from tests import pss
 from tests.upstream import helm, psa, security
@@ -192,7 +193,7 @@ def test_model_pods_carry_the_storage_initializer_kserve_injects(
     (tagger,) = [pod for pod, _ in own_verdicts if pod[0].endswith("/image-tagger predictor")]
     (initializer,) = tagger[2]["initContainers"]
     assert initializer["name"] == "storage-initializer"
-    assert initializer["args"][0].startswith(pss.STORAGE_SPEC_SOURCE)
+    assert initializer["args"][0].startswith(control_plane.STORAGE_SPEC_PREFIX)
     assert initializer["securityContext"]["allowPrivilegeEscalation"] is False
     # Without that prefix KServe injects its bare container, which restricted refuses (the real
     # control plane says the same: tests/cluster/test_platform.py).
